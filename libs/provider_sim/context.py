@@ -1,0 +1,33 @@
+"""Per-app shared state (settings, task store, runner, faults, signer) and its accessor."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+
+if TYPE_CHECKING:
+    from provider_sim.faults import FaultPlan
+    from provider_sim.outputs import OutputSigner
+    from provider_sim.settings import SimSettings
+    from provider_sim.tasks import TaskRunner, TaskStore
+
+
+@dataclass
+class SimContext:
+    settings: SimSettings
+    work_dir: Path
+    owns_work_dir: bool
+    store: TaskStore
+    runner: TaskRunner
+    faults: FaultPlan
+    signer: OutputSigner
+    executor: ThreadPoolExecutor
+
+
+def get_context(request: Request) -> SimContext:
+    ctx: SimContext = request.app.state.sim
+    return ctx

@@ -1,0 +1,250 @@
+"""Task model, in-memory task store and the render orchestration behind it.
+
+Lifecycle: THROTTLED (only if a throttle fault applies) -> PENDING (queued for
+a render slot) -> RUNNING (rendering on a worker thread, progress per frame)
+-> SUCCEEDED / FAILED, or CANCELLED via DELETE at any non-terminal point.
+
+All status changes happen on the event loop. Worker threads only write
+``render_progress`` (a single float store) and read ``cancel_event``, so the
+two sides never need a lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+import time
+import uuid
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from provider_sim.faults import TaskFaults, failure_message
+from provider_sim.motion import parse_motion
+from provider_sim.outputs import OutputSigner
+from provider_sim.render import InvalidImageError, RenderCancelled, render_mp4
+from provider_sim.settings import SimSettings
+from provider_sim.sources import PromptImageError, load_prompt_image
+from provider_sim.validation import ImageToVideoRequest
+
+log = logging.getLogger(__name__)
+
+# Keeps an injected failure from being instantaneous, so pollers see a
+# non-terminal state first, as they would against the real service.
+_MIN_FAILURE_DELAY_S = 0.1
+
+
+class TaskStatus(StrEnum):
+    PENDING = "PENDING"
+    THROTTLED = "THROTTLED"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+TERMINAL = frozenset({TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.CANCELLED})
+
+
+@dataclass
+class Task:
+    id: str
+    request: ImageToVideoRequest
+    faults: TaskFaults
+    created_at: datetime
+    created_mono: float
+    status: TaskStatus = TaskStatus.PENDING
+    render_progress: float = 0.0
+    output_url: str | None = None
+    output_path: Path | None = None
+    failure: str | None = None
+    failure_code: str | None = None
+    render_seconds: float | None = None
+    cancel_event: threading.Event = field(default_factory=threading.Event)
+    runner: asyncio.Task[None] | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    def progress(self, min_task_seconds: float) -> float:
+        value = self.render_progress
+        if min_task_seconds > 0:
+            # With artificial latency the render finishes early; report
+            # progress against whichever of render and clock is behind.
+            value = min(value, (time.monotonic() - self.created_mono) / min_task_seconds)
+        return round(min(max(value, 0.0), 1.0), 4)
+
+    def to_api(self, min_task_seconds: float) -> dict[str, Any]:
+        """The task object exactly as GET /v1/tasks/{id} returns it."""
+        body: dict[str, Any] = {
+            "id": self.id,
+            "status": self.status.value,
+            "createdAt": self.created_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        }
+        if self.status is TaskStatus.RUNNING:
+            body["progress"] = self.progress(min_task_seconds)
+        elif self.status is TaskStatus.SUCCEEDED:
+            body["output"] = [self.output_url]
+        elif self.status is TaskStatus.FAILED:
+            body["failure"] = self.failure
+            body["failureCode"] = self.failure_code
+        return body
+
+    def to_debug(self, min_task_seconds: float) -> dict[str, Any]:
+        req = self.request
+        return {
+            **self.to_api(min_task_seconds),
+            "model": req.model,
+            "ratio": req.ratio,
+            "duration": req.duration,
+            "seed": req.seed,
+            "promptText": req.prompt_text,
+            "promptImagePosition": req.prompt_image_position,
+            "motion": parse_motion(req.prompt_text).value,
+            "ignoredKeys": list(req.ignored_keys),
+            "renderSeconds": self.render_seconds,
+            "renderProgress": round(self.render_progress, 4),
+            "faults": {
+                "failureCode": self.faults.failure_code,
+                "corruptOutput": self.faults.corrupt_output,
+                "throttleSeconds": self.faults.throttle_seconds,
+            },
+        }
+
+
+class TaskStore:
+    def __init__(self) -> None:
+        self._tasks: dict[str, Task] = {}
+
+    def create(self, request: ImageToVideoRequest, faults: TaskFaults) -> Task:
+        task = Task(
+            id=str(uuid.uuid4()),
+            request=request,
+            faults=faults,
+            created_at=datetime.now(UTC),
+            created_mono=time.monotonic(),
+        )
+        self._tasks[task.id] = task
+        return task
+
+    def get(self, task_id: str) -> Task | None:
+        return self._tasks.get(task_id)
+
+    def remove(self, task_id: str) -> Task | None:
+        return self._tasks.pop(task_id, None)
+
+    def all(self) -> list[Task]:
+        return list(self._tasks.values())
+
+
+class TaskRunner:
+    def __init__(self, settings: SimSettings, work_dir: Path, signer: OutputSigner, executor: Executor) -> None:
+        self._settings = settings
+        self._work_dir = work_dir
+        self._signer = signer
+        self._executor = executor
+        self._slots = asyncio.Semaphore(settings.max_concurrent_renders)
+
+    def start(self, task: Task) -> None:
+        task.runner = asyncio.get_running_loop().create_task(self._run(task), name=f"task-{task.id}")
+
+    def cancel(self, task: Task) -> None:
+        """Mark a non-terminal task CANCELLED and abandon its work."""
+        if task.terminal:
+            return
+        task.status = TaskStatus.CANCELLED
+        task.cancel_event.set()
+        if task.runner is not None:
+            task.runner.cancel()
+
+    async def shutdown(self, tasks: list[Task]) -> None:
+        for task in tasks:
+            self.cancel(task)
+        runners = [t.runner for t in tasks if t.runner is not None]
+        await asyncio.gather(*runners, return_exceptions=True)
+
+    async def _run(self, task: Task) -> None:
+        try:
+            if task.faults.throttle_seconds > 0:
+                task.status = TaskStatus.THROTTLED
+                await asyncio.sleep(task.faults.throttle_seconds)
+                task.status = TaskStatus.PENDING
+            async with self._slots:
+                task.status = TaskStatus.RUNNING
+                if task.faults.failure_code is not None:
+                    await self._hold(task, floor=_MIN_FAILURE_DELAY_S)
+                    self._fail(task, task.faults.failure_code, task.faults.failure)
+                    return
+                loop = asyncio.get_running_loop()
+                await loop.run_in_executor(self._executor, self._produce_output, task)
+            await self._hold(task)
+            name = f"{task.id}.mp4"
+            task.output_url = self._signer.url_for(name)
+            task.status = TaskStatus.SUCCEEDED
+        except asyncio.CancelledError:
+            if not task.terminal:
+                task.status = TaskStatus.CANCELLED
+            self.output_path(task.id).unlink(missing_ok=True)
+            raise
+        except RenderCancelled:
+            pass
+        except (PromptImageError, InvalidImageError) as exc:
+            self._fail(task, "ASSET.INVALID", f"{failure_message('ASSET.INVALID')} {exc}")
+        except Exception:
+            log.exception("render failed for task %s", task.id)
+            self._fail(task, "INTERNAL.BAD_OUTPUT.CODE01", None)
+
+    async def _hold(self, task: Task, floor: float = 0.0) -> None:
+        elapsed = time.monotonic() - task.created_mono
+        delay = max(floor, self._settings.min_task_seconds - elapsed)
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    def _fail(self, task: Task, code: str, message: str | None) -> None:
+        if task.terminal:
+            return
+        task.failure_code = code
+        task.failure = message or failure_message(code)
+        task.status = TaskStatus.FAILED
+
+    def output_path(self, task_id: str) -> Path:
+        return self._work_dir / f"{task_id}.mp4"
+
+    def _produce_output(self, task: Task) -> None:
+        """Worker-thread body: fetch the prompt image and render (or corrupt) the output."""
+        settings = self._settings
+        req = task.request
+        started = time.perf_counter()
+        out = self.output_path(task.id)
+        image = load_prompt_image(
+            req.prompt_image,
+            timeout_s=settings.fetch_timeout_s,
+            max_bytes=settings.max_image_bytes,
+            max_data_uri_bytes=settings.max_data_uri_bytes,
+        )
+        if task.cancel_event.is_set():
+            raise RenderCancelled
+        if task.faults.corrupt_output:
+            # Looks like an MP4 from its first bytes, but nothing after is valid.
+            out.write_bytes(b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2" + os.urandom(64 * 1024))
+            task.render_progress = 1.0
+        else:
+
+            def on_progress(fraction: float) -> None:
+                if task.cancel_event.is_set():
+                    raise RenderCancelled
+                task.render_progress = fraction
+
+            render_mp4(image, req.prompt_text, req.duration, req.width, req.height, out, on_progress)
+        if task.cancel_event.is_set():
+            # Cancelled between the last frame and now: nobody will fetch it.
+            out.unlink(missing_ok=True)
+            raise RenderCancelled
+        task.output_path = out
+        task.render_seconds = round(time.perf_counter() - started, 3)

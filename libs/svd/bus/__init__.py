@@ -1,0 +1,1 @@
+"""NATS JetStream bus: the topology (streams and consumers), codecs, publishing and consuming."""

@@ -1,0 +1,144 @@
+"""The JetStream topology: every stream and durable consumer, declared in this one place.
+
+`provision()` creates or updates them idempotently (the dev stack and deployments run it); services only bind to
+the durable consumers named here and never declare streams themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+import nats
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType
+from nats.js.api import StreamConfig
+from nats.js.errors import NotFoundError
+
+SOCIAL = "SOCIAL"
+VIDEO = "VIDEO"
+OUTBOUND = "OUTBOUND"
+DEAD_LETTER = "DEAD_LETTER"
+
+# Upstream events the dispatcher consumes.
+COPY_APPROVED = "social.post.copy_approved"
+DESIGN_REJECTED = "social.post.design_rejected"
+CLIENT_REJECTED = "social.post.client_rejected"
+CLIENT_APPROVED = "social.post.client_approved"
+# Outbound events for the upstream app.
+STATUS_CHANGED = "social.post.status_changed"
+NOTIFY_CLIENT = "notify.client"
+DESIGNER_REQUESTED = "agent.social_post_designer.requested"
+# Pipeline events.
+DESIGN_REQUESTED = "video.design.requested"
+STILL_READY = "video.still.ready"
+SUBMITTED = "video.submitted"
+POLL = "video.poll"
+READY = "video.ready"
+STORED = "video.stored"
+FAILED = "video.failed"
+PROGRESS = "video.progress"
+CANCEL = "video.cancel"
+
+DEAD_LETTER_PREFIX = "dlq"
+
+# A published message id is remembered this long for de-duplication (covers every retry of a publish).
+DUPLICATE_WINDOW_S = 2 * 60 * 60.0
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    """A stream and the subjects it captures."""
+
+    name: str
+    subjects: list[str]
+    max_age_s: float = 7 * 24 * 3600.0
+
+    def config(self) -> StreamConfig:
+        return StreamConfig(
+            name=self.name,
+            subjects=self.subjects,
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            discard=DiscardPolicy.OLD,
+            max_age=self.max_age_s,
+            duplicate_window=DUPLICATE_WINDOW_S,
+        )
+
+
+@dataclass(frozen=True)
+class ConsumerSpec:
+    """A durable pull consumer: one work queue shared by every replica of its service."""
+
+    durable: str
+    stream: str
+    subject: str
+    ack_wait_s: float = 60.0
+    # -1: unlimited; handlers decide themselves when a message can never succeed (and dead-letter it).
+    max_deliver: int = 10
+    backoff_s: list[float] = field(default_factory=list)
+    max_ack_pending: int = 1000
+
+    def config(self) -> ConsumerConfig:
+        return ConsumerConfig(
+            durable_name=self.durable,
+            name=self.durable,
+            filter_subject=self.subject,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_wait=self.ack_wait_s,
+            max_deliver=self.max_deliver,
+            max_ack_pending=self.max_ack_pending,
+        )
+
+
+STREAMS: tuple[StreamSpec, ...] = (
+    StreamSpec(SOCIAL, ["social.>"]),
+    StreamSpec(VIDEO, ["video.>"]),
+    StreamSpec(OUTBOUND, ["notify.>", "agent.>"]),
+    StreamSpec(DEAD_LETTER, [f"{DEAD_LETTER_PREFIX}.>"], max_age_s=30 * 24 * 3600.0),
+)
+
+CONSUMERS: tuple[ConsumerSpec, ...] = (
+    ConsumerSpec("dispatcher-copy-approved", SOCIAL, COPY_APPROVED),
+    ConsumerSpec("dispatcher-design-rejected", SOCIAL, DESIGN_REJECTED),
+    ConsumerSpec("dispatcher-client-rejected", SOCIAL, CLIENT_REJECTED),
+    ConsumerSpec("dispatcher-client-approved", SOCIAL, CLIENT_APPROVED),
+    ConsumerSpec("dispatcher-submitted", VIDEO, SUBMITTED),
+    ConsumerSpec("dispatcher-stored", VIDEO, STORED),
+    ConsumerSpec("dispatcher-failed", VIDEO, FAILED),
+    ConsumerSpec("dispatcher-progress", VIDEO, PROGRESS),
+    ConsumerSpec("still-frame-design-requested", VIDEO, DESIGN_REQUESTED, ack_wait_s=120.0),
+    ConsumerSpec("video-gateway-still-ready", VIDEO, STILL_READY),
+    ConsumerSpec("video-gateway-poll", VIDEO, POLL, max_deliver=-1, max_ack_pending=20000),
+    ConsumerSpec("video-gateway-cancel", VIDEO, CANCEL),
+    ConsumerSpec("media-store-ready", VIDEO, READY, ack_wait_s=300.0),
+)
+
+
+def consumer(durable: str) -> ConsumerSpec:
+    """The consumer spec named `durable`."""
+    for spec in CONSUMERS:
+        if spec.durable == durable:
+            return spec
+    raise KeyError(f"no consumer {durable!r} in the topology")
+
+
+def dead_letter_subject(original_subject: str) -> str:
+    """Where a message of `original_subject` goes when it can never succeed."""
+    return f"{DEAD_LETTER_PREFIX}.{original_subject}"
+
+
+async def provision(nats_url: str) -> None:
+    """Create or update every stream and consumer of the topology (safe to run concurrently and repeatedly)."""
+    nc = await nats.connect(nats_url, name="svd-provision")
+    try:
+        js = nc.jetstream()
+        for stream in STREAMS:
+            try:
+                await js.stream_info(stream.name)
+                await js.update_stream(stream.config())
+            except NotFoundError:
+                await js.add_stream(stream.config())
+        await asyncio.gather(*(js.add_consumer(spec.stream, spec.config()) for spec in CONSUMERS))
+    finally:
+        await nc.drain()

@@ -1,0 +1,127 @@
+"""gRPC server bootstrap: grpc.aio with health, reflection, API-key auth and one error-to-status mapping.
+
+Every server built here serves `grpc.health.v1` and server reflection (so `grpcurl` works without protos), checks
+the bearer key of every other call, and turns `DomainError`s into status codes in one place.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from svd import errors
+from svd.grpc.auth import KeyStore, bearer_token, current_principal
+
+log = logging.getLogger(__name__)
+
+STATUS_OF: dict[type[errors.DomainError], grpc.StatusCode] = {
+    errors.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
+    errors.NotFound: grpc.StatusCode.NOT_FOUND,
+    errors.AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
+    errors.FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
+    errors.Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
+    errors.PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
+    errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
+}
+
+_OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+
+
+def status_of(error: errors.DomainError) -> grpc.StatusCode:
+    for kind in type(error).__mro__:
+        if kind in STATUS_OF:
+            return STATUS_OF[kind]  # type: ignore[index]
+    return grpc.StatusCode.UNKNOWN
+
+
+@dataclass(frozen=True)
+class ServiceBinding:
+    """One servicer and how to add it to a server (`add_XServicer_to_server`) plus its full name."""
+
+    add: Callable[[Any, grpc.aio.Server], None]
+    servicer: Any
+    full_name: str
+
+
+class AuthAndErrorsInterceptor(grpc.aio.ServerInterceptor):
+    """Authenticates every call but health/reflection and maps domain errors to status codes."""
+
+    def __init__(self, keys: KeyStore) -> None:
+        self._keys = keys
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        method = details.method  # type: ignore[attr-defined]
+        if handler is None or method.startswith(_OPEN_PREFIXES):
+            return handler
+        metadata = {k: v for k, v in (details.invocation_metadata or ()) if isinstance(v, str)}  # type: ignore[attr-defined]
+        token = bearer_token(metadata)
+        found = await self._keys.lookup(token) if token else None
+        return _wrap(handler, found)
+
+
+def _wrap(handler: grpc.RpcMethodHandler, found: Any) -> grpc.RpcMethodHandler:
+    async def authenticate(context: grpc.aio.ServicerContext) -> None:
+        if found is None:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid API key")
+        current_principal.set(found)
+
+    async def abort_with(context: grpc.aio.ServicerContext, exc: errors.DomainError) -> None:
+        await context.abort(status_of(exc), exc.message)
+
+    if handler.unary_unary:
+        inner_unary = handler.unary_unary
+
+        async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            await authenticate(context)
+            try:
+                return await inner_unary(request, context)
+            except errors.DomainError as exc:
+                await abort_with(context, exc)
+
+        return grpc.unary_unary_rpc_method_handler(
+            unary, handler.request_deserializer, handler.response_serializer
+        )
+    if handler.unary_stream:
+        inner_stream = handler.unary_stream
+
+        async def stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            await authenticate(context)
+            try:
+                async for item in inner_stream(request, context):
+                    yield item
+            except errors.DomainError as exc:
+                await abort_with(context, exc)
+
+        return grpc.unary_stream_rpc_method_handler(
+            stream, handler.request_deserializer, handler.response_serializer
+        )
+    return handler
+
+
+async def start_server(listen: str, bindings: Sequence[ServiceBinding], keys: KeyStore) -> grpc.aio.Server:
+    """Start a server on `listen` with the bindings, health (all SERVING) and reflection."""
+    server = grpc.aio.server(interceptors=[AuthAndErrorsInterceptor(keys)])
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    for binding in bindings:
+        binding.add(binding.servicer, server)
+    names = [b.full_name for b in bindings] + [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name]
+    reflection.enable_server_reflection([*names, reflection.SERVICE_NAME], server)
+    if server.add_insecure_port(listen) == 0:
+        raise RuntimeError(f"cannot bind gRPC server to {listen}")
+    await server.start()
+    for name in ["", *names]:
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    log.info("gRPC server listening on %s (%s)", listen, ", ".join(b.full_name for b in bindings) or "health only")
+    return server

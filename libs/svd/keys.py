@@ -1,0 +1,38 @@
+"""Object-storage key conventions, the one place that decides where a tenant's objects live."""
+
+from __future__ import annotations
+
+import re
+
+_SAFE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+
+
+def _segment(value: str, what: str) -> str:
+    if not _SAFE.fullmatch(value):
+        raise ValueError(f"{what} {value!r} cannot be used in an object key")
+    return value
+
+
+def post_prefix(tenant_id: str, social_post_id: str) -> str:
+    """Prefix under which every object of one post lives."""
+    return f"tenants/{_segment(tenant_id, 'tenant id')}/social-videos/{_segment(social_post_id, 'post id')}/"
+
+
+def video_key(tenant_id: str, social_post_id: str, nanoid: str) -> str:
+    """`tenants/{tenantId}/social-videos/{socialPostId}/{nanoid}.mp4`."""
+    return f"{post_prefix(tenant_id, social_post_id)}{_segment(nanoid, 'object id')}.mp4"
+
+
+def still_key(tenant_id: str, social_post_id: str, job_id: str, run: int) -> str:
+    """The still frame of one run of a job, beside the post's videos."""
+    return f"{post_prefix(tenant_id, social_post_id)}stills/{_segment(job_id, 'job id')}-{run}.png"
+
+
+def poster_key(video_object_key: str) -> str:
+    """The poster (first frame) stored next to a video."""
+    return video_object_key.removesuffix(".mp4") + "-poster.jpg"
+
+
+def logo_key(tenant_id: str, digest: str) -> str:
+    """A brand logo, content-addressed so an unchanged logo keeps its key."""
+    return f"tenants/{_segment(tenant_id, 'tenant id')}/brand/logo-{_segment(digest, 'digest')}.png"

@@ -1,0 +1,312 @@
+"""The components of the dev stack as data: one record per component, in start order.
+
+A `Component` says how to start a process (command, environment, user), how to tell it is
+ready, what it contributes to stack.json (`facts`) and to the services' environment (`exports`).
+A `Task` is a one-shot step between components (bus topology provisioning). `PLAN` is the table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import pwd
+import secrets
+import signal
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from svd_stack import checks, postgres, seaweed, state
+from svd_stack.env import Exports, merge, overlay
+from svd_stack.ports import LOCALHOST
+from svd_stack.procs import find_binary
+
+SERVICE_MODULES = ("billing", "media_store", "dispatcher", "still_frame", "video_gateway")
+
+# Secrets generated once per home and kept in stack.json.
+SECRET_FACTORIES: dict[str, Callable[[], str]] = {
+    "s3_access_key": lambda: "SVD" + secrets.token_hex(8).upper(),
+    "s3_secret_key": lambda: secrets.token_urlsafe(30),
+    "admin_api_key": lambda: "svd_" + secrets.token_urlsafe(32),
+    "runway_api_key": lambda: "sim_" + secrets.token_urlsafe(24),
+}
+
+
+@dataclass(frozen=True)
+class Context:
+    """Everything a component hook may need: where things live, ports, secrets, the user's env."""
+
+    home: Path
+    env: Mapping[str, str]
+    ports: Mapping[str, Mapping[str, int]]
+    secrets: Mapping[str, str]
+    plan: tuple[Step, ...] = ()
+
+    def port(self, name: str, which: str | None = None) -> int:
+        ports = self.ports[name]
+        return ports[which] if which else next(iter(ports.values()))
+
+    def addr(self, name: str, which: str | None = None) -> str:
+        return f"{LOCALHOST}:{self.port(name, which)}"
+
+    def data(self, name: str) -> Path:
+        return state.data_dir(self.home, name)
+
+    def log(self, name: str) -> Path:
+        return state.log_path(self.home, name)
+
+    @property
+    def run(self) -> Path:
+        return state.run_dir(self.home)
+
+
+Hook = Callable[[Context], None]
+
+
+def _nothing(ctx: Context) -> None:
+    return None
+
+
+def _no_facts(ctx: Context) -> dict[str, Any]:
+    return {}
+
+
+def _no_exports(ctx: Context) -> Exports:
+    return Exports()
+
+
+def _no_env(ctx: Context) -> dict[str, str]:
+    return {}
+
+
+def _always(env: Mapping[str, str]) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class Component:
+    """A long-running process of the stack."""
+
+    name: str
+    command: Callable[[Context], list[str]]
+    ready: Callable[[Context], bool]
+    ports: tuple[str, ...] = ("main",)  # named ports to allocate; the first is the primary one
+    prepare: Hook = _nothing  # before each start (initdb, config files)
+    after_ready: Hook = _nothing  # after ready, on every `up` (create database / bucket)
+    after_stop: Hook = _nothing
+    facts: Callable[[Context], dict[str, Any]] = _no_facts  # contributions to stack.json
+    exports: Callable[[Context], Exports] = _no_exports  # contributions to the services' env
+    own_env: Callable[[Context], dict[str, str]] = _no_env  # forced env for this process only
+    enabled: Callable[[Mapping[str, str]], bool] = _always
+    user: Callable[[], pwd.struct_passwd | None] = lambda: None  # account to run as
+    is_service: bool = False  # gets the services' environment overlay
+    in_data_dir: bool = True  # run with cwd = its data dir (else inherit ours)
+    ready_timeout: float = 30.0
+    stop_signal: signal.Signals = signal.SIGTERM
+    signal_group: bool = True  # send stop_signal to the whole process group
+    stop_timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class Task:
+    """A one-shot step run on every `up` once the components before it are ready."""
+
+    name: str
+    run: Hook
+    enabled: Callable[[Mapping[str, str]], bool] = field(default=_always)
+
+
+Step = Component | Task
+
+
+def stack_exports(ctx: Context) -> Exports:
+    """Stack-wide defaults for services: the admin API key (stored as its sha256 → "*")."""
+    digest = hashlib.sha256(ctx.secrets["admin_api_key"].encode()).hexdigest()
+    return Exports(defaults={"SVD_API_KEYS": json.dumps({digest: "*"})})
+
+
+def child_env(ctx: Context, component: Component) -> dict[str, str]:
+    """Environment of `component`'s process: the user's env overlaid per the precedence rules."""
+    exports = [stack_exports(ctx)] if component.is_service else []
+    if component.is_service:
+        exports += [step.exports(ctx) for step in ctx.plan if isinstance(step, Component)]
+    merged = merge(exports)
+    forced = {**merged.forced, **component.own_env(ctx), "PYTHONUNBUFFERED": "1"}
+    return overlay(ctx.env, forced=forced, defaults=merged.defaults)
+
+
+# --- nats ---------------------------------------------------------------------------------
+
+
+def _nats_url(ctx: Context) -> str:
+    return f"nats://{ctx.addr('nats', 'client')}"
+
+
+NATS = Component(
+    name="nats",
+    ports=("client", "monitor"),
+    command=lambda ctx: [
+        find_binary("nats-server"), "-a", LOCALHOST, "-p", str(ctx.port("nats", "client")),
+        "-js", "-sd", str(ctx.data("nats")), "-m", str(ctx.port("nats", "monitor")),
+    ],  # fmt: skip
+    ready=lambda ctx: checks.http_ok(
+        f"http://{ctx.addr('nats', 'monitor')}/healthz?js-enabled-only=true"
+    ),
+    facts=lambda ctx: {
+        "nats_url": _nats_url(ctx),
+        "nats_monitor_url": f"http://{ctx.addr('nats', 'monitor')}",
+    },
+    exports=lambda ctx: Exports(forced={"NATS_URL": _nats_url(ctx)}),
+    ready_timeout=20.0,
+)
+
+# --- postgres -----------------------------------------------------------------------------
+
+POSTGRES = Component(
+    name="postgres",
+    prepare=lambda ctx: postgres.prepare(
+        ctx.data("postgres"), ctx.run / "postgres", ctx.log("postgres"), ctx.env
+    ),
+    command=lambda ctx: postgres.command(
+        ctx.data("postgres"), ctx.port("postgres"), ctx.run / "postgres"
+    ),
+    user=postgres.system_user,
+    ready=lambda ctx: checks.postgres_ok(LOCALHOST, ctx.port("postgres")),
+    after_ready=lambda ctx: postgres.ensure_database(ctx.port("postgres")),
+    facts=lambda ctx: {"database_url": postgres.url(ctx.port("postgres"))},
+    exports=lambda ctx: Exports(forced={"DATABASE_URL": postgres.url(ctx.port("postgres"))}),
+    stop_signal=signal.SIGINT,  # "fast shutdown", sent to the postmaster only
+    signal_group=False,
+)
+
+# --- s3 (SeaweedFS) -----------------------------------------------------------------------
+
+
+def _s3_facts(ctx: Context) -> dict[str, Any]:
+    return {
+        "s3_endpoint": f"http://{ctx.addr('s3', 's3')}",
+        "s3_bucket": seaweed.BUCKET,
+        "s3_access_key": ctx.secrets["s3_access_key"],
+        "s3_secret_key": ctx.secrets["s3_secret_key"],
+        "s3_region": seaweed.REGION,
+    }
+
+
+def _s3_ready(ctx: Context) -> bool:
+    facts = _s3_facts(ctx)
+    return checks.http_ok(f"http://{ctx.addr('s3', 'master')}/cluster/healthz") and checks.s3_ok(
+        facts["s3_endpoint"], facts["s3_access_key"], facts["s3_secret_key"], seaweed.REGION
+    )
+
+
+def _s3_prepare(ctx: Context) -> None:
+    seaweed.write_config(
+        ctx.data("s3") / "config", ctx.secrets["s3_access_key"], ctx.secrets["s3_secret_key"]
+    )
+    (ctx.run / "s3").mkdir(parents=True, exist_ok=True)
+
+
+def _s3_exports(ctx: Context) -> Exports:
+    facts = _s3_facts(ctx)
+    return Exports(
+        forced={
+            "DO_SPACES_KEY": facts["s3_access_key"],
+            "DO_SPACES_SECRET": facts["s3_secret_key"],
+            "DO_SPACES_BUCKET": facts["s3_bucket"],
+            "DO_SPACES_ENDPOINT": facts["s3_endpoint"],
+            "DO_SPACES_REGION": facts["s3_region"],
+        }
+    )
+
+
+S3 = Component(
+    name="s3",
+    ports=seaweed.PORTS,
+    prepare=_s3_prepare,
+    command=lambda ctx: seaweed.command(ctx.data("s3"), ctx.run / "s3", dict(ctx.ports["s3"])),
+    ready=_s3_ready,
+    after_ready=lambda ctx: seaweed.ensure_bucket(
+        f"http://{ctx.addr('s3', 's3')}", ctx.secrets["s3_access_key"], ctx.secrets["s3_secret_key"]
+    ),
+    after_stop=lambda ctx: seaweed.remove_stray_sockets(dict(ctx.ports["s3"])),
+    facts=_s3_facts,
+    exports=_s3_exports,
+    ready_timeout=60.0,
+    # weed's filer waits 15 s for its gRPC streams to drain on SIGTERM; nothing is lost by a
+    # SIGKILL once it has started shutting down (data and metadata are already written).
+    stop_timeout=5.0,
+)
+
+# --- provider simulator -------------------------------------------------------------------
+
+
+def _sim_url(ctx: Context) -> str:
+    return f"http://{ctx.addr('provider-sim')}"
+
+
+PROVIDER_SIM = Component(
+    name="provider-sim",
+    enabled=lambda env: not env.get("RUNWAY_API_KEY"),
+    command=lambda ctx: [
+        sys.executable, "-m", "provider_sim", "--host", LOCALHOST,
+        "--port", str(ctx.port("provider-sim")),
+    ],  # fmt: skip
+    own_env=lambda ctx: {"PROVIDER_SIM_RUNWAY_KEYS": ctx.secrets["runway_api_key"]},
+    ready=lambda ctx: checks.http_ok(f"{_sim_url(ctx)}/healthz"),
+    facts=lambda ctx: {
+        "runway_base_url": _sim_url(ctx),
+        "runway_api_key": ctx.secrets["runway_api_key"],
+    },
+    exports=lambda ctx: Exports(
+        # Forced: the simulator only runs when the user has no (or an empty) RUNWAY_API_KEY.
+        forced={"RUNWAY_API_KEY": ctx.secrets["runway_api_key"]},
+        defaults={
+            "RUNWAY_BASE_URL": _sim_url(ctx),
+            "VIDEO_POLL_INITIAL_DELAY_S": "2",
+            "VIDEO_POLL_INTERVAL_S": "1",
+        },
+    ),
+    in_data_dir=False,
+)
+
+# --- bus topology -------------------------------------------------------------------------
+
+
+def provision_topology(ctx: Context) -> None:
+    """Create the JetStream streams/consumers (owned by `svd.bus.topology`)."""
+    from svd.bus.topology import provision  # lazy: written by the bus owner
+
+    asyncio.run(provision(_nats_url(ctx)))
+
+
+TOPOLOGY = Task(name="topology", run=provision_topology)
+
+# --- the Python services ------------------------------------------------------------------
+
+_TARGET_VARS = {"billing": "BILLING_GRPC_TARGET", "media_store": "MEDIA_GRPC_TARGET"}
+
+
+def service(name: str, module: str | None = None, ready_timeout: float = 60.0) -> Component:
+    """A gRPC service run as `python -m <module>`, listening on GRPC_LISTEN, health-checked."""
+    target_var = _TARGET_VARS.get(name)
+    return Component(
+        name=name,
+        ports=("grpc",),
+        command=lambda ctx: [sys.executable, "-m", module or name],
+        own_env=lambda ctx: {"GRPC_LISTEN": ctx.addr(name)},
+        ready=lambda ctx: checks.grpc_serving(ctx.addr(name)),
+        facts=lambda ctx: {"grpc": {name: ctx.addr(name)}},
+        exports=lambda ctx: Exports(defaults={target_var: ctx.addr(name)} if target_var else {}),
+        is_service=True,
+        in_data_dir=False,
+        ready_timeout=ready_timeout,
+    )
+
+
+SERVICES = tuple(service(name) for name in SERVICE_MODULES)
+
+# Start order; `svd down` stops in reverse. billing and media_store come before dispatcher.
+PLAN: tuple[Step, ...] = (NATS, POSTGRES, S3, PROVIDER_SIM, TOPOLOGY, *SERVICES)

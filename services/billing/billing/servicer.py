@@ -1,0 +1,122 @@
+"""gRPC `social_video.v1.Billing`: translates requests to ledger use cases, scoped by the caller's key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from social_video.v1 import billing_pb2, billing_pb2_grpc, common_pb2
+
+from billing.domain import HoldState
+from billing.ledger import Balance, Hold, Ledger
+from svd.errors import InvalidArgument
+from svd.grpc.auth import principal
+from svd.timeutil import from_timestamp, to_timestamp
+
+_STATE = {
+    HoldState.HELD: billing_pb2.RESERVATION_STATE_HELD,
+    HoldState.CONSUMED: billing_pb2.RESERVATION_STATE_CONSUMED,
+    HoldState.RELEASED: billing_pb2.RESERVATION_STATE_RELEASED,
+    HoldState.EXPIRED: billing_pb2.RESERVATION_STATE_EXPIRED,
+}
+_PROVIDER = {common_pb2.VIDEO_PROVIDER_RUNWAY: "runway", common_pb2.VIDEO_PROVIDER_KLING: "kling"}
+MAX_PAGE = 500
+
+
+def _balance(b: Balance) -> billing_pb2.Balance:
+    return billing_pb2.Balance(
+        tenant_id=b.tenant_id, credit_type=b.credit_type, balance=b.balance, held=b.held, available=b.available
+    )
+
+
+def _reservation(h: Hold) -> billing_pb2.Reservation:
+    return billing_pb2.Reservation(
+        reservation_id=h.reservation_id, tenant_id=h.tenant_id, credit_type=h.credit_type, amount=h.amount,
+        state=_STATE[h.state], job_id=h.job_id, consumed_amount=h.consumed_amount, reason=h.reason,
+        created_at=to_timestamp(h.created_at), expires_at=to_timestamp(h.expires_at),
+    )
+
+
+class BillingServicer(billing_pb2_grpc.BillingServicer):
+    def __init__(self, ledger: Ledger, default_ttl_s: int) -> None:
+        self._ledger = ledger
+        self._default_ttl_s = default_ttl_s
+
+    async def Reserve(self, request: billing_pb2.ReserveRequest, context: Any) -> billing_pb2.ReserveResponse:
+        principal().require_tenant(request.tenant_id, "account")
+        hold, balance = await self._ledger.reserve(
+            request.tenant_id, request.credit_type, request.amount, request.idempotency_key, request.job_id,
+            request.ttl_seconds or self._default_ttl_s,
+        )
+        return billing_pb2.ReserveResponse(reservation=_reservation(hold), balance=_balance(balance))
+
+    async def Consume(self, request: billing_pb2.ConsumeRequest, context: Any) -> billing_pb2.ConsumeResponse:
+        principal().require_tenant(await self._ledger.owner_of(request.reservation_id), "reservation")
+        hold, balance = await self._ledger.consume(request.reservation_id, request.amount)
+        return billing_pb2.ConsumeResponse(reservation=_reservation(hold), balance=_balance(balance))
+
+    async def Release(self, request: billing_pb2.ReleaseRequest, context: Any) -> billing_pb2.ReleaseResponse:
+        principal().require_tenant(await self._ledger.owner_of(request.reservation_id), "reservation")
+        hold, balance = await self._ledger.release(request.reservation_id, request.reason)
+        return billing_pb2.ReleaseResponse(reservation=_reservation(hold), balance=_balance(balance))
+
+    async def GetBalance(
+        self, request: billing_pb2.GetBalanceRequest, context: Any
+    ) -> billing_pb2.GetBalanceResponse:
+        principal().require_tenant(request.tenant_id, "account")
+        return billing_pb2.GetBalanceResponse(
+            balance=_balance(await self._ledger.balance(request.tenant_id, request.credit_type))
+        )
+
+    async def Grant(self, request: billing_pb2.GrantRequest, context: Any) -> billing_pb2.GrantResponse:
+        principal().require_admin()
+        balance = await self._ledger.grant(
+            request.tenant_id, request.credit_type, request.amount, request.idempotency_key, request.reason
+        )
+        return billing_pb2.GrantResponse(balance=_balance(balance))
+
+    async def ListLedger(
+        self, request: billing_pb2.ListLedgerRequest, context: Any
+    ) -> billing_pb2.ListLedgerResponse:
+        principal().require_tenant(request.tenant_id, "account")
+        limit = min(request.limit or 100, MAX_PAGE)
+        try:
+            after = int(request.page_token or 0)
+        except ValueError as exc:
+            raise InvalidArgument("invalid page_token") from exc
+        rows = await self._ledger.entries(
+            request.tenant_id, request.credit_type,
+            from_timestamp(request.start_time) if request.HasField("start_time") else None,
+            from_timestamp(request.end_time) if request.HasField("end_time") else None,
+            limit, after,
+        )
+        entries = [
+            billing_pb2.LedgerEntry(
+                entry_id=str(r.entry_id), tenant_id=r.tenant_id, credit_type=r.credit_type, kind=r.kind,
+                amount=r.amount, balance_after=r.balance_after, held_after=r.held_after,
+                reservation_id=r.reservation_id or "", job_id=r.job_id, reason=r.reason,
+                created_at=to_timestamp(r.created_at),
+            )
+            for r in rows
+        ]
+        token = str(rows[-1].entry_id) if len(rows) == limit else ""
+        return billing_pb2.ListLedgerResponse(entries=entries, next_page_token=token)
+
+    async def Quote(self, request: billing_pb2.QuoteRequest, context: Any) -> billing_pb2.QuoteResponse:
+        principal()
+        provider = _PROVIDER.get(request.provider)
+        if provider is None:
+            raise InvalidArgument("provider is required")
+        credit_type, amount = await self._ledger.quote(provider, request.duration_seconds)
+        return billing_pb2.QuoteResponse(credit_type=credit_type, amount=amount)
+
+
+def binding(ledger: Ledger, default_ttl_s: int) -> Any:
+    from svd.grpc.server import ServiceBinding
+
+    return ServiceBinding(
+        billing_pb2_grpc.add_BillingServicer_to_server,
+        BillingServicer(ledger, default_ttl_s),
+        billing_pb2.DESCRIPTOR.services_by_name["Billing"].full_name,
+    )
+
+

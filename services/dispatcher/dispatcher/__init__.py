@@ -1,0 +1,1 @@
+"""Dispatcher service: posts, video jobs and their state machine, brand assets, and the job API."""

@@ -1,0 +1,60 @@
+"""Dispatcher wiring: settings, database, object store, gRPC clients and server, bus handlers."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from social_video.v1 import brands_pb2, brands_pb2_grpc, jobs_pb2, jobs_pb2_grpc
+
+from dispatcher import handlers
+from dispatcher.ports import BillingClient
+from dispatcher.servicer import BrandsServicer, VideoJobsServicer
+from dispatcher.settings import DispatcherSettings
+from dispatcher.usecases import Dispatcher
+from svd import db
+from svd.bus.broker import make_broker
+from svd.bus.publisher import EventPublisher
+from svd.grpc.auth import StaticKeyStore
+from svd.grpc.client import channel
+from svd.grpc.server import ServiceBinding, start_server
+from svd.storage import ObjectStore
+
+VERSIONS = Path(__file__).parent / "migrations" / "versions"
+
+
+async def main(stop: asyncio.Event) -> None:
+    settings = DispatcherSettings()  # type: ignore[call-arg]
+    await db.migrate(settings.database_url, "dispatcher", VERSIONS)
+    engine = db.create_engine(settings.database_url, settings.database_pool_size)
+    sessions = db.session_factory(engine)
+    billing_channel = channel(settings.billing_grpc_target, settings.svd_service_api_key)
+    broker = make_broker(settings.nats_url, "dispatcher")
+    publisher = EventPublisher(broker)
+    try:
+        async with ObjectStore.open(settings) as store:
+            dispatcher = Dispatcher(sessions, BillingClient(billing_channel), publisher, settings.hold_ttl_s)
+            handlers.register(broker, dispatcher, publisher)
+            await broker.start()
+            server = await start_server(
+                settings.grpc_listen,
+                [
+                    ServiceBinding(
+                        jobs_pb2_grpc.add_VideoJobsServicer_to_server,
+                        VideoJobsServicer(sessions, settings.watch_poll_interval_s),
+                        jobs_pb2.DESCRIPTOR.services_by_name["VideoJobs"].full_name,
+                    ),
+                    ServiceBinding(
+                        brands_pb2_grpc.add_BrandsServicer_to_server,
+                        BrandsServicer(sessions, store),
+                        brands_pb2.DESCRIPTOR.services_by_name["Brands"].full_name,
+                    ),
+                ],
+                StaticKeyStore(settings.svd_api_keys),
+            )
+            await stop.wait()
+            await server.stop(settings.shutdown_grace_s)
+            await broker.stop()
+    finally:
+        await billing_channel.close()
+        await engine.dispose()

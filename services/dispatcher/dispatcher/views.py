@@ -1,0 +1,73 @@
+"""Conversions from dispatcher rows to protobuf messages (jobs, status events), shared by the API and the bus."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from social_video.v1 import common_pb2 as c
+from social_video.v1 import jobs_pb2, pipeline_pb2
+
+from svd.enums import from_short_name, short_name
+from svd.timeutil import to_timestamp
+
+
+def job_message(row: Any, post: Any | None = None) -> jobs_pb2.Job:
+    job = jobs_pb2.Job(
+        job_id=row.job_id,
+        tenant_id=row.tenant_id,
+        social_post_id=row.social_post_id,
+        status=from_short_name(c.JobStatus, row.status),
+        step=from_short_name(c.JobStep, row.step),
+        progress=row.progress,
+        error=row.error,
+        created_at=to_timestamp(row.created_at),
+        updated_at=to_timestamp(row.updated_at),
+        provider=from_short_name(c.VideoProvider, row.provider) if row.provider else 0,
+        provider_job_id=row.provider_job_id,
+        reservation_id=row.reservation_id,
+        credits_reserved=row.credits_reserved,
+        credits_consumed=row.credits_consumed,
+        media_id=row.media_id,
+        object_key=row.object_key,
+        still_key=row.still_key,
+        trace_id=row.trace_id,
+        duration_seconds=row.duration_seconds,
+        aspect_ratio=row.aspect_ratio,
+        wake_reason=from_short_name(c.WakeReason, row.wake_reason),
+        run=row.run,
+        platform_format=from_short_name(c.PlatformFormat, row.platform_format),
+        failed_phase=from_short_name(c.JobStep, row.failed_phase) if row.failed_phase else 0,
+    )
+    if post is not None:
+        job.post_status = from_short_name(c.PostStatus, post.status)
+        job.deliverable_status = from_short_name(c.DeliverableStatus, post.deliverable_status)
+    return job
+
+
+def job_ref(row: Any) -> pipeline_pb2.JobRef:
+    return pipeline_pb2.JobRef(job_id=row.job_id, tenant_id=row.tenant_id, social_post_id=row.social_post_id, run=row.run)
+
+
+def video_spec(row: Any) -> pipeline_pb2.VideoSpec:
+    copy = row.copy or {}
+    return pipeline_pb2.VideoSpec(
+        platform=from_short_name(c.Platform, row.platform),
+        platform_format=from_short_name(c.PlatformFormat, row.platform_format),
+        content_type=from_short_name(c.ContentType, row.content_type),
+        copy=c.PostCopy(
+            headline=copy.get("headline", ""), body=copy.get("body", ""), cta=copy.get("cta", ""),
+            hashtags=copy.get("hashtags", []),
+        ),
+        duration_seconds=row.duration_seconds,
+        aspect_ratio=row.aspect_ratio,
+        with_audio=row.with_audio,
+        reviewer_feedback=row.reviewer_feedback,
+        wake_reason=from_short_name(c.WakeReason, row.wake_reason),
+    )
+
+
+def copy_dict(copy: c.PostCopy) -> dict[str, Any]:
+    return {"headline": copy.headline, "body": copy.body, "cta": copy.cta, "hashtags": list(copy.hashtags)}
+
+
+__all__ = ["copy_dict", "job_message", "job_ref", "short_name", "video_spec"]

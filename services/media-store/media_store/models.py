@@ -1,0 +1,38 @@
+"""Media-store's table (schema `media`): one record per stored object; records are never deleted."""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, DateTime, Float, Integer, MetaData, String, Table, Text, func
+
+SCHEMA = "media"
+metadata = MetaData(schema=SCHEMA)
+
+media = Table(
+    "media",
+    metadata,
+    Column("media_id", String(64), primary_key=True),
+    Column("tenant_id", String(128), nullable=False),
+    Column("social_post_id", String(128)),
+    Column("original_social_post_id", String(128), nullable=False),
+    Column("job_id", String(64), nullable=False),
+    Column("run", Integer, nullable=False),
+    Column("media_type", String(32), nullable=False),
+    Column("mime_type", String(64), nullable=False),
+    Column("platform", String(32), nullable=False),
+    Column("platform_format", String(32), nullable=False),
+    Column("slide_index", Integer),
+    Column("duration_seconds", Float),
+    Column("generated_by", String(64), nullable=False),
+    Column("prompt", Text, nullable=False, server_default=""),
+    Column("object_key", Text, nullable=False, unique=True),
+    Column("public_url", Text, nullable=False),
+    Column("size_bytes", BigInteger),
+    Column("width", Integer),
+    Column("height", Integer),
+    Column("codec", String(32)),
+    Column("provider", String(16), nullable=False, server_default=""),
+    Column("parent_media_id", String(64)),
+    Column("state", String(16), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)

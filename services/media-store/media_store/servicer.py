@@ -1,0 +1,103 @@
+"""gRPC `social_video.v1.Media`: stored media by id or post, download URLs, and unlinking on rejection."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from social_video.v1 import common_pb2 as c
+from social_video.v1 import media_pb2, media_pb2_grpc
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from media_store.models import media
+from svd.db import transaction
+from svd.enums import from_short_name
+from svd.errors import InvalidArgument, NotFound
+from svd.grpc.auth import principal
+from svd.storage import ObjectStore
+from svd.timeutil import to_timestamp, utcnow
+
+MAX_URL_TTL_S = 7 * 24 * 3600
+
+
+def record(row: Any) -> media_pb2.MediaRecord:
+    message = media_pb2.MediaRecord(
+        media_id=row.media_id, tenant_id=row.tenant_id, social_post_id=row.social_post_id or "",
+        job_id=row.job_id, media_type=row.media_type, mime_type=row.mime_type,
+        platform=from_short_name(c.Platform, row.platform),
+        platform_format=from_short_name(c.PlatformFormat, row.platform_format),
+        duration_seconds=row.duration_seconds or 0.0, generated_by=row.generated_by, prompt=row.prompt,
+        object_key=row.object_key, public_url=row.public_url, size_bytes=row.size_bytes or 0,
+        width=row.width or 0, height=row.height or 0, codec=row.codec or "",
+        provider=from_short_name(c.VideoProvider, row.provider) if row.provider else 0,
+        original_social_post_id=row.original_social_post_id,
+        created_at=to_timestamp(row.created_at), updated_at=to_timestamp(row.updated_at),
+    )
+    if row.slide_index is not None:
+        message.slide_index = row.slide_index
+    return message
+
+
+class MediaServicer(media_pb2_grpc.MediaServicer):
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], store: ObjectStore, default_ttl_s: int) -> None:
+        self._sessions = sessions
+        self._store = store
+        self._default_ttl_s = default_ttl_s
+
+    async def _visible(self, media_id: str) -> Any:
+        async with self._sessions() as session:
+            row = (await session.execute(select(media).where(media.c.media_id == media_id))).first()
+        if row is None or row.state != "stored" or not principal().can_see(row.tenant_id):
+            raise NotFound(f"media {media_id} not found")
+        return row
+
+    async def GetMedia(self, request: media_pb2.GetMediaRequest, context: Any) -> media_pb2.GetMediaResponse:
+        return media_pb2.GetMediaResponse(media=record(await self._visible(request.media_id)))
+
+    async def ListMedia(self, request: media_pb2.ListMediaRequest, context: Any) -> media_pb2.ListMediaResponse:
+        if not request.tenant_id:
+            raise InvalidArgument("tenant_id is required")
+        principal().require_tenant(request.tenant_id, "tenant")
+        conditions = [media.c.tenant_id == request.tenant_id, media.c.state == "stored"]
+        if request.social_post_id:
+            linked = media.c.social_post_id == request.social_post_id
+            if request.include_unlinked:
+                unlinked = and_(
+                    media.c.social_post_id.is_(None), media.c.original_social_post_id == request.social_post_id
+                )
+                conditions.append(or_(linked, unlinked))
+            else:
+                conditions.append(linked)
+        elif not request.include_unlinked:
+            conditions.append(media.c.social_post_id.is_not(None))
+        async with self._sessions() as session:
+            rows = (await session.execute(select(media).where(*conditions).order_by(media.c.created_at))).all()
+        return media_pb2.ListMediaResponse(media=[record(r) for r in rows])
+
+    async def GetDownloadUrl(
+        self, request: media_pb2.GetDownloadUrlRequest, context: Any
+    ) -> media_pb2.GetDownloadUrlResponse:
+        row = await self._visible(request.media_id)
+        ttl = request.expires_in.seconds if request.HasField("expires_in") else self._default_ttl_s
+        if not 0 < ttl <= MAX_URL_TTL_S:
+            raise InvalidArgument(f"expires_in must be between 1 s and {MAX_URL_TTL_S} s")
+        url = await self._store.presigned_get(row.object_key, ttl)
+        return media_pb2.GetDownloadUrlResponse(url=url, expires_at=to_timestamp(utcnow() + timedelta(seconds=ttl)))
+
+    async def UnlinkMedia(
+        self, request: media_pb2.UnlinkMediaRequest, context: Any
+    ) -> media_pb2.UnlinkMediaResponse:
+        principal().require_tenant(request.tenant_id, "tenant")
+        if not request.social_post_id:
+            raise InvalidArgument("social_post_id is required")
+        async with transaction(self._sessions) as session:
+            rows = (
+                await session.execute(
+                    update(media)
+                    .where(media.c.tenant_id == request.tenant_id, media.c.social_post_id == request.social_post_id)
+                    .values(social_post_id=None, updated_at=utcnow())
+                    .returning(media)
+                )
+            ).all()
+        return media_pb2.UnlinkMediaResponse(media=[record(r) for r in rows])

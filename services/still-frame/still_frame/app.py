@@ -1,0 +1,36 @@
+"""Still-frame wiring: settings, object store, bus handler and a health-only gRPC server."""
+
+from __future__ import annotations
+
+import asyncio
+
+from social_video.v1 import pipeline_pb2
+
+from still_frame.settings import StillFrameSettings
+from still_frame.usecases import StillFrame
+from svd.bus import topology
+from svd.bus.broker import make_broker
+from svd.bus.consumer import Delivery, Outcome, subscribe
+from svd.bus.publisher import EventPublisher
+from svd.grpc.auth import StaticKeyStore
+from svd.grpc.server import start_server
+from svd.storage import ObjectStore
+
+
+async def main(stop: asyncio.Event) -> None:
+    settings = StillFrameSettings()  # type: ignore[call-arg]
+    broker = make_broker(settings.nats_url, "still-frame")
+    publisher = EventPublisher(broker)
+    async with ObjectStore.open(settings) as store:
+        still_frame = StillFrame(store, publisher)
+
+        async def on_design_requested(delivery: Delivery[pipeline_pb2.DesignRequested]) -> Outcome:
+            return await still_frame.design_requested(delivery.message)
+
+        subscribe(broker, topology.consumer("still-frame-design-requested"), pipeline_pb2.DesignRequested,
+                  on_design_requested, publisher, max_workers=2)
+        await broker.start()
+        server = await start_server(settings.grpc_listen, [], StaticKeyStore(settings.svd_api_keys))
+        await stop.wait()
+        await server.stop(settings.shutdown_grace_s)
+        await broker.stop()

@@ -1,0 +1,7 @@
+"""Still-frame settings (environment)."""
+
+from svd.settings import BaseServiceSettings, SpacesSettings
+
+
+class StillFrameSettings(BaseServiceSettings, SpacesSettings):
+    pass

@@ -1,0 +1,137 @@
+"""Fixtures for provider_sim tests: synthetic images and a real simulator subprocess."""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image, ImageDraw
+
+LIBS_DIR = Path(__file__).resolve().parents[2] / "libs"
+SIM_KEYS = ("sim-key-1", "sim-key-2")
+RUNWAY_HEADERS = {"Authorization": f"Bearer {SIM_KEYS[0]}", "X-Runway-Version": "2024-11-06"}
+
+ImageFactory = Callable[..., bytes]
+
+
+def _make_image(width: int, height: int, fmt: str = "PNG", circle_radius: int | None = None) -> bytes:
+    """A test card: gradient background, grid, and a red circle in the centre."""
+    img = Image.linear_gradient("L").resize((width, height)).convert("RGB")
+    draw = ImageDraw.Draw(img)
+    step = max(width, height) // 12
+    for x in range(0, width, step):
+        draw.line([(x, 0), (x, height)], fill=(40, 120, 220), width=3)
+    for y in range(0, height, step):
+        draw.line([(0, y), (width, y)], fill=(40, 120, 220), width=3)
+    radius = circle_radius if circle_radius is not None else min(width, height) // 5
+    cx, cy = width // 2, height // 2
+    draw.ellipse([cx - radius, cy - radius, cx + radius, cy + radius], fill=(230, 20, 20))
+    buf = io.BytesIO()
+    img.save(buf, fmt)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="session")
+def make_image() -> ImageFactory:
+    return _make_image
+
+
+@pytest.fixture(scope="session")
+def data_uri(make_image: ImageFactory) -> str:
+    payload = base64.b64encode(make_image(640, 360, "JPEG")).decode()
+    return f"data:image/jpeg;base64,{payload}"
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="session")
+def sim_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Start ``python -m provider_sim`` as a real subprocess; stop it by pid afterwards."""
+    port = _free_port()
+    base = tmp_path_factory.mktemp("provider_sim")
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(LIBS_DIR), os.environ.get("PYTHONPATH")])),
+        "PROVIDER_SIM_RUNWAY_KEYS": ",".join(SIM_KEYS),
+        "PROVIDER_SIM_WORK_DIR": str(base / "work"),
+    }
+    log_path = base / "sim.log"
+    # A log file rather than a pipe: nobody drains a pipe while tests run,
+    # and a full pipe would block the server.
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "provider_sim", "--host", "127.0.0.1", "--port", str(port), "--no-access-log"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"simulator exited with {proc.returncode}:\n{log_path.read_text()}")
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"simulator did not become healthy:\n{log_path.read_text()}")
+            time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+class _ImageHandler(BaseHTTPRequestHandler):
+    images: dict[str, bytes] = {}
+
+    def do_GET(self) -> None:
+        body = self.images.get(self.path.split("?")[0])
+        if body is None:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "image/png")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="session")
+def image_server(make_image: ImageFactory) -> Iterator[str]:
+    """A tiny local HTTP server standing in for a presigned object-store URL."""
+    _ImageHandler.images = {"/bucket/still.png": make_image(900, 1600)}
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _ImageHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
