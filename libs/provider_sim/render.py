@@ -131,7 +131,8 @@ def view_boxes(move: CameraMove, frames: int, base_w: int, base_h: int) -> Itera
             dy = 0.45 * top * math.sin(2.0 * phase)
             yield (left + dx, top + dy, right + dx, bottom + dy)
         else:
-            yield _centered(base_w, base_h, full)
+            # The whole cover-fit still, exactly as supplied.
+            yield _centered(base_w, base_h, 1.0)
 
 
 @dataclass(frozen=True)

@@ -48,9 +48,7 @@ def postgres_ok(host: str, port: int, dbname: str = "postgres", timeout: int = 2
     import psycopg
 
     try:
-        with psycopg.connect(
-            host=host, port=port, user="postgres", dbname=dbname, connect_timeout=timeout
-        ) as conn:
+        with psycopg.connect(host=host, port=port, user="postgres", dbname=dbname, connect_timeout=timeout) as conn:
             conn.execute("select 1")
     except psycopg.Error:
         return False

@@ -31,6 +31,7 @@ SECRET_FACTORIES: dict[str, Callable[[], str]] = {
     "s3_access_key": lambda: "SVD" + secrets.token_hex(8).upper(),
     "s3_secret_key": lambda: secrets.token_urlsafe(30),
     "admin_api_key": lambda: "svd_" + secrets.token_urlsafe(32),
+    "service_api_key": lambda: "svd_svc_" + secrets.token_urlsafe(32),
     "runway_api_key": lambda: "sim_" + secrets.token_urlsafe(24),
 }
 
@@ -123,9 +124,13 @@ Step = Component | Task
 
 
 def stack_exports(ctx: Context) -> Exports:
-    """Stack-wide defaults for services: the admin API key (stored as its sha256 → "*")."""
-    digest = hashlib.sha256(ctx.secrets["admin_api_key"].encode()).hexdigest()
-    return Exports(defaults={"SVD_API_KEYS": json.dumps({digest: "*"})})
+    """Stack-wide defaults for services: accepted API keys (sha256 hex → "*": the operator's admin
+    key and the key services such as the dispatcher present to each other), and the latter itself."""
+    keys = (ctx.secrets["admin_api_key"], ctx.secrets["service_api_key"])
+    accepted = {hashlib.sha256(key.encode()).hexdigest(): "*" for key in keys}
+    return Exports(
+        defaults={"SVD_API_KEYS": json.dumps(accepted), "SVD_SERVICE_API_KEY": ctx.secrets["service_api_key"]}
+    )
 
 
 def child_env(ctx: Context, component: Component) -> dict[str, str]:
@@ -149,12 +154,18 @@ NATS = Component(
     name="nats",
     ports=("client", "monitor"),
     command=lambda ctx: [
-        find_binary("nats-server"), "-a", LOCALHOST, "-p", str(ctx.port("nats", "client")),
-        "-js", "-sd", str(ctx.data("nats")), "-m", str(ctx.port("nats", "monitor")),
-    ],  # fmt: skip
-    ready=lambda ctx: checks.http_ok(
-        f"http://{ctx.addr('nats', 'monitor')}/healthz?js-enabled-only=true"
-    ),
+        find_binary("nats-server"),
+        "-a",
+        LOCALHOST,
+        "-p",
+        str(ctx.port("nats", "client")),
+        "-js",
+        "-sd",
+        str(ctx.data("nats")),
+        "-m",
+        str(ctx.port("nats", "monitor")),
+    ],
+    ready=lambda ctx: checks.http_ok(f"http://{ctx.addr('nats', 'monitor')}/healthz?js-enabled-only=true"),
     facts=lambda ctx: {
         "nats_url": _nats_url(ctx),
         "nats_monitor_url": f"http://{ctx.addr('nats', 'monitor')}",
@@ -167,12 +178,8 @@ NATS = Component(
 
 POSTGRES = Component(
     name="postgres",
-    prepare=lambda ctx: postgres.prepare(
-        ctx.data("postgres"), ctx.run / "postgres", ctx.log("postgres"), ctx.env
-    ),
-    command=lambda ctx: postgres.command(
-        ctx.data("postgres"), ctx.port("postgres"), ctx.run / "postgres"
-    ),
+    prepare=lambda ctx: postgres.prepare(ctx.data("postgres"), ctx.run / "postgres", ctx.log("postgres"), ctx.env),
+    command=lambda ctx: postgres.command(ctx.data("postgres"), ctx.port("postgres"), ctx.run / "postgres"),
     user=postgres.system_user,
     ready=lambda ctx: checks.postgres_ok(LOCALHOST, ctx.port("postgres")),
     after_ready=lambda ctx: postgres.ensure_database(ctx.port("postgres")),
@@ -203,9 +210,7 @@ def _s3_ready(ctx: Context) -> bool:
 
 
 def _s3_prepare(ctx: Context) -> None:
-    seaweed.write_config(
-        ctx.data("s3") / "config", ctx.secrets["s3_access_key"], ctx.secrets["s3_secret_key"]
-    )
+    seaweed.write_config(ctx.data("s3") / "config", ctx.secrets["s3_access_key"], ctx.secrets["s3_secret_key"])
     (ctx.run / "s3").mkdir(parents=True, exist_ok=True)
 
 
@@ -251,9 +256,14 @@ PROVIDER_SIM = Component(
     name="provider-sim",
     enabled=lambda env: not env.get("RUNWAY_API_KEY"),
     command=lambda ctx: [
-        sys.executable, "-m", "provider_sim", "--host", LOCALHOST,
-        "--port", str(ctx.port("provider-sim")),
-    ],  # fmt: skip
+        sys.executable,
+        "-m",
+        "provider_sim",
+        "--host",
+        LOCALHOST,
+        "--port",
+        str(ctx.port("provider-sim")),
+    ],
     own_env=lambda ctx: {"PROVIDER_SIM_RUNWAY_KEYS": ctx.secrets["runway_api_key"]},
     ready=lambda ctx: checks.http_ok(f"{_sim_url(ctx)}/healthz"),
     facts=lambda ctx: {

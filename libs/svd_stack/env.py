@@ -22,8 +22,8 @@ class Exports:
 def overlay(
     base: Mapping[str, str],
     *,
-    forced: Mapping[str, str] = {},  # noqa: B006 - never mutated
-    defaults: Mapping[str, str] = {},  # noqa: B006 - never mutated
+    forced: Mapping[str, str] = {},
+    defaults: Mapping[str, str] = {},
 ) -> dict[str, str]:
     """`defaults`, then the user's `base` environment on top, then `forced` on top of everything."""
     return {**defaults, **base, **forced}

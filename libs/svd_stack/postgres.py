@@ -36,11 +36,8 @@ def system_user() -> pwd.struct_passwd | None:
     try:
         return pwd.getpwnam(SYSTEM_USER)
     except KeyError:
-        subprocess.run(
-            ["useradd", "--system", "--user-group", "--no-create-home",
-             "--shell", "/usr/sbin/nologin", SYSTEM_USER],
-            check=True, capture_output=True, text=True,
-        )  # fmt: skip
+        useradd = ["useradd", "--system", "--user-group", "--no-create-home", "--shell", "/usr/sbin/nologin"]
+        subprocess.run([*useradd, SYSTEM_USER], check=True, capture_output=True, text=True)
         return pwd.getpwnam(SYSTEM_USER)
 
 
@@ -70,16 +67,28 @@ def prepare(data: Path, socket_dir: Path, log: Path, env: Mapping[str, str]) -> 
     if (data / "PG_VERSION").exists():
         return
     procs.run(
-        [str(bin_dir() / "initdb"), "-D", str(data), "--auth=trust", "--encoding=UTF8",
-         "--no-locale", "-U", SUPERUSER, "--no-sync", "--no-instructions"],
-        log_path=log, env=env, cwd=data, user=user,
-    )  # fmt: skip
+        [
+            str(bin_dir() / "initdb"),
+            "-D",
+            str(data),
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--no-locale",
+            "-U",
+            SUPERUSER,
+            "--no-sync",
+            "--no-instructions",
+        ],
+        log_path=log,
+        env=env,
+        cwd=data,
+        user=user,
+    )
 
 
 def command(data: Path, port: int, socket_dir: Path) -> list[str]:
     """Run the server directly (no pg_ctl) so the postmaster is our child and its pid is ours."""
-    return [str(bin_dir() / "postgres"), "-D", str(data), "-h", "127.0.0.1", "-p", str(port),
-            "-k", str(socket_dir)]  # fmt: skip
+    return [str(bin_dir() / "postgres"), "-D", str(data), "-h", "127.0.0.1", "-p", str(port), "-k", str(socket_dir)]
 
 
 def url(port: int, database: str = DATABASE) -> str:
@@ -92,9 +101,7 @@ def ensure_database(port: int, name: str = DATABASE) -> None:
     import psycopg
     from psycopg import sql
 
-    with psycopg.connect(
-        host="127.0.0.1", port=port, user=SUPERUSER, dbname="postgres", autocommit=True
-    ) as conn:
+    with psycopg.connect(host="127.0.0.1", port=port, user=SUPERUSER, dbname="postgres", autocommit=True) as conn:
         if conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone():
             return
         conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))

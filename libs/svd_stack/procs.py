@@ -61,6 +61,11 @@ def spawn(
             **creds,  # type: ignore[arg-type]
         )
     _children[proc.pid] = proc
+    # Popen returns as soon as exec begins; /proc/<pid>/cmdline is briefly empty until the new
+    # image has its arguments in place. Wait for it so `is_alive` is meaningful from now on.
+    deadline = time.monotonic() + 2.0
+    while read_cmdline(proc.pid) != list(cmd) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
     return proc.pid
 
 

@@ -4,12 +4,21 @@ Turns a brand style, a headline, an optional CTA and an optional logo into
 the first frame of the video.  No I/O besides reading the bundled font; no
 network.  Modules:
 
+Pure (no Pillow drawing):
+
 * :mod:`.brand` - ``BrandStyle`` and hex parsing;
 * :mod:`.formats` - output sizes and platform safe zones (data);
-* :mod:`.layout` - pure geometry (wrapping, auto-sizing, boxes);
+* :mod:`.geometry` - the ``Box`` rectangle;
+* :mod:`.layout` - boxes for logo, panel, headline and CTA;
+* :mod:`.typesetting` / :mod:`.wrapping` - auto-sizing and line wrapping;
+* :mod:`.contrast` - WCAG luminance / contrast.
+
+Pixels:
+
 * :mod:`.background` - deterministic brand background;
 * :mod:`.composite` - drawing the still, PNG encoding, logo validation;
-* :mod:`.contrast` - WCAG luminance / contrast;
+* :mod:`.panel` - scrim colour/opacity meeting WCAG AA;
+* :mod:`.logo` - logo validation, decoding, alpha-correct resizing;
 * :mod:`.fonts` - the single font-loading entry point and text measurement.
 """
 
@@ -20,7 +29,8 @@ from .contrast import contrast_ratio, relative_luminance
 from .fonts import load_font, make_measurer
 from .formats import OUTPUT_SIZES, SAFE_ZONES, output_size, safe_rect
 from .geometry import Box
-from .layout import Layout, TextBlock, TextLine, TypeScale, compute_layout
+from .layout import Layout, TextBlock, TextLine, compute_layout
+from .typesetting import TypeScale
 
 __all__ = [
     "OUTPUT_SIZES",

@@ -104,6 +104,8 @@ def render_still(
     if not headline_text:
         raise ValueError("headline must not be empty")
     cta_text = renderable_text(cta, probe) if cta and cta.strip() else None
+    if cta_text is not None and not any(has_glyph(probe, ch) for ch in cta_text if not ch.isspace()):
+        cta_text = None  # nothing drawable (e.g. emoji only): no button rather than "tofu" boxes
     logo = decode_logo(logo_png) if logo_png is not None else None
     ellipsis = "\u2026" if has_glyph(probe, "\u2026") else "..."
 

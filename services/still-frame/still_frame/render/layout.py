@@ -25,7 +25,8 @@ from typing import Literal
 
 from .formats import safe_rect
 from .geometry import Box
-from .wrapping import Measure, ellipsize, wrap_text
+from .typesetting import TextFitter, TypeScale, cta_gap, leading, pill_pad
+from .wrapping import Measure
 
 LOGO_MAX_WIDTH_FRACTION = 0.18
 LOGO_MAX_SAFE_HEIGHT_FRACTION = 0.25
@@ -40,36 +41,6 @@ LOGO_FALLBACKS: tuple[tuple[float, Arrangement], ...] = (
 """(logo scale, arrangement) tried in order until the copy fits without truncation:
 normally the panel sits below the logo ("band"); for very long copy the logo
 shrinks and finally the panel moves beside it ("column") to use the full height."""
-MAX_CTA_LINES = 2
-
-
-@dataclass(frozen=True, slots=True)
-class TypeScale:
-    """Font size bounds in pixels."""
-
-    headline_max: int
-    headline_min: int
-    cta_max: int
-    cta_min: int
-
-    def __post_init__(self) -> None:
-        if not (0 < self.headline_min <= self.headline_max and 0 < self.cta_min <= self.cta_max):
-            raise ValueError(f"inconsistent type scale {self!r}")
-
-    @classmethod
-    def for_frame(cls, width: int, height: int) -> TypeScale:
-        """Default sizes, proportional to the short side of the frame (1080 px -> 108..45)."""
-        unit = min(width, height)
-        return cls(
-            headline_max=round(unit * 0.100),
-            headline_min=round(unit * 0.042),
-            cta_max=round(unit * 0.052),
-            cta_min=round(unit * 0.036),
-        )
-
-    def cta_size(self, headline_size: int) -> int:
-        """CTA size that goes with a headline size (about half, clamped)."""
-        return max(self.cta_min, min(self.cta_max, round(headline_size * 0.5)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,18 +87,6 @@ class _Spacing:
         return cls(panel_pad=round(unit * 0.045), logo_gap=round(unit * 0.03))
 
 
-def _leading(size: int) -> int:
-    return round(size * 0.12)
-
-
-def _cta_gap(headline_size: int) -> int:
-    return round(headline_size * 0.45)
-
-
-def _pill_pad(cta_size: int) -> tuple[int, int]:
-    return (round(cta_size * 0.7), round(cta_size * 0.35))
-
-
 def fit_logo(logo_w: int, logo_h: int, max_w: int, max_h: int) -> tuple[int, int]:
     """Largest integer size within ``max_w x max_h`` keeping the logo's aspect ratio.
 
@@ -152,7 +111,8 @@ def fit_logo(logo_w: int, logo_h: int, max_w: int, max_h: int) -> tuple[int, int
             best = (error, w, h)
         if error <= 0.002:
             break
-    assert best is not None
+    if best is None:  # pragma: no cover - the loop always runs at least once
+        raise ValueError("logo fit failed")
     return (best[1], best[2])
 
 
@@ -167,133 +127,14 @@ def _place_logo(
     return Box.from_size(left, safe.top, w, h)
 
 
-@dataclass(frozen=True, slots=True)
-class _Fit:
-    size: int
-    cta_size: int
-    headline: list[str]
-    cta: list[str] | None
-    truncated: bool
-
-
-class _Fitter:
-    """Wraps and measures text for one layout computation (memoised measure)."""
-
-    def __init__(
-        self,
-        measure: Measure,
-        cache: dict[tuple[str, int], tuple[int, int]],
-        scale: TypeScale,
-        content_w: int,
-        content_h: int,
-        ellipsis: str,
-    ) -> None:
-        self._measure = measure
-        self._cache = cache
-        self.scale = scale
-        self.content_w = content_w
-        self.content_h = content_h
-        self.ellipsis = ellipsis
-
-    def measure(self, text: str, size: int) -> tuple[int, int]:
-        key = (text, size)
-        hit = self._cache.get(key)
-        if hit is None:
-            w, h = self._measure(text, size)
-            hit = self._cache[key] = (int(w), int(h))
-        return hit
-
-    def line_height(self, lines: list[str], size: int) -> int:
-        return max(self.measure(line, size)[1] for line in lines)
-
-    def block_height(self, lines: list[str], size: int) -> int:
-        n = len(lines)
-        return n * self.line_height(lines, size) + (n - 1) * _leading(size)
-
-    def cta_block_height(self, lines: list[str], size: int) -> int:
-        return self.block_height(lines, size) + 2 * _pill_pad(size)[1]
-
-    def wrap_cta(self, cta: str, size: int, final: bool) -> tuple[list[str], bool] | None:
-        width = self.content_w - 2 * _pill_pad(size)[0]
-        lines = wrap_text(cta, size, width, self.measure, break_long_words=final)
-        if lines is None:
-            return None
-        if len(lines) <= MAX_CTA_LINES:
-            return (lines, False)
-        kept = lines[:MAX_CTA_LINES]
-        kept[-1] = ellipsize(kept[-1], size, width, self.measure, self.ellipsis)
-        return (kept, True)
-
-    def total_height(self, fit: _Fit) -> int:
-        total = self.block_height(fit.headline, fit.size)
-        if fit.cta:
-            total += _cta_gap(fit.size) + self.cta_block_height(fit.cta, fit.cta_size)
-        return total
-
-    def attempt(self, headline: str, cta: str | None, size: int, final: bool) -> _Fit | None:
-        lines = wrap_text(headline, size, self.content_w, self.measure, break_long_words=final)
-        if lines is None:
-            return None
-        cta_size = self.scale.cta_size(size)
-        cta_lines: list[str] | None = None
-        cut = False
-        if cta:
-            wrapped = self.wrap_cta(cta, cta_size, final)
-            if wrapped is None:
-                return None
-            cta_lines, cut = wrapped
-        fit = _Fit(size, cta_size, lines, cta_lines, cut)
-        return fit if self.total_height(fit) <= self.content_h else None
-
-    def truncate(self, headline: str, cta: str | None) -> _Fit:
-        """Last resort at the minimum size: drop trailing lines and ellipsize."""
-        size = self.scale.headline_min
-        lines = wrap_text(headline, size, self.content_w, self.measure, break_long_words=True)
-        if not lines:
-            raise ValueError("layout impossible: frame too narrow for a single character")
-        cta_size = self.scale.cta_size(size)
-        cta_lines = self.wrap_cta(cta, cta_size, True) if cta else None
-        for candidate in ((cta_lines[0] if cta_lines else None), None):
-            reserved = 0
-            if candidate:
-                reserved = _cta_gap(size) + self.cta_block_height(candidate, cta_size)
-            pitch = self.line_height(lines, size) + _leading(size)
-            n = (self.content_h - reserved + _leading(size)) // pitch
-            if n >= 1:
-                kept = lines[: min(n, len(lines))]
-                if len(kept) < len(lines):
-                    kept[-1] = ellipsize(kept[-1], size, self.content_w, self.measure, self.ellipsis)
-                return _Fit(size, cta_size, kept, candidate, True)
-        raise ValueError("layout impossible: safe area too small for one line of text")
-
-    def best(self, headline: str, cta: str | None) -> _Fit:
-        """Largest size that fits: bisection over sizes (wrapping is ~monotonic)."""
-        lo, hi = self.scale.headline_min, self.scale.headline_max
-        top = self.attempt(headline, cta, hi, final=hi == lo)
-        if top is not None:
-            return top
-        found: _Fit | None = None
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            fit = self.attempt(headline, cta, mid, final=False)
-            if fit is not None:
-                lo, found = mid, fit
-            else:
-                hi = mid
-        if found is not None:
-            return found
-        at_min = self.attempt(headline, cta, self.scale.headline_min, final=True)
-        return at_min if at_min is not None else self.truncate(headline, cta)
-
-
-def _stack_lines(fitter: _Fitter, lines: list[str], size: int, top: int, center_x: float) -> tuple[TextLine, ...]:
+def _stack_lines(fitter: TextFitter, lines: list[str], size: int, top: int, center_x: float) -> tuple[TextLine, ...]:
     line_h = fitter.line_height(lines, size)
     out: list[TextLine] = []
     y = top
     for line in lines:
         w = fitter.measure(line, size)[0]
         out.append(TextLine(line, Box.from_size(round(center_x - w / 2), y, w, line_h)))
-        y += line_h + _leading(size)
+        y += line_h + leading(size)
     return tuple(out)
 
 
@@ -344,10 +185,10 @@ def _layout_once(
     content_w, content_h = region.width - 2 * pad, region.height - 2 * pad
     if content_w <= 0 or content_h <= 0:
         raise ValueError("layout impossible: safe area too small for the text panel")
-    fitter = _Fitter(measure, cache, req.scale, content_w, content_h, req.ellipsis)
+    fitter = TextFitter(measure, cache, req.scale, content_w, content_h, req.ellipsis)
     fit = fitter.best(req.headline, req.cta)
 
-    pill_px, pill_py = _pill_pad(fit.cta_size)
+    pill_px, pill_py = pill_pad(fit.cta_size)
     widths = [fitter.measure(line, fit.size)[0] for line in fit.headline]
     cta_widths = [fitter.measure(line, fit.cta_size)[0] for line in fit.cta or []]
     used_w = max([*widths, *(w + 2 * pill_px for w in cta_widths)])
@@ -363,7 +204,7 @@ def _layout_once(
 
     cta_block: TextBlock | None = None
     if fit.cta:
-        pill_top = headline_block.box.bottom + _cta_gap(fit.size)
+        pill_top = headline_block.box.bottom + cta_gap(fit.size)
         pill_w = max(cta_widths) + 2 * pill_px
         pill_h = fitter.cta_block_height(fit.cta, fit.cta_size)
         pill = Box.from_size(round(center_x - pill_w / 2), pill_top, pill_w, pill_h)

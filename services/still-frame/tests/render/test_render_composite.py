@@ -157,6 +157,16 @@ def test_unsupported_glyphs_do_not_crash(style: BrandStyle, headline: str) -> No
     assert img.size == (1080, 1080)
 
 
+def test_undrawable_cta_is_dropped(style: BrandStyle) -> None:
+    bg = render_background(style, 1080, 1920, seed="cta")
+    result = render_still(
+        bg, style=style, headline="Hi", cta="\U0001f449\U0001f449", logo_png=None, platform_format="reel"
+    )
+    assert result.layout.cta is None and result.cta_text is None
+    kept = render_still(bg, style=style, headline="Hi", cta="Tap \U0001f449", logo_png=None, platform_format="reel")
+    assert kept.cta_text == "Tap"
+
+
 def test_errors(style: BrandStyle) -> None:
     bg = render_background(style, 1080, 1920, seed="err")
     with pytest.raises(ValueError, match="platform format"):

@@ -7,7 +7,8 @@ import pytest
 
 from still_frame.render.formats import output_size
 from still_frame.render.geometry import Box
-from still_frame.render.layout import Layout, TypeScale, compute_layout, fit_logo
+from still_frame.render.layout import Layout, compute_layout, fit_logo
+from still_frame.render.typesetting import TypeScale
 from still_frame.render.wrapping import Measure
 
 LONG_200 = (

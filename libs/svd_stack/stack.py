@@ -1,0 +1,255 @@
+"""Bring the embedded dev stack up, take it down, report its status (the engine behind `svd`).
+
+`up` walks the component table in order, leaving alone whatever already runs healthy (same pid,
+same command line, ready) and (re)starting the rest on their remembered ports. `down` stops
+everything in reverse order, by pid. Both keep `<home>/stack.json` current.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import psutil
+
+from svd_stack import procs, state
+from svd_stack.checks import ProcessDied, wait_ready
+from svd_stack.components import PLAN, SECRET_FACTORIES, Component, Context, Step, Task, child_env
+from svd_stack.ports import allocate
+
+log = logging.getLogger(__name__)
+
+State = Literal["running", "stopped", "unhealthy"]
+Record = dict[str, Any]
+# How long an already-running component may take to answer before we call it unhealthy.
+_RECHECK_TIMEOUT = 5.0
+
+
+class StackError(RuntimeError):
+    """A component failed to start or stop; `log_tail` holds the end of its log."""
+
+    def __init__(self, message: str, log_tail: str = "") -> None:
+        super().__init__(message)
+        self.log_tail = log_tail
+
+
+@dataclass(frozen=True)
+class ComponentStatus:
+    name: str
+    pid: int | None
+    port: int | None
+    state: State
+
+
+def _components(plan: Sequence[Step]) -> list[Component]:
+    return [step for step in plan if isinstance(step, Component)]
+
+
+def _ensure_secrets(existing: Mapping[str, str]) -> dict[str, str]:
+    return {key: existing.get(key) or make() for key, make in SECRET_FACTORIES.items()}
+
+
+def _alive(record: Record) -> bool:
+    return procs.is_alive(record.get("pid"), record.get("cmdline") or [])
+
+
+def _allocate_ports(components: Sequence[Component], processes: Mapping[str, Record]) -> dict[str, dict[str, int]]:
+    """Remembered ports where possible; running components are served first (theirs are busy)."""
+    taken: set[int] = set()
+    ports: dict[str, dict[str, int]] = {}
+    running = {c.name for c in components if _alive(processes.get(c.name, {}))}
+    for comp in sorted(components, key=lambda c: c.name not in running):
+        remembered = processes.get(comp.name, {}).get("ports", {})
+        ports[comp.name] = allocate(comp.ports, remembered, taken=taken, in_use_by_us=comp.name in running)
+    return ports
+
+
+def _render(ctx: Context, processes: dict[str, Record]) -> dict[str, Any]:
+    """The stack.json document: facts of every component, secrets, and the process records."""
+    doc: dict[str, Any] = {"version": 1, "home": str(ctx.home)}
+    grpc: dict[str, str] = {}
+    for comp in _components(ctx.plan):
+        facts = comp.facts(ctx)
+        grpc.update(facts.pop("grpc", {}))
+        doc.update(facts)
+        record = processes.setdefault(comp.name, {"pid": None})
+        ports = dict(ctx.ports[comp.name])
+        record.update(ports=ports, port=ports[comp.ports[0]], log=str(ctx.log(comp.name)))
+    doc.update(
+        grpc=grpc,
+        admin_api_key=ctx.secrets["admin_api_key"],
+        secrets=dict(ctx.secrets),
+        processes=processes,
+    )
+    return doc
+
+
+def _stop(comp: Component | None, record: Record) -> None:
+    if comp is None:
+        procs.stop(record.get("pid"), record.get("cmdline") or [])
+    else:
+        procs.stop(
+            record.get("pid"),
+            record.get("cmdline") or [],
+            sig=comp.stop_signal,
+            whole_group=comp.signal_group,
+            timeout=comp.stop_timeout,
+        )
+    record["pid"] = None
+
+
+def _start(ctx: Context, comp: Component, processes: dict[str, Record], persist: Callable[[], None]) -> None:
+    """Start `comp` unless it already runs healthy; wait until it is ready."""
+    record = processes.setdefault(comp.name, {"pid": None})
+    if _alive(record):
+        try:
+            wait_ready(lambda: comp.ready(ctx), timeout=min(_RECHECK_TIMEOUT, comp.ready_timeout))
+            log.info("%s already running (pid %s)", comp.name, record["pid"])
+            return
+        except TimeoutError:
+            log.warning("%s (pid %s) is unhealthy, restarting it", comp.name, record["pid"])
+            _stop(comp, record)
+    elif record.get("pid"):  # it died: clear what may be left of its process group
+        procs.kill_group(record["pid"], since=record.get("started_at", 0.0))
+    cwd = ctx.data(comp.name) if comp.in_data_dir else None
+    if cwd is not None:
+        cwd.mkdir(parents=True, exist_ok=True)
+    comp.prepare(ctx)
+    cmd, log_file = comp.command(ctx), ctx.log(comp.name)
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with log_file.open("a") as fh:
+        fh.write(f"\n--- svd up: starting {comp.name} at {datetime.now().isoformat()} ---\n")
+    started = time.monotonic()
+    pid = procs.spawn(cmd, log_path=log_file, env=child_env(ctx, comp), cwd=cwd, user=comp.user())
+    record.update(pid=pid, cmdline=cmd, started_at=psutil.Process(pid).create_time())
+    persist()
+    try:
+        wait_ready(
+            lambda: comp.ready(ctx),
+            timeout=comp.ready_timeout,
+            alive=lambda: procs.is_alive(pid, cmd),
+        )
+    except (TimeoutError, ProcessDied) as exc:
+        why = "exited during startup" if isinstance(exc, ProcessDied) else str(exc)
+        _stop(comp, record)
+        persist()
+        raise StackError(f"{comp.name} {why} (log: {log_file})", log_tail=procs.tail(log_file)) from None
+    log.info("%s ready on port %s (pid %s, %.1fs)", comp.name, record["port"], pid, time.monotonic() - started)
+
+
+def up(
+    home: Path,
+    *,
+    only: Collection[str] | None = None,
+    plan: Sequence[Step] = PLAN,
+    env: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Start (what is not already running of) the stack; return the stack.json document.
+
+    `only` restricts which steps run (ports, secrets and facts still cover the whole plan);
+    `plan` is the ordered component table; `env` the environment services inherit (os.environ).
+    """
+    home = home.expanduser().resolve()
+    environ = dict(os.environ if env is None else env)
+    unknown = set(only or ()) - {step.name for step in plan}
+    if unknown:
+        raise StackError(f"unknown component(s): {', '.join(sorted(unknown))}")
+    steps = tuple(step for step in plan if step.enabled(environ))
+    with state.locked(home):
+        recorded = state.load(home)
+        processes: dict[str, Record] = recorded.get("processes", {})
+        enabled = {step.name for step in steps}
+        for comp in _components(plan):  # e.g. the simulator once RUNWAY_API_KEY is set
+            if comp.name not in enabled and comp.name in processes:
+                _stop(comp, processes.pop(comp.name))
+        ctx = Context(
+            home=home,
+            env=environ,
+            ports=_allocate_ports(_components(steps), processes),
+            secrets=_ensure_secrets(recorded.get("secrets", {})),
+            plan=steps,
+        )
+
+        def persist() -> None:
+            state.save(home, _render(ctx, processes))
+
+        persist()
+        for step in steps:
+            if only is not None and step.name not in only:
+                continue
+            if isinstance(step, Task):
+                log.info("running %s", step.name)
+                step.run(ctx)
+                continue
+            _start(ctx, step, processes, persist)
+            step.after_ready(ctx)
+        doc = _render(ctx, processes)
+        state.save(home, doc)
+    return doc
+
+
+def down(home: Path, *, purge: bool = False, plan: Sequence[Step] = PLAN) -> None:
+    """Stop every recorded process in reverse start order; with `purge`, delete the home too."""
+    home = home.expanduser().resolve()
+    if not home.exists():
+        return
+    with state.locked(home):
+        recorded = state.load(home)
+        processes: dict[str, Record] = recorded.get("processes", {})
+        known = {comp.name: comp for comp in _components(plan)}
+        order = list(known)
+        ctx = Context(
+            home=home,
+            env=os.environ,
+            ports={name: rec.get("ports", {}) for name, rec in processes.items()},
+            secrets=recorded.get("secrets", {}),
+            plan=tuple(plan),
+        )
+        for name in sorted(processes, key=lambda n: order.index(n) if n in order else -1)[::-1]:
+            record, comp = processes[name], known.get(name)
+            if record.get("pid"):
+                log.info("stopping %s (pid %s)", name, record["pid"])
+            survivor = dict(record)
+            _stop(comp, record)
+            if _alive(survivor):
+                raise StackError(f"{name} (pid {survivor['pid']}) would not stop")
+            if comp is not None and name in ctx.ports:
+                comp.after_stop(ctx)
+            state.save(home, recorded)
+    if purge:
+        shutil.rmtree(state.run_dir(home), ignore_errors=True)
+        shutil.rmtree(home)
+
+
+def status(home: Path, *, plan: Sequence[Step] = PLAN) -> list[ComponentStatus]:
+    """One entry per component: running (alive and ready), unhealthy (alive, not ready), stopped."""
+    home = home.expanduser().resolve()
+    recorded = state.load(home)
+    processes: dict[str, Record] = recorded.get("processes", {})
+    ctx = Context(
+        home=home,
+        env=os.environ,
+        ports={name: rec.get("ports", {}) for name, rec in processes.items()},
+        secrets=recorded.get("secrets", {}),
+        plan=tuple(plan),
+    )
+    result: list[ComponentStatus] = []
+    for comp in _components(plan):
+        record = processes.get(comp.name)
+        if record is None and not comp.enabled(os.environ):
+            continue
+        record = record or {}
+        pid, port = record.get("pid"), record.get("port")
+        if not _alive(record):
+            result.append(ComponentStatus(comp.name, None, port, "stopped"))
+        else:
+            health: State = "running" if comp.ready(ctx) else "unhealthy"
+            result.append(ComponentStatus(comp.name, pid, port, health))
+    return result

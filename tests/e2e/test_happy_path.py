@@ -1,0 +1,91 @@
+"""One approved reel through all five services on the real embedded stack (NATS, PostgreSQL, S3, simulator)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import av
+import psycopg
+from social_video.v1 import common_pb2 as c
+
+from svd.ids import short_id
+from svd_stack.client import StackClient, copy_approved
+
+SERVICES = {"dispatcher", "still-frame", "video-gateway", "media-store", "billing"}
+
+
+async def test_approved_reel_becomes_a_stored_video_in_client_review(stack, tmp_path) -> None:
+    info = stack.info
+    client = StackClient(info)
+    tenant, post = f"t-{short_id(8)}", f"p-{short_id(8)}"
+    try:
+        await client.put_brand(tenant)
+        await client.grant(tenant, 100, f"grant-{tenant}")
+        assert (await client.balance(tenant)).available == 100
+
+        trace_id = await client.publish_upstream(
+            "social.post.copy_approved", copy_approved(tenant, post, f"evt-{short_id()}")
+        )
+        job = await client.find_job(tenant, post)
+        updates = [u async for u in client.watch(job.job_id)]
+        assert updates[-1].terminal
+        assert [u.percent for u in updates] == sorted(u.percent for u in updates)
+        job = await client.get_job(job.job_id)
+
+        assert job.status == c.JOB_STATUS_SUCCEEDED, job.error
+        assert job.post_status == c.POST_STATUS_CLIENT_REVIEW
+        assert job.deliverable_status == c.DELIVERABLE_STATUS_NEEDS_APPROVAL
+        assert job.progress == 100 and job.step == c.JOB_STEP_DONE
+        assert job.trace_id == trace_id
+        assert (await client.balance(tenant)).available == 85
+        assert (await client.balance(tenant)).held == 0
+
+        prefix = f"tenants/{tenant}/social-videos/{post}/"
+        assert job.object_key.startswith(prefix) and job.object_key.endswith(".mp4")
+        nanoid = job.object_key.removeprefix(prefix).removesuffix(".mp4")
+        assert len(nanoid) == 21 and "/" not in nanoid
+        head = client.s3().head_object(Bucket=info["s3_bucket"], Key=job.object_key)
+        assert head["ContentType"] == "video/mp4"
+
+        media = await client.list_media(tenant, post)
+        videos = [m for m in media if m.media_type == "social_video"]
+        assert len(videos) == 1
+        video = videos[0]
+        assert video.mime_type == "video/mp4"
+        assert video.platform == c.PLATFORM_INSTAGRAM
+        assert video.platform_format == c.PLATFORM_FORMAT_REEL
+        assert not video.HasField("slide_index")
+        assert abs(video.duration_seconds - 5.0) <= 0.2
+        assert video.generated_by == "social-video-designer"
+        assert "No text or logo movement. No cuts. Single continuous shot." in video.prompt
+        assert video.object_key == job.object_key
+        assert video.media_id == job.media_id
+        assert video.size_bytes == head["ContentLength"]
+
+        with psycopg.connect(info["database_url"].replace("+psycopg", "")) as conn:
+            row = conn.execute(
+                "select status, deliverable_status, design_job_id, design_provider from dispatcher.posts"
+                " where tenant_id = %s and social_post_id = %s",
+                (tenant, post),
+            ).fetchone()
+        assert row == ("client_review", "needs_approval", None, None)
+
+        path = client.download(job.object_key, tmp_path / "video.mp4")
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            assert stream.codec_context.name == "h264"
+            assert (stream.codec_context.width, stream.codec_context.height) == (1080, 1920)
+            frames = sum(1 for _ in container.decode(stream))
+            assert abs(container.duration / 1_000_000 - 5.0) <= 0.2
+        assert frames >= 100
+
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            services = stack.sink.services_by_trace().get(trace_id, set())
+            if SERVICES <= services:
+                break
+            await asyncio.sleep(0.5)
+        assert SERVICES <= stack.sink.services_by_trace().get(trace_id, set())
+    finally:
+        await client.close()
