@@ -15,7 +15,7 @@ class SpanSink(trace_service_pb2_grpc.TraceServiceServicer):
         self._lock = threading.Lock()
         self.spans: list[tuple[str, str, str]] = []  # (service.name, trace id hex, span name)
 
-    def Export(self, request, context):  # noqa: N802 - gRPC method name
+    def Export(self, request, context):
         with self._lock:
             for resource_spans in request.resource_spans:
                 service = next(

@@ -7,6 +7,7 @@ works and the printed/public URL always carries the real port.
 from __future__ import annotations
 
 import argparse
+import logging
 import socket
 import sys
 from pathlib import Path
@@ -59,8 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     settings = settings.model_copy(update=overrides)
     sock = _bind(settings.host, settings.port)
     settings = settings.model_copy(update={"port": sock.getsockname()[1]})
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)-9s %(name)s: %(message)s")
     app = create_app(settings)
-    print(f"provider_sim listening on {settings.base_url()}", flush=True)
+    work_dir = app.state.sim.work_dir
+    print(f"provider_sim listening on {settings.base_url()} (outputs in {work_dir})", flush=True)
     config = uvicorn.Config(
         app,
         host=settings.host,

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 import secrets
-import shutil
 import tempfile
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -39,23 +38,26 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
 
-def _work_dir(settings: SimSettings) -> tuple[Path, bool]:
+def _work_dir(settings: SimSettings) -> tuple[Path, tempfile.TemporaryDirectory[str] | None]:
     if settings.work_dir is not None:
         settings.work_dir.mkdir(parents=True, exist_ok=True)
-        return settings.work_dir, False
-    return Path(tempfile.mkdtemp(prefix="provider_sim_")), True
+        return settings.work_dir, None
+    # TemporaryDirectory also cleans up at garbage collection / interpreter exit,
+    # covering apps that are built but never run through their lifespan.
+    temp = tempfile.TemporaryDirectory(prefix="provider_sim_", ignore_cleanup_errors=True)
+    return Path(temp.name), temp
 
 
 def create_app(settings: SimSettings | None = None) -> Starlette:
     settings = settings or SimSettings()
-    work_dir, owns_work_dir = _work_dir(settings)
+    work_dir, temp_dir = _work_dir(settings)
     secret = (settings.signing_secret or secrets.token_hex(32)).encode()
     signer = OutputSigner(secret, settings.base_url(), settings.output_ttl_s)
     executor = ThreadPoolExecutor(settings.max_concurrent_renders, thread_name_prefix="render")
     context = SimContext(
         settings=settings,
         work_dir=work_dir,
-        owns_work_dir=owns_work_dir,
+        temp_dir=temp_dir,
         store=TaskStore(),
         runner=TaskRunner(settings, work_dir, signer, executor),
         faults=FaultPlan(),
@@ -72,8 +74,8 @@ def create_app(settings: SimSettings | None = None) -> Starlette:
             await context.runner.shutdown(context.store.all())
             # Workers notice cancellation within a frame, so this wait is short.
             await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
-            if owns_work_dir:
-                shutil.rmtree(work_dir, ignore_errors=True)
+            if temp_dir is not None:
+                temp_dir.cleanup()
 
     app = Starlette(
         routes=[

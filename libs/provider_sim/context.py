@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 class SimContext:
     settings: SimSettings
     work_dir: Path
-    owns_work_dir: bool
+    temp_dir: tempfile.TemporaryDirectory[str] | None  # set when work_dir is ours to delete
     store: TaskStore
     runner: TaskRunner
     faults: FaultPlan

@@ -20,6 +20,7 @@ import io
 import math
 import os
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -75,7 +76,7 @@ def open_still(image_bytes: bytes) -> Image.Image:
             img.load()
             upright = ImageOps.exif_transpose(img)
             return upright.convert("RGB")
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as exc:
         raise InvalidImageError(f"cannot decode image: {exc}") from exc
 
 
@@ -234,12 +235,12 @@ def render_mp4(
     )
     frames = duration_s * FPS
     target = Path(out_path)
-    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+    partial = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.partial")
     try:
         _encode(YuvCanvas.from_rgb(base), move, frames, width, height, partial, progress_cb)
-        os.replace(partial, target)
         if progress_cb is not None:
             progress_cb(1.0)
+        os.replace(partial, target)
     finally:
         partial.unlink(missing_ok=True)
     return RenderResult(

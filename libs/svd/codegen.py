@@ -63,9 +63,7 @@ def stale_files(committed: Path, fresh: Path) -> list[str]:
     }
     fresh_files = {p.relative_to(fresh) for p in fresh.rglob("*") if p.is_file()}
     differing = {
-        rel
-        for rel in committed_files & fresh_files
-        if not filecmp.cmp(committed / rel, fresh / rel, shallow=False)
+        rel for rel in committed_files & fresh_files if not filecmp.cmp(committed / rel, fresh / rel, shallow=False)
     }
     return sorted(str(p) for p in (committed_files ^ fresh_files) | differing)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from svd_stack import commands
+from svd_stack import commands, demo
 
 app = typer.Typer(
     name="svd",
@@ -19,3 +19,4 @@ app = typer.Typer(
 app.command("up")(commands.up)
 app.command("down")(commands.down)
 app.command("status")(commands.status)
+app.command("demo")(demo.demo_command)

@@ -17,6 +17,7 @@ import nats
 from google.protobuf import json_format
 from opentelemetry import propagate, trace
 from PIL import Image, ImageDraw
+
 from social_video.v1 import (
     billing_pb2,
     billing_pb2_grpc,
@@ -28,7 +29,6 @@ from social_video.v1 import (
     media_pb2_grpc,
     upstream_pb2,
 )
-
 from svd.grpc.client import channel
 
 CREDIT_TYPE = "ai_video_generation"
@@ -79,7 +79,10 @@ class StackClient:
     async def grant(self, tenant_id: str, amount: int, idempotency_key: str) -> billing_pb2.Balance:
         response = await self.billing.Grant(
             billing_pb2.GrantRequest(
-                tenant_id=tenant_id, credit_type=CREDIT_TYPE, amount=amount, idempotency_key=idempotency_key,
+                tenant_id=tenant_id,
+                credit_type=CREDIT_TYPE,
+                amount=amount,
+                idempotency_key=idempotency_key,
                 reason="demo grant",
             )
         )
@@ -150,13 +153,22 @@ class StackClient:
 
 
 def copy_approved(
-    tenant_id: str, social_post_id: str, event_id: str, *, platform_format: str = "reel",
-    content_type: str = "promotional", platform: str = "instagram", duration_seconds: int | None = None,
+    tenant_id: str,
+    social_post_id: str,
+    event_id: str,
+    *,
+    platform_format: str = "reel",
+    content_type: str = "promotional",
+    platform: str = "instagram",
+    duration_seconds: int | None = None,
 ) -> upstream_pb2.CopyApproved:
     """A `CopyApproved` as the upstream router sends it."""
     message = upstream_pb2.CopyApproved(
-        event_id=event_id, tenant_id=tenant_id, activity_id=f"activity-{social_post_id}",
-        social_post_id=social_post_id, approved_by="dm@agency.example",
+        event_id=event_id,
+        tenant_id=tenant_id,
+        activity_id=f"activity-{social_post_id}",
+        social_post_id=social_post_id,
+        approved_by="dm@agency.example",
     )
     json_format.ParseDict(
         {
@@ -175,5 +187,3 @@ def copy_approved(
     if duration_seconds is not None:
         message.duration_seconds = duration_seconds
     return message
-
-

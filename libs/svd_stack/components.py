@@ -133,14 +133,28 @@ def stack_exports(ctx: Context) -> Exports:
     )
 
 
+def _env_layers(ctx: Context, component: Component) -> tuple[dict[str, str], dict[str, str]]:
+    """(forced, defaults) the stack sets for `component`'s process."""
+    exports = [Exports(forced=component.own_env(ctx))]
+    if component.is_service:
+        exports = [stack_exports(ctx), *(s.exports(ctx) for s in ctx.plan if isinstance(s, Component)), *exports]
+    merged = merge(exports)
+    return {**merged.forced, "PYTHONUNBUFFERED": "1"}, dict(merged.defaults)
+
+
 def child_env(ctx: Context, component: Component) -> dict[str, str]:
     """Environment of `component`'s process: the user's env overlaid per the precedence rules."""
-    exports = [stack_exports(ctx)] if component.is_service else []
-    if component.is_service:
-        exports += [step.exports(ctx) for step in ctx.plan if isinstance(step, Component)]
-    merged = merge(exports)
-    forced = {**merged.forced, **component.own_env(ctx), "PYTHONUNBUFFERED": "1"}
-    return overlay(ctx.env, forced=forced, defaults=merged.defaults)
+    forced, defaults = _env_layers(ctx, component)
+    return overlay(ctx.env, forced=forced, defaults=defaults)
+
+
+def config_digest(ctx: Context, component: Component) -> str:
+    """Fingerprint of the command line and the stack-managed environment (a change means restart)."""
+    forced, defaults = _env_layers(ctx, component)
+    env = child_env(ctx, component)
+    managed = {key: env[key] for key in sorted({*forced, *defaults})}
+    payload = json.dumps([component.command(ctx), managed], sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
 # --- nats ---------------------------------------------------------------------------------
@@ -240,9 +254,10 @@ S3 = Component(
     facts=_s3_facts,
     exports=_s3_exports,
     ready_timeout=60.0,
-    # weed's filer waits 15 s for its gRPC streams to drain on SIGTERM; nothing is lost by a
-    # SIGKILL once it has started shutting down (data and metadata are already written).
-    stop_timeout=5.0,
+    # On SIGTERM weed's filer waits 15 s for its own metadata-subscription streams to drain.
+    # A SIGKILL after a short grace loses nothing: volume files and the filer's leveldb journal
+    # are written through on every request.
+    stop_timeout=2.0,
 )
 
 # --- provider simulator -------------------------------------------------------------------

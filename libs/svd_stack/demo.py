@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Annotated
 
+import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
-from social_video.v1 import common_pb2 as c
 
+from social_video.v1 import common_pb2 as c
 from svd.enums import short_name
 from svd.ids import short_id
+from svd.telemetry import setup_telemetry
 from svd_stack.client import StackClient, copy_approved
+from svd_stack.options import DEFAULT_HOME, HomeOption
 
 console = Console()
 
@@ -29,7 +33,10 @@ async def run_demo(stack: dict, out_dir: Path) -> int:
         )
         job = await client.find_job(tenant_id, post_id)
         with Progress(
-            TextColumn("[bold]{task.description:<40}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn(),
+            TextColumn("[bold]{task.description:<40}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TimeElapsedColumn(),
             console=console,
         ) as progress:
             bar = progress.add_task("Queued", total=100)
@@ -38,13 +45,14 @@ async def run_demo(stack: dict, out_dir: Path) -> int:
         job = await client.get_job(job.job_id)
         after = (await client.balance(tenant_id)).available
         console.print(f"job id:        {job.job_id}")
-        console.print(f"job status:    {short_name(c.JobStatus, job.status)}" + (f" ({job.error})" if job.error else ""))
+        console.print(
+            f"job status:    {short_name(c.JobStatus, job.status)}" + (f" ({job.error})" if job.error else "")
+        )
         console.print(f"post status:   {short_name(c.PostStatus, job.post_status)}")
         console.print(f"credits:       {before} → {after}")
         console.print(f"trace id:      {trace_id}")
         if job.status != c.JOB_STATUS_SUCCEEDED:
             return 1
-        out_dir.mkdir(parents=True, exist_ok=True)
         video = client.download(job.object_key, out_dir / f"{post_id}.mp4")
         still = client.download(job.still_key, out_dir / f"{post_id}-still.png")
         console.print(f"object key:    {job.object_key}")
@@ -56,4 +64,16 @@ async def run_demo(stack: dict, out_dir: Path) -> int:
 
 
 def demo(stack: dict, out_dir: Path) -> int:
+    setup_telemetry("svd-demo")
     return asyncio.run(run_demo(stack, out_dir))
+
+
+def demo_command(
+    home: HomeOption = DEFAULT_HOME,
+    out: Annotated[Path, typer.Option("--out", help="Where the MP4 and the still frame are written.")] = Path("out"),
+) -> None:
+    """Bring the stack up if needed and run one approved reel through the pipeline, following it live."""
+    from svd_stack import commands, stack
+
+    commands.up(home)
+    raise typer.Exit(demo(stack.up(home), out))

@@ -7,10 +7,13 @@ replaced when it is no longer free and its owner is not our own (still running) 
 from __future__ import annotations
 
 import logging
+import random
 import socket
 from collections.abc import Collection, Mapping, Sequence
+from pathlib import Path
 
 LOCALHOST = "127.0.0.1"
+_LOWEST = 20000  # well above the usual fixed ports of dev tools (5432, 4222, 8080, 9000, ...)
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +29,26 @@ def is_free(port: int, host: str = LOCALHOST) -> bool:
     return True
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def pick_free_port(host: str = LOCALHOST, exclude: Collection[int] = ()) -> int:
-    """Ask the kernel for a free port on `host`, skipping any in `exclude`."""
+    """A free port on `host`, not in `exclude`.
+
+    Preferably below the kernel's ephemeral range, so outgoing connections (which take their
+    local port from that range) can never squat on a port we remember for the next `svd up`.
+    """
+    low = _ephemeral_range()[0]
+    if low > _LOWEST + 1000:
+        for _ in range(200):
+            port = random.randrange(_LOWEST, low)
+            if port not in exclude and is_free(port, host):
+                return port
     for _ in range(100):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             sock.bind((host, 0))

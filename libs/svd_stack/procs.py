@@ -108,6 +108,14 @@ def is_alive(pid: int | None, cmdline: Sequence[str]) -> bool:
     return read_cmdline(pid) == list(cmdline)
 
 
+def create_time(pid: int) -> float:
+    """When `pid` started (epoch seconds); 0.0 if it is already gone."""
+    try:
+        return float(psutil.Process(pid).create_time())
+    except psutil.Error:
+        return 0.0
+
+
 def _gone(pid: int, cmdline: Sequence[str], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while is_alive(pid, cmdline):
@@ -140,7 +148,7 @@ def stop(
     if not pid:
         return
     if is_alive(pid, cmdline):
-        started = psutil.Process(pid).create_time()
+        started = create_time(pid)
         try:
             if whole_group:
                 os.killpg(pid, sig)

@@ -17,11 +17,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-import psutil
-
 from svd_stack import procs, state
 from svd_stack.checks import ProcessDied, wait_ready
-from svd_stack.components import PLAN, SECRET_FACTORIES, Component, Context, Step, Task, child_env
+from svd_stack.components import PLAN, SECRET_FACTORIES, Component, Context, Step, Task, child_env, config_digest
 from svd_stack.ports import allocate
 
 log = logging.getLogger(__name__)
@@ -108,6 +106,10 @@ def _stop(comp: Component | None, record: Record) -> None:
 def _start(ctx: Context, comp: Component, processes: dict[str, Record], persist: Callable[[], None]) -> None:
     """Start `comp` unless it already runs healthy; wait until it is ready."""
     record = processes.setdefault(comp.name, {"pid": None})
+    digest = config_digest(ctx, comp)
+    if _alive(record) and record.get("config", digest) != digest:
+        log.info("%s configuration changed, restarting it", comp.name)
+        _stop(comp, record)
     if _alive(record):
         try:
             wait_ready(lambda: comp.ready(ctx), timeout=min(_RECHECK_TIMEOUT, comp.ready_timeout))
@@ -128,7 +130,7 @@ def _start(ctx: Context, comp: Component, processes: dict[str, Record], persist:
         fh.write(f"\n--- svd up: starting {comp.name} at {datetime.now().isoformat()} ---\n")
     started = time.monotonic()
     pid = procs.spawn(cmd, log_path=log_file, env=child_env(ctx, comp), cwd=cwd, user=comp.user())
-    record.update(pid=pid, cmdline=cmd, started_at=psutil.Process(pid).create_time())
+    record.update(pid=pid, cmdline=cmd, started_at=procs.create_time(pid), config=digest)
     persist()
     try:
         wait_ready(

@@ -7,8 +7,8 @@ import time
 
 import av
 import psycopg
-from social_video.v1 import common_pb2 as c
 
+from social_video.v1 import common_pb2 as c
 from svd.ids import short_id
 from svd_stack.client import StackClient, copy_approved
 

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import pytest
-from social_video.v1 import common_pb2, upstream_pb2
 
+from social_video.v1 import common_pb2, upstream_pb2
 from svd.bus import codec
 
 
 def approval() -> upstream_pb2.CopyApproved:
     return upstream_pb2.CopyApproved(
-        event_id="e1", tenant_id="t1", social_post_id="p1", platform=common_pb2.PLATFORM_TIKTOK,
-        platform_format=common_pb2.PLATFORM_FORMAT_TIKTOK, duration_seconds=10,
+        event_id="e1",
+        tenant_id="t1",
+        social_post_id="p1",
+        platform=common_pb2.PLATFORM_TIKTOK,
+        platform_format=common_pb2.PLATFORM_FORMAT_TIKTOK,
+        duration_seconds=10,
     )
 
 

@@ -19,8 +19,8 @@ from faststream.middlewares import AckPolicy
 from faststream.nats import JStream, NatsBroker, PullSub
 from faststream.nats.annotations import NatsMessage
 from google.protobuf.message import Message
-from social_video.v1 import pipeline_pb2
 
+from social_video.v1 import pipeline_pb2
 from svd.bus import codec
 from svd.bus.publisher import EventPublisher
 from svd.bus.topology import DEAD_LETTER, ConsumerSpec, dead_letter_subject
@@ -96,7 +96,7 @@ def subscribe(
         delivery = Delivery(decoded, raw.subject, headers, meta.num_delivered, meta.sequence.stream)
         try:
             outcome = await handler(delivery)
-        except Exception as exc:  # noqa: BLE001 - the bus boundary: any failure becomes a retry or a dead letter
+        except Exception as exc:
             log.exception("handler for %s failed (delivery %d)", spec.durable, meta.num_delivered)
             if 0 < spec.max_deliver <= meta.num_delivered:
                 reason = f"failed {meta.num_delivered} times, last error: {type(exc).__name__}: {exc}"

@@ -18,24 +18,31 @@ _ERROR_OF: dict[grpc.StatusCode, type[errors.DomainError]] = {
 }
 
 
-class _BearerInterceptor(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientInterceptor):
+def _with_key(details: grpc.aio.ClientCallDetails, key_metadata: tuple[tuple[str, str], ...]) -> Any:
+    metadata = grpc.aio.Metadata(*(details.metadata or ()), *key_metadata)
+    return details._replace(metadata=metadata)  # type: ignore[attr-defined]
+
+
+# grpc.aio files each interceptor under one call type only, so each call type needs its own interceptor class.
+class _UnaryUnaryBearer(grpc.aio.UnaryUnaryClientInterceptor):
     def __init__(self, api_key: str) -> None:
         self._metadata = (("authorization", f"Bearer {api_key}"),)
 
-    def _with_key(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
-        metadata = grpc.aio.Metadata(*(details.metadata or ()), *self._metadata)
-        return details._replace(metadata=metadata)  # type: ignore[attr-defined,no-any-return]
-
     async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
-        return await continuation(self._with_key(details), request)
+        return await continuation(_with_key(details, self._metadata), request)
+
+
+class _UnaryStreamBearer(grpc.aio.UnaryStreamClientInterceptor):
+    def __init__(self, api_key: str) -> None:
+        self._metadata = (("authorization", f"Bearer {api_key}"),)
 
     async def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
-        return await continuation(self._with_key(details), request)
+        return await continuation(_with_key(details, self._metadata), request)
 
 
 def channel(target: str, api_key: str) -> grpc.aio.Channel:
     """An insecure channel (in-cluster / loopback traffic) that authenticates every call with `api_key`."""
-    return grpc.aio.insecure_channel(target, interceptors=[_BearerInterceptor(api_key)])
+    return grpc.aio.insecure_channel(target, interceptors=[_UnaryUnaryBearer(api_key), _UnaryStreamBearer(api_key)])
 
 
 def translate(exc: grpc.aio.AioRpcError) -> errors.DomainError:

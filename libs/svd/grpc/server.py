@@ -89,9 +89,7 @@ def _wrap(handler: grpc.RpcMethodHandler, found: Any) -> grpc.RpcMethodHandler:
             except errors.DomainError as exc:
                 await abort_with(context, exc)
 
-        return grpc.unary_unary_rpc_method_handler(
-            unary, handler.request_deserializer, handler.response_serializer
-        )
+        return grpc.unary_unary_rpc_method_handler(unary, handler.request_deserializer, handler.response_serializer)
     if handler.unary_stream:
         inner_stream = handler.unary_stream
 
@@ -103,9 +101,7 @@ def _wrap(handler: grpc.RpcMethodHandler, found: Any) -> grpc.RpcMethodHandler:
             except errors.DomainError as exc:
                 await abort_with(context, exc)
 
-        return grpc.unary_stream_rpc_method_handler(
-            stream, handler.request_deserializer, handler.response_serializer
-        )
+        return grpc.unary_stream_rpc_method_handler(stream, handler.request_deserializer, handler.response_serializer)
     return handler
 
 

@@ -1,7 +1,6 @@
 """Entry point: `python -m billing`."""
 
-from svd.runtime import run_service
-
 from billing.app import main
+from svd.runtime import run_service
 
 run_service("billing", main)

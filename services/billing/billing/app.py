@@ -26,7 +26,7 @@ async def sweep_expired_holds(ledger: Ledger, interval_s: float, stop: asyncio.E
             expired = await ledger.expire_due(datetime.now(UTC))
             if expired:
                 log.info("expired %d holds past their TTL", expired)
-        except Exception:  # noqa: BLE001 - the sweeper must outlive a database hiccup
+        except Exception:
             log.exception("hold sweep failed")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), interval_s)

@@ -51,8 +51,16 @@ class Hold:
 
 def _hold(row: Any) -> Hold:
     return Hold(
-        row.reservation_id, row.tenant_id, row.credit_type, row.amount, HoldState(row.state), row.job_id,
-        row.consumed_amount, row.reason, row.created_at, row.expires_at,
+        row.reservation_id,
+        row.tenant_id,
+        row.credit_type,
+        row.amount,
+        HoldState(row.state),
+        row.job_id,
+        row.consumed_amount,
+        row.reason,
+        row.created_at,
+        row.expires_at,
     )
 
 
@@ -98,9 +106,16 @@ class Ledger:
         )
         await session.execute(
             insert(ledger).values(
-                tenant_id=tenant_id, credit_type=credit_type, kind=kind.value, amount=amount,
-                balance_after=state.balance, held_after=state.held, reservation_id=reservation_id,
-                job_id=job_id, reason=reason, idempotency_key=idempotency_key,
+                tenant_id=tenant_id,
+                credit_type=credit_type,
+                kind=kind.value,
+                amount=amount,
+                balance_after=state.balance,
+                held_after=state.held,
+                reservation_id=reservation_id,
+                job_id=job_id,
+                reason=reason,
+                idempotency_key=idempotency_key,
             )
         )
 
@@ -127,16 +142,28 @@ class Ledger:
                 await session.execute(
                     insert(holds)
                     .values(
-                        reservation_id=reservation_id, tenant_id=tenant_id, credit_type=credit_type, amount=amount,
-                        state=HoldState.HELD.value, job_id=job_id, idempotency_key=idempotency_key,
-                        created_at=now, expires_at=now + timedelta(seconds=ttl_s),
+                        reservation_id=reservation_id,
+                        tenant_id=tenant_id,
+                        credit_type=credit_type,
+                        amount=amount,
+                        state=HoldState.HELD.value,
+                        job_id=job_id,
+                        idempotency_key=idempotency_key,
+                        created_at=now,
+                        expires_at=now + timedelta(seconds=ttl_s),
                     )
                     .returning(holds)
                 )
             ).one()
             await self._write(
-                session, tenant_id, credit_type, state, EntryKind.HOLD, amount,
-                reservation_id=reservation_id, job_id=job_id,
+                session,
+                tenant_id,
+                credit_type,
+                state,
+                EntryKind.HOLD,
+                amount,
+                reservation_id=reservation_id,
+                job_id=job_id,
             )
             return _hold(row), Balance(tenant_id, credit_type, state.balance, state.held)
 
@@ -170,8 +197,14 @@ class Ledger:
             state = domain.after_consume(account, row.amount, amount)
             resolved = await self._resolve(session, row, HoldState.CONSUMED, consumed=amount)
             await self._write(
-                session, row.tenant_id, row.credit_type, state, EntryKind.CONSUME, amount,
-                reservation_id=reservation_id, job_id=row.job_id,
+                session,
+                row.tenant_id,
+                row.credit_type,
+                state,
+                EntryKind.CONSUME,
+                amount,
+                reservation_id=reservation_id,
+                job_id=row.job_id,
                 reason="" if amount == row.amount else f"remainder {row.amount - amount} released",
             )
             return resolved, Balance(row.tenant_id, row.credit_type, state.balance, state.held)
@@ -188,9 +221,15 @@ class Ledger:
             state = domain.after_release(account, row.amount)
             resolved = await self._resolve(session, row, final, reason=reason)
             await self._write(
-                session, row.tenant_id, row.credit_type, state,
-                EntryKind.EXPIRE if expired else EntryKind.RELEASE, row.amount,
-                reservation_id=reservation_id, job_id=row.job_id, reason=reason,
+                session,
+                row.tenant_id,
+                row.credit_type,
+                state,
+                EntryKind.EXPIRE if expired else EntryKind.RELEASE,
+                row.amount,
+                reservation_id=reservation_id,
+                job_id=row.job_id,
+                reason=reason,
             )
             return resolved, Balance(row.tenant_id, row.credit_type, state.balance, state.held)
 
@@ -226,8 +265,14 @@ class Ledger:
                 return Balance(tenant_id, credit_type, account.balance, account.held)
             state = domain.after_grant(account, amount)
             await self._write(
-                session, tenant_id, credit_type, state, EntryKind.GRANT, amount,
-                idempotency_key=idempotency_key, reason=reason,
+                session,
+                tenant_id,
+                credit_type,
+                state,
+                EntryKind.GRANT,
+                amount,
+                idempotency_key=idempotency_key,
+                reason=reason,
             )
             return Balance(tenant_id, credit_type, state.balance, state.held)
 
@@ -272,15 +317,19 @@ class Ledger:
         return str(row.credit_type), int(row.amount)
 
     async def expire_due(self, now: datetime, batch: int = 100) -> int:
-        """Release every hold past its TTL as `expire`; safe with several replicas (each resolves under its account lock)."""
+        """Release every hold past its TTL as `expire`; safe with several replicas (each under its account lock)."""
         async with self._sessions() as session:
             due = (
-                await session.execute(
-                    select(holds.c.reservation_id)
-                    .where(holds.c.state == HoldState.HELD.value, holds.c.expires_at <= now)
-                    .limit(batch)
+                (
+                    await session.execute(
+                        select(holds.c.reservation_id)
+                        .where(holds.c.state == HoldState.HELD.value, holds.c.expires_at <= now)
+                        .limit(batch)
+                    )
                 )
-            ).scalars().all()
+                .scalars()
+                .all()
+            )
         expired = 0
         for reservation_id in due:
             try:

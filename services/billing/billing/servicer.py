@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from social_video.v1 import billing_pb2, billing_pb2_grpc, common_pb2
-
 from billing.domain import HoldState
 from billing.ledger import Balance, Hold, Ledger
+from social_video.v1 import billing_pb2, billing_pb2_grpc, common_pb2
 from svd.errors import InvalidArgument
 from svd.grpc.auth import principal
 from svd.timeutil import from_timestamp, to_timestamp
@@ -30,9 +29,16 @@ def _balance(b: Balance) -> billing_pb2.Balance:
 
 def _reservation(h: Hold) -> billing_pb2.Reservation:
     return billing_pb2.Reservation(
-        reservation_id=h.reservation_id, tenant_id=h.tenant_id, credit_type=h.credit_type, amount=h.amount,
-        state=_STATE[h.state], job_id=h.job_id, consumed_amount=h.consumed_amount, reason=h.reason,
-        created_at=to_timestamp(h.created_at), expires_at=to_timestamp(h.expires_at),
+        reservation_id=h.reservation_id,
+        tenant_id=h.tenant_id,
+        credit_type=h.credit_type,
+        amount=h.amount,
+        state=_STATE[h.state],
+        job_id=h.job_id,
+        consumed_amount=h.consumed_amount,
+        reason=h.reason,
+        created_at=to_timestamp(h.created_at),
+        expires_at=to_timestamp(h.expires_at),
     )
 
 
@@ -44,7 +50,11 @@ class BillingServicer(billing_pb2_grpc.BillingServicer):
     async def Reserve(self, request: billing_pb2.ReserveRequest, context: Any) -> billing_pb2.ReserveResponse:
         principal().require_tenant(request.tenant_id, "account")
         hold, balance = await self._ledger.reserve(
-            request.tenant_id, request.credit_type, request.amount, request.idempotency_key, request.job_id,
+            request.tenant_id,
+            request.credit_type,
+            request.amount,
+            request.idempotency_key,
+            request.job_id,
             request.ttl_seconds or self._default_ttl_s,
         )
         return billing_pb2.ReserveResponse(reservation=_reservation(hold), balance=_balance(balance))
@@ -59,9 +69,7 @@ class BillingServicer(billing_pb2_grpc.BillingServicer):
         hold, balance = await self._ledger.release(request.reservation_id, request.reason)
         return billing_pb2.ReleaseResponse(reservation=_reservation(hold), balance=_balance(balance))
 
-    async def GetBalance(
-        self, request: billing_pb2.GetBalanceRequest, context: Any
-    ) -> billing_pb2.GetBalanceResponse:
+    async def GetBalance(self, request: billing_pb2.GetBalanceRequest, context: Any) -> billing_pb2.GetBalanceResponse:
         principal().require_tenant(request.tenant_id, "account")
         return billing_pb2.GetBalanceResponse(
             balance=_balance(await self._ledger.balance(request.tenant_id, request.credit_type))
@@ -74,9 +82,7 @@ class BillingServicer(billing_pb2_grpc.BillingServicer):
         )
         return billing_pb2.GrantResponse(balance=_balance(balance))
 
-    async def ListLedger(
-        self, request: billing_pb2.ListLedgerRequest, context: Any
-    ) -> billing_pb2.ListLedgerResponse:
+    async def ListLedger(self, request: billing_pb2.ListLedgerRequest, context: Any) -> billing_pb2.ListLedgerResponse:
         principal().require_tenant(request.tenant_id, "account")
         limit = min(request.limit or 100, MAX_PAGE)
         try:
@@ -84,16 +90,25 @@ class BillingServicer(billing_pb2_grpc.BillingServicer):
         except ValueError as exc:
             raise InvalidArgument("invalid page_token") from exc
         rows = await self._ledger.entries(
-            request.tenant_id, request.credit_type,
+            request.tenant_id,
+            request.credit_type,
             from_timestamp(request.start_time) if request.HasField("start_time") else None,
             from_timestamp(request.end_time) if request.HasField("end_time") else None,
-            limit, after,
+            limit,
+            after,
         )
         entries = [
             billing_pb2.LedgerEntry(
-                entry_id=str(r.entry_id), tenant_id=r.tenant_id, credit_type=r.credit_type, kind=r.kind,
-                amount=r.amount, balance_after=r.balance_after, held_after=r.held_after,
-                reservation_id=r.reservation_id or "", job_id=r.job_id, reason=r.reason,
+                entry_id=str(r.entry_id),
+                tenant_id=r.tenant_id,
+                credit_type=r.credit_type,
+                kind=r.kind,
+                amount=r.amount,
+                balance_after=r.balance_after,
+                held_after=r.held_after,
+                reservation_id=r.reservation_id or "",
+                job_id=r.job_id,
+                reason=r.reason,
                 created_at=to_timestamp(r.created_at),
             )
             for r in rows
@@ -118,5 +133,3 @@ def binding(ledger: Ledger, default_ttl_s: int) -> Any:
         BillingServicer(ledger, default_ttl_s),
         billing_pb2.DESCRIPTOR.services_by_name["Billing"].full_name,
     )
-
-

@@ -1,7 +1,6 @@
 """Entry point: `python -m dispatcher`."""
 
-from svd.runtime import run_service
-
 from dispatcher.app import main
+from svd.runtime import run_service
 
 run_service("dispatcher", main)

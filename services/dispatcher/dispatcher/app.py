@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from social_video.v1 import brands_pb2, brands_pb2_grpc, jobs_pb2, jobs_pb2_grpc
-
 from dispatcher import handlers
 from dispatcher.ports import BillingClient
 from dispatcher.servicer import BrandsServicer, VideoJobsServicer
 from dispatcher.settings import DispatcherSettings
 from dispatcher.usecases import Dispatcher
+from social_video.v1 import brands_pb2, brands_pb2_grpc, jobs_pb2, jobs_pb2_grpc
 from svd import db
 from svd.bus.broker import make_broker
 from svd.bus.publisher import EventPublisher

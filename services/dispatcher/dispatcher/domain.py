@@ -7,7 +7,6 @@ from enum import Enum
 
 from social_video.v1 import common_pb2 as c
 from social_video.v1 import upstream_pb2
-
 from svd.errors import InvalidArgument
 
 VIDEO_FORMATS = frozenset({c.PLATFORM_FORMAT_REEL, c.PLATFORM_FORMAT_STORY, c.PLATFORM_FORMAT_TIKTOK})

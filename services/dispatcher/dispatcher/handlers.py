@@ -6,9 +6,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from faststream.nats import NatsBroker
-from social_video.v1 import pipeline_pb2, upstream_pb2
 
 from dispatcher.usecases import Dispatcher
+from social_video.v1 import pipeline_pb2, upstream_pb2
 from svd.bus import topology
 from svd.bus.consumer import Ack, Delivery, Outcome, Reject, Retry, backoff_s, subscribe
 from svd.bus.publisher import EventPublisher

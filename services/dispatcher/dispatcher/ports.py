@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import grpc
-from social_video.v1 import billing_pb2, billing_pb2_grpc, media_pb2, media_pb2_grpc
 
+from social_video.v1 import billing_pb2, billing_pb2_grpc, media_pb2, media_pb2_grpc
 from svd.grpc.client import translate
 
 CREDIT_TYPE = "ai_video_generation"
@@ -39,8 +39,12 @@ class BillingClient:
         try:
             response = await self._stub.Reserve(
                 billing_pb2.ReserveRequest(
-                    tenant_id=tenant_id, credit_type=CREDIT_TYPE, amount=amount, idempotency_key=idempotency_key,
-                    job_id=job_id, ttl_seconds=ttl_s,
+                    tenant_id=tenant_id,
+                    credit_type=CREDIT_TYPE,
+                    amount=amount,
+                    idempotency_key=idempotency_key,
+                    job_id=job_id,
+                    ttl_seconds=ttl_s,
                 ),
                 timeout=10,
             )
@@ -50,13 +54,17 @@ class BillingClient:
 
     async def consume(self, reservation_id: str, amount: int) -> None:
         try:
-            await self._stub.Consume(billing_pb2.ConsumeRequest(reservation_id=reservation_id, amount=amount), timeout=10)
+            await self._stub.Consume(
+                billing_pb2.ConsumeRequest(reservation_id=reservation_id, amount=amount), timeout=10
+            )
         except grpc.aio.AioRpcError as exc:
             raise translate(exc) from exc
 
     async def release(self, reservation_id: str, reason: str) -> None:
         try:
-            await self._stub.Release(billing_pb2.ReleaseRequest(reservation_id=reservation_id, reason=reason), timeout=10)
+            await self._stub.Release(
+                billing_pb2.ReleaseRequest(reservation_id=reservation_id, reason=reason), timeout=10
+            )
         except grpc.aio.AioRpcError as exc:
             raise translate(exc) from exc
 
@@ -74,5 +82,3 @@ class MediaClient:
         except grpc.aio.AioRpcError as exc:
             raise translate(exc) from exc
         return len(response.media)
-
-

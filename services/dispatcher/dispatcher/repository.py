@@ -56,7 +56,9 @@ async def insert_job(session: AsyncSession, values: dict[str, Any]) -> Any:
 
 async def update_job(session: AsyncSession, job_id: str, **values: Any) -> Any:
     return (
-        await session.execute(update(jobs).where(jobs.c.job_id == job_id).values(updated_at=utcnow(), **values).returning(jobs))
+        await session.execute(
+            update(jobs).where(jobs.c.job_id == job_id).values(updated_at=utcnow(), **values).returning(jobs)
+        )
     ).one()
 
 
@@ -79,9 +81,10 @@ async def upsert_post(session: AsyncSession, tenant_id: str, social_post_id: str
 async def mark_processed(session: AsyncSession, event_id: str, subject: str) -> bool:
     """Record an event id; False when it was processed before."""
     result = await session.execute(
-        pg_insert(processed_events).values(event_id=event_id, subject=subject).on_conflict_do_nothing().returning(
-            processed_events.c.event_id
-        )
+        pg_insert(processed_events)
+        .values(event_id=event_id, subject=subject)
+        .on_conflict_do_nothing()
+        .returning(processed_events.c.event_id)
     )
     return result.first() is not None
 
@@ -121,7 +124,9 @@ async def list_jobs(
         conditions.append(jobs.c.created_at < end)
     if after is not None:
         conditions.append(tuple_(jobs.c.created_at, jobs.c.job_id) < tuple_(literal(after[0]), literal(after[1])))
-    query = select(jobs).where(and_(literal(True), *conditions)).order_by(jobs.c.created_at.desc(), jobs.c.job_id.desc())
+    query = (
+        select(jobs).where(and_(literal(True), *conditions)).order_by(jobs.c.created_at.desc(), jobs.c.job_id.desc())
+    )
     return list((await session.execute(query.limit(limit))).all())
 
 

@@ -11,12 +11,12 @@ from datetime import datetime
 from typing import Any
 
 from google.protobuf import struct_pb2
-from social_video.v1 import brands_pb2, brands_pb2_grpc, common_pb2, jobs_pb2, jobs_pb2_grpc
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dispatcher import domain
 from dispatcher import repository as repo
 from dispatcher.views import job_message
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from social_video.v1 import brands_pb2, brands_pb2_grpc, common_pb2, jobs_pb2, jobs_pb2_grpc
 from svd import keys
 from svd.db import transaction
 from svd.enums import short_name
@@ -65,16 +65,21 @@ class VideoJobsServicer(jobs_pb2_grpc.VideoJobsServicer):
         limit = min(request.limit or 50, MAX_PAGE)
         async with self._sessions() as session:
             rows = await repo.list_jobs(
-                session, tenant, request.social_post_id,
+                session,
+                tenant,
+                request.social_post_id,
                 short_name(common_pb2.JobStatus, request.status) if request.status else "",
                 from_timestamp(request.start_time) if request.HasField("start_time") else None,
                 from_timestamp(request.end_time) if request.HasField("end_time") else None,
-                limit, _parse_token(request.page_token),
+                limit,
+                _parse_token(request.page_token),
             )
         token = _page_token(rows[-1]) if len(rows) == limit else ""
         return jobs_pb2.ListJobsResponse(jobs=[job_message(r) for r in rows], next_page_token=token)
 
-    async def WatchJob(self, request: jobs_pb2.WatchJobRequest, context: Any) -> AsyncIterator[jobs_pb2.WatchJobResponse]:
+    async def WatchJob(
+        self, request: jobs_pb2.WatchJobRequest, context: Any
+    ) -> AsyncIterator[jobs_pb2.WatchJobResponse]:
         last: tuple[int, int, int] | None = None
         while True:
             job = await self._visible_job(request.job_id)
@@ -90,13 +95,12 @@ class VideoJobsServicer(jobs_pb2_grpc.VideoJobsServicer):
                 return
             await asyncio.sleep(self._watch_interval_s)
 
-    async def GetJobEvents(
-        self, request: jobs_pb2.GetJobEventsRequest, context: Any
-    ) -> jobs_pb2.GetJobEventsResponse:
+    async def GetJobEvents(self, request: jobs_pb2.GetJobEventsRequest, context: Any) -> jobs_pb2.GetJobEventsResponse:
         await self._visible_job(request.job_id)
         async with self._sessions() as session:
             rows = await repo.events(
-                session, request.job_id,
+                session,
+                request.job_id,
                 from_timestamp(request.start_time) if request.HasField("start_time") else None,
                 from_timestamp(request.end_time) if request.HasField("end_time") else None,
                 min(request.limit or 200, 1000),
@@ -105,7 +109,9 @@ class VideoJobsServicer(jobs_pb2_grpc.VideoJobsServicer):
         for row in rows:
             metadata = struct_pb2.Struct()
             metadata.update(row.metadata)
-            events.append(jobs_pb2.JobEvent(time=to_timestamp(row.time), level=row.level, message=row.message, metadata=metadata))
+            events.append(
+                jobs_pb2.JobEvent(time=to_timestamp(row.time), level=row.level, message=row.message, metadata=metadata)
+            )
         return jobs_pb2.GetJobEventsResponse(events=events)
 
 
@@ -130,8 +136,13 @@ class BrandsServicer(brands_pb2_grpc.BrandsServicer):
             await self._store.put_bytes(logo_key, assets.logo_png, "image/png")
         async with transaction(self._sessions) as session:
             row = await repo.put_brand(
-                session, assets.tenant_id, primary_color=assets.primary_color, secondary_color=assets.secondary_color,
-                accent_color=assets.accent_color, font_family=assets.font_family, tone_of_voice=assets.tone_of_voice,
+                session,
+                assets.tenant_id,
+                primary_color=assets.primary_color,
+                secondary_color=assets.secondary_color,
+                accent_color=assets.accent_color,
+                font_family=assets.font_family,
+                tone_of_voice=assets.tone_of_voice,
                 logo_key=logo_key,
             )
         return brands_pb2.PutBrandAssetsResponse(assets=_assets(row))
@@ -169,7 +180,12 @@ def validate_logo(png: bytes) -> None:
 
 def _assets(row: Any) -> brands_pb2.BrandAssets:
     return brands_pb2.BrandAssets(
-        tenant_id=row.tenant_id, primary_color=row.primary_color, secondary_color=row.secondary_color,
-        accent_color=row.accent_color, font_family=row.font_family, tone_of_voice=row.tone_of_voice,
-        logo_key=row.logo_key, updated_at=to_timestamp(row.updated_at),
+        tenant_id=row.tenant_id,
+        primary_color=row.primary_color,
+        secondary_color=row.secondary_color,
+        accent_color=row.accent_color,
+        font_family=row.font_family,
+        tone_of_voice=row.tone_of_voice,
+        logo_key=row.logo_key,
+        updated_at=to_timestamp(row.updated_at),
     )

@@ -11,14 +11,14 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from social_video.v1 import common_pb2 as c
-from social_video.v1 import outbound_pb2, pipeline_pb2, upstream_pb2
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dispatcher import domain
 from dispatcher import repository as repo
 from dispatcher.ports import BillingClient
 from dispatcher.views import copy_dict, job_ref, video_spec
+from social_video.v1 import common_pb2 as c
+from social_video.v1 import outbound_pb2, pipeline_pb2, upstream_pb2
 from svd.bus import topology
 from svd.bus.publisher import EventPublisher
 from svd.db import transaction
@@ -60,8 +60,11 @@ class Dispatcher:
                     in_flight = await repo.active_job_for_post(session, event.tenant_id, event.social_post_id)
                     if in_flight is not None:
                         await repo.log_event(
-                            session, in_flight.job_id, "approval ignored: a job for this post is in flight",
-                            level="warn", event_id=event.event_id,
+                            session,
+                            in_flight.job_id,
+                            "approval ignored: a job for this post is in flight",
+                            level="warn",
+                            event_id=event.event_id,
                         )
                         return
                     job = await self._create_job(session, event, options)
@@ -94,9 +97,15 @@ class Dispatcher:
             },
         )
         await repo.upsert_post(
-            session, event.tenant_id, event.social_post_id,
-            platform=job.platform, platform_format=job.platform_format, status="generating_video",
-            deliverable_status="generating", current_job_id=job.job_id, status_reason="",
+            session,
+            event.tenant_id,
+            event.social_post_id,
+            platform=job.platform,
+            platform_format=job.platform_format,
+            status="generating_video",
+            deliverable_status="generating",
+            current_job_id=job.job_id,
+            status_reason="",
         )
         await repo.log_event(session, job.job_id, "job created", event_id=event.event_id, run=job.run)
         return job
@@ -116,19 +125,28 @@ class Dispatcher:
                 return
             async with transaction(self.sessions) as session:
                 job = await repo.update_job(
-                    session, job.job_id, reservation_id=hold.reservation_id, credits_reserved=hold.amount,
-                    step="still_frame", progress=domain.progress_for(c.JOB_STEP_STILL_FRAME),
+                    session,
+                    job.job_id,
+                    reservation_id=hold.reservation_id,
+                    credits_reserved=hold.amount,
+                    step="still_frame",
+                    progress=domain.progress_for(c.JOB_STEP_STILL_FRAME),
                 )
-                await repo.log_event(session, job.job_id, f"reserved {hold.amount} credits", reservation_id=hold.reservation_id)
+                await repo.log_event(
+                    session, job.job_id, f"reserved {hold.amount} credits", reservation_id=hold.reservation_id
+                )
         await self._publish_status(job, c.POST_STATUS_GENERATING_VIDEO, c.DELIVERABLE_STATUS_GENERATING)
         async with self.sessions() as session:
             brand_row = await repo.brand(session, job.tenant_id)
         brand = DEFAULT_BRAND
         if brand_row is not None:
             brand = pipeline_pb2.BrandStyle(
-                primary_color=brand_row.primary_color, secondary_color=brand_row.secondary_color,
-                accent_color=brand_row.accent_color, font_family=brand_row.font_family,
-                tone_of_voice=brand_row.tone_of_voice, logo_key=brand_row.logo_key,
+                primary_color=brand_row.primary_color,
+                secondary_color=brand_row.secondary_color,
+                accent_color=brand_row.accent_color,
+                font_family=brand_row.font_family,
+                tone_of_voice=brand_row.tone_of_voice,
+                logo_key=brand_row.logo_key,
             )
         request = pipeline_pb2.DesignRequested(ref=job_ref(job), spec=video_spec(job), brand=brand)
         await self.publisher.publish(
@@ -137,7 +155,9 @@ class Dispatcher:
 
     async def _forward_to_designer(self, event: upstream_pb2.CopyApproved) -> None:
         forwarded = outbound_pb2.DesignerRequested(
-            event_id=event.event_id, tenant_id=event.tenant_id, social_post_id=event.social_post_id,
+            event_id=event.event_id,
+            tenant_id=event.tenant_id,
+            social_post_id=event.social_post_id,
             copy_approved=event,
         )
         await self.publisher.publish_json(topology.DESIGNER_REQUESTED, forwarded, f"designer:{event.event_id}")
@@ -148,16 +168,29 @@ class Dispatcher:
                 return
             post = await repo.post(session, event.tenant_id, event.social_post_id, lock=True)
             if post is None or post.status != "client_review":
-                log.warning("client approval for post %s in status %s ignored", event.social_post_id,
-                            post.status if post else "unknown")
+                log.warning(
+                    "client approval for post %s in status %s ignored",
+                    event.social_post_id,
+                    post.status if post else "unknown",
+                )
                 return
             post = await repo.upsert_post(
-                session, event.tenant_id, event.social_post_id, status="approved", deliverable_status="approved",
-                platform=post.platform, platform_format=post.platform_format,
+                session,
+                event.tenant_id,
+                event.social_post_id,
+                status="approved",
+                deliverable_status="approved",
+                platform=post.platform,
+                platform_format=post.platform_format,
             )
         await self._publish_post_status(
-            event.tenant_id, event.social_post_id, post.current_job_id or "", c.POST_STATUS_APPROVED,
-            c.DELIVERABLE_STATUS_APPROVED, f"approved:{event.event_id}", media_id=post.media_id or "",
+            event.tenant_id,
+            event.social_post_id,
+            post.current_job_id or "",
+            c.POST_STATUS_APPROVED,
+            c.DELIVERABLE_STATUS_APPROVED,
+            f"approved:{event.event_id}",
+            media_id=post.media_id or "",
         )
 
     # ---- pipeline events -------------------------------------------------------------------------------------
@@ -169,16 +202,28 @@ class Dispatcher:
             if job is None or job.status not in repo.ACTIVE_STATUSES or job.provider_job_id:
                 return
             await repo.update_job(
-                session, job.job_id, provider=provider, provider_job_id=event.provider_job_id,
-                motion_prompt=event.motion_prompt, step="polling",
+                session,
+                job.job_id,
+                provider=provider,
+                provider_job_id=event.provider_job_id,
+                motion_prompt=event.motion_prompt,
+                step="polling",
                 progress=max(job.progress, domain.progress_for(c.JOB_STEP_POLLING)),
             )
             await repo.upsert_post(
-                session, job.tenant_id, job.social_post_id, design_job_id=event.provider_job_id,
-                design_provider=provider, platform=job.platform, platform_format=job.platform_format,
+                session,
+                job.tenant_id,
+                job.social_post_id,
+                design_job_id=event.provider_job_id,
+                design_provider=provider,
+                platform=job.platform,
+                platform_format=job.platform_format,
             )
             await repo.log_event(
-                session, job.job_id, f"submitted to {provider}", provider_job_id=event.provider_job_id,
+                session,
+                job.job_id,
+                f"submitted to {provider}",
+                provider_job_id=event.provider_job_id,
                 motion_prompt=event.motion_prompt,
             )
 
@@ -194,7 +239,9 @@ class Dispatcher:
                 return
             values: dict[str, Any] = {"step": step, "progress": percent}
             await repo.update_job(session, job.job_id, **values)
-            await repo.log_event(session, job.job_id, event.label or domain.step_label(event.step), step=step, percent=percent)
+            await repo.log_event(
+                session, job.job_id, event.label or domain.step_label(event.step), step=step, percent=percent
+            )
 
     async def stored(self, event: pipeline_pb2.VideoStored) -> None:
         async with self.sessions() as session:
@@ -207,27 +254,50 @@ class Dispatcher:
             await self.billing.consume(job.reservation_id, min(amount, job.credits_reserved))
             async with transaction(self.sessions) as session:
                 job = await repo.update_job(
-                    session, job.job_id, status="succeeded", step="done", progress=100, media_id=event.media_id,
-                    object_key=event.object_key, credits_consumed=min(amount, job.credits_reserved),
+                    session,
+                    job.job_id,
+                    status="succeeded",
+                    step="done",
+                    progress=100,
+                    media_id=event.media_id,
+                    object_key=event.object_key,
+                    still_key=event.still_key,
+                    credits_consumed=min(amount, job.credits_reserved),
                     provider=short_name(c.VideoProvider, event.provider),
                 )
                 await repo.upsert_post(
-                    session, job.tenant_id, job.social_post_id, status="client_review",
-                    deliverable_status="needs_approval", design_job_id=None, design_provider=None,
-                    media_id=event.media_id, platform=job.platform, platform_format=job.platform_format,
+                    session,
+                    job.tenant_id,
+                    job.social_post_id,
+                    status="client_review",
+                    deliverable_status="needs_approval",
+                    design_job_id=None,
+                    design_provider=None,
+                    media_id=event.media_id,
+                    platform=job.platform,
+                    platform_format=job.platform_format,
                 )
                 await repo.log_event(
-                    session, job.job_id, "video stored; waiting for client review", media_id=event.media_id,
-                    object_key=event.object_key, credits_consumed=job.credits_consumed,
+                    session,
+                    job.job_id,
+                    "video stored; waiting for client review",
+                    media_id=event.media_id,
+                    object_key=event.object_key,
+                    credits_consumed=job.credits_consumed,
                 )
         if job.status != "succeeded" or job.media_id != event.media_id:
             return
         await self._publish_status(job, c.POST_STATUS_CLIENT_REVIEW, c.DELIVERABLE_STATUS_NEEDS_APPROVAL)
         notification = outbound_pb2.ClientNotification(
-            event_id=f"notify:{job.job_id}:{job.run}", tenant_id=job.tenant_id, social_post_id=job.social_post_id,
-            job_id=job.job_id, kind="video_ready", title="Your video is ready for review",
+            event_id=f"notify:{job.job_id}:{job.run}",
+            tenant_id=job.tenant_id,
+            social_post_id=job.social_post_id,
+            job_id=job.job_id,
+            kind="video_ready",
+            title="Your video is ready for review",
             message="A new video for your post is ready. Approve it or ask for changes.",
-            media_id=event.media_id, video_url=event.public_url,
+            media_id=event.media_id,
+            video_url=event.public_url,
         )
         await self.publisher.publish_json(
             topology.NOTIFY_CLIENT, notification, message_id(job.job_id, "notify.client", job.run)
@@ -244,18 +314,34 @@ class Dispatcher:
             return
         if job.status in repo.ACTIVE_STATUSES:
             if job.reservation_id:
-                await self.billing.release(job.reservation_id, f"job failed at {short_name(c.JobStep, phase)}: {reason}")
+                await self.billing.release(
+                    job.reservation_id, f"job failed at {short_name(c.JobStep, phase)}: {reason}"
+                )
             async with transaction(self.sessions) as session:
                 job = await repo.update_job(
-                    session, job_id, status="failed", error=reason, failed_phase=short_name(c.JobStep, phase),
+                    session,
+                    job_id,
+                    status="failed",
+                    error=reason,
+                    failed_phase=short_name(c.JobStep, phase),
                 )
                 await repo.upsert_post(
-                    session, job.tenant_id, job.social_post_id, status="dm_review", deliverable_status="failed",
-                    status_reason=reason, design_job_id=None, design_provider=None,
-                    platform=job.platform, platform_format=job.platform_format,
+                    session,
+                    job.tenant_id,
+                    job.social_post_id,
+                    status="dm_review",
+                    deliverable_status="failed",
+                    status_reason=reason,
+                    design_job_id=None,
+                    design_provider=None,
+                    platform=job.platform,
+                    platform_format=job.platform_format,
                 )
                 await repo.log_event(
-                    session, job_id, f"job failed at {short_name(c.JobStep, phase)}: {reason}", level="error",
+                    session,
+                    job_id,
+                    f"job failed at {short_name(c.JobStep, phase)}: {reason}",
+                    level="error",
                     provider_job_id=provider_job_id or job.provider_job_id,
                 )
         if job.status == "failed":
@@ -265,18 +351,37 @@ class Dispatcher:
 
     async def _publish_status(self, job: Any, post_status: int, deliverable: int, reason: str = "") -> None:
         await self._publish_post_status(
-            job.tenant_id, job.social_post_id, job.job_id, post_status, deliverable,
+            job.tenant_id,
+            job.social_post_id,
+            job.job_id,
+            post_status,
+            deliverable,
             message_id(job.job_id, f"status.{short_name(c.PostStatus, post_status)}", job.run),
-            reason=reason, media_id=job.media_id,
+            reason=reason,
+            media_id=job.media_id,
         )
 
     async def _publish_post_status(
-        self, tenant_id: str, social_post_id: str, job_id: str, post_status: int, deliverable: int, msg_id: str,
-        *, reason: str = "", media_id: str = "",
+        self,
+        tenant_id: str,
+        social_post_id: str,
+        job_id: str,
+        post_status: int,
+        deliverable: int,
+        msg_id: str,
+        *,
+        reason: str = "",
+        media_id: str = "",
     ) -> None:
         event = outbound_pb2.PostStatusChanged(
-            event_id=msg_id, tenant_id=tenant_id, social_post_id=social_post_id, job_id=job_id,
-            post_status=post_status, deliverable_status=deliverable, reason=reason, media_id=media_id,
+            event_id=msg_id,
+            tenant_id=tenant_id,
+            social_post_id=social_post_id,
+            job_id=job_id,
+            post_status=post_status,
+            deliverable_status=deliverable,
+            reason=reason,
+            media_id=media_id,
         )
         event.changed_at.FromDatetime(utcnow())
         await self.publisher.publish_json(topology.STATUS_CHANGED, event, msg_id)

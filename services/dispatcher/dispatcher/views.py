@@ -6,7 +6,6 @@ from typing import Any
 
 from social_video.v1 import common_pb2 as c
 from social_video.v1 import jobs_pb2, pipeline_pb2
-
 from svd.enums import from_short_name, short_name
 from svd.timeutil import to_timestamp
 
@@ -45,7 +44,9 @@ def job_message(row: Any, post: Any | None = None) -> jobs_pb2.Job:
 
 
 def job_ref(row: Any) -> pipeline_pb2.JobRef:
-    return pipeline_pb2.JobRef(job_id=row.job_id, tenant_id=row.tenant_id, social_post_id=row.social_post_id, run=row.run)
+    return pipeline_pb2.JobRef(
+        job_id=row.job_id, tenant_id=row.tenant_id, social_post_id=row.social_post_id, run=row.run
+    )
 
 
 def video_spec(row: Any) -> pipeline_pb2.VideoSpec:
@@ -55,7 +56,9 @@ def video_spec(row: Any) -> pipeline_pb2.VideoSpec:
         platform_format=from_short_name(c.PlatformFormat, row.platform_format),
         content_type=from_short_name(c.ContentType, row.content_type),
         copy=c.PostCopy(
-            headline=copy.get("headline", ""), body=copy.get("body", ""), cta=copy.get("cta", ""),
+            headline=copy.get("headline", ""),
+            body=copy.get("body", ""),
+            cta=copy.get("cta", ""),
             hashtags=copy.get("hashtags", []),
         ),
         duration_seconds=row.duration_seconds,

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import pytest
-from social_video.v1 import common_pb2 as c
-from social_video.v1 import upstream_pb2
 
 from dispatcher import domain
+from social_video.v1 import common_pb2 as c
+from social_video.v1 import upstream_pb2
 from svd.errors import InvalidArgument
 
 
 def approval(**overrides: object) -> upstream_pb2.CopyApproved:
     event = upstream_pb2.CopyApproved(
-        event_id="e", tenant_id="t", social_post_id="p", platform=c.PLATFORM_INSTAGRAM,
-        platform_format=c.PLATFORM_FORMAT_REEL, content_type=c.CONTENT_TYPE_PROMOTIONAL,
+        event_id="e",
+        tenant_id="t",
+        social_post_id="p",
+        platform=c.PLATFORM_INSTAGRAM,
+        platform_format=c.PLATFORM_FORMAT_REEL,
+        content_type=c.CONTENT_TYPE_PROMOTIONAL,
         copy=c.PostCopy(headline="Hello"),
     )
     for name, value in overrides.items():

@@ -1,7 +1,6 @@
 """Entry point: `python -m media_store`."""
 
-from svd.runtime import run_service
-
 from media_store.app import main
+from svd.runtime import run_service
 
 run_service("media-store", main)

@@ -6,11 +6,11 @@ import asyncio
 from pathlib import Path
 
 import httpx
-from social_video.v1 import media_pb2, media_pb2_grpc, pipeline_pb2
 
 from media_store.servicer import MediaServicer
 from media_store.settings import MediaSettings
 from media_store.usecases import MediaStore
+from social_video.v1 import media_pb2, media_pb2_grpc, pipeline_pb2
 from svd import db
 from svd.bus import topology
 from svd.bus.broker import make_broker
@@ -36,15 +36,27 @@ async def main(stop: asyncio.Event) -> None:
             httpx.AsyncClient(timeout=settings.download_timeout_s, follow_redirects=False) as http,
         ):
             use_cases = MediaStore(
-                sessions, store, http, publisher, settings.max_video_bytes, settings.part_size_bytes,
-                settings.parts_in_flight, settings.download_attempts,
+                sessions,
+                store,
+                http,
+                publisher,
+                settings.max_video_bytes,
+                settings.part_size_bytes,
+                settings.parts_in_flight,
+                settings.download_attempts,
             )
 
             async def on_ready(delivery: Delivery[pipeline_pb2.VideoReady]) -> Outcome:
                 return await use_cases.video_ready(delivery.message)
 
-            subscribe(broker, topology.consumer("media-store-ready"), pipeline_pb2.VideoReady, on_ready, publisher,
-                      max_workers=2)
+            subscribe(
+                broker,
+                topology.consumer("media-store-ready"),
+                pipeline_pb2.VideoReady,
+                on_ready,
+                publisher,
+                max_workers=2,
+            )
             await broker.start()
             server = await start_server(
                 settings.grpc_listen,

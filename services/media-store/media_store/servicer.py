@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from social_video.v1 import common_pb2 as c
-from social_video.v1 import media_pb2, media_pb2_grpc
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from media_store.models import media
+from social_video.v1 import common_pb2 as c
+from social_video.v1 import media_pb2, media_pb2_grpc
 from svd.db import transaction
 from svd.enums import from_short_name
 from svd.errors import InvalidArgument, NotFound
@@ -23,16 +23,27 @@ MAX_URL_TTL_S = 7 * 24 * 3600
 
 def record(row: Any) -> media_pb2.MediaRecord:
     message = media_pb2.MediaRecord(
-        media_id=row.media_id, tenant_id=row.tenant_id, social_post_id=row.social_post_id or "",
-        job_id=row.job_id, media_type=row.media_type, mime_type=row.mime_type,
+        media_id=row.media_id,
+        tenant_id=row.tenant_id,
+        social_post_id=row.social_post_id or "",
+        job_id=row.job_id,
+        media_type=row.media_type,
+        mime_type=row.mime_type,
         platform=from_short_name(c.Platform, row.platform),
         platform_format=from_short_name(c.PlatformFormat, row.platform_format),
-        duration_seconds=row.duration_seconds or 0.0, generated_by=row.generated_by, prompt=row.prompt,
-        object_key=row.object_key, public_url=row.public_url, size_bytes=row.size_bytes or 0,
-        width=row.width or 0, height=row.height or 0, codec=row.codec or "",
+        duration_seconds=row.duration_seconds or 0.0,
+        generated_by=row.generated_by,
+        prompt=row.prompt,
+        object_key=row.object_key,
+        public_url=row.public_url,
+        size_bytes=row.size_bytes or 0,
+        width=row.width or 0,
+        height=row.height or 0,
+        codec=row.codec or "",
         provider=from_short_name(c.VideoProvider, row.provider) if row.provider else 0,
         original_social_post_id=row.original_social_post_id,
-        created_at=to_timestamp(row.created_at), updated_at=to_timestamp(row.updated_at),
+        created_at=to_timestamp(row.created_at),
+        updated_at=to_timestamp(row.updated_at),
     )
     if row.slide_index is not None:
         message.slide_index = row.slide_index
@@ -85,9 +96,7 @@ class MediaServicer(media_pb2_grpc.MediaServicer):
         url = await self._store.presigned_get(row.object_key, ttl)
         return media_pb2.GetDownloadUrlResponse(url=url, expires_at=to_timestamp(utcnow() + timedelta(seconds=ttl)))
 
-    async def UnlinkMedia(
-        self, request: media_pb2.UnlinkMediaRequest, context: Any
-    ) -> media_pb2.UnlinkMediaResponse:
+    async def UnlinkMedia(self, request: media_pb2.UnlinkMediaRequest, context: Any) -> media_pb2.UnlinkMediaResponse:
         principal().require_tenant(request.tenant_id, "tenant")
         if not request.social_post_id:
             raise InvalidArgument("social_post_id is required")

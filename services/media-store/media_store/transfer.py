@@ -1,6 +1,6 @@
 """Download → upload as one stream: provider URL chunks go to a multipart upload and a local spool file at once.
 
-Memory stays bounded by the part size × parts in flight whatever the file size; the spool file (on disk) lets the
+Memory stays bounded by the part size times parts in flight whatever the file size; the spool file (on disk) lets the
 stored bytes be validated and probed without reading them back from the store.
 """
 
@@ -55,11 +55,14 @@ async def stream_to_store(
     try:
         async with client.stream("GET", url) as response:
             if response.status_code in (401, 403, 410):
-                raise DownloadError(f"provider URL refused with HTTP {response.status_code} (expired?)",
-                                    retryable=False, expired=True)
+                raise DownloadError(
+                    f"provider URL refused with HTTP {response.status_code} (expired?)", retryable=False, expired=True
+                )
             if response.status_code >= 400:
-                raise DownloadError(f"download failed: HTTP {response.status_code}",
-                                    retryable=response.status_code >= 500 or response.status_code == 429)
+                raise DownloadError(
+                    f"download failed: HTTP {response.status_code}",
+                    retryable=response.status_code >= 500 or response.status_code == 429,
+                )
             declared = int(response.headers.get("content-length", "0") or 0)
             if declared > max_bytes:
                 raise DownloadError(f"video is {declared} bytes, over the {max_bytes} limit", retryable=False)

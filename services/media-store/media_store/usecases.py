@@ -9,8 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from social_video.v1 import common_pb2 as c
-from social_video.v1 import pipeline_pb2
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -19,6 +17,8 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 from media_store.models import media
 from media_store.probe import InvalidVideo, probe
 from media_store.transfer import DownloadError, stream_to_store
+from social_video.v1 import common_pb2 as c
+from social_video.v1 import pipeline_pb2
 from svd import keys
 from svd.bus import topology
 from svd.bus.consumer import Ack, Outcome
@@ -54,14 +54,22 @@ class MediaStore:
             await session.execute(
                 pg_insert(media)
                 .values(
-                    media_id=new_id(), tenant_id=ref.tenant_id, social_post_id=ref.social_post_id,
-                    original_social_post_id=ref.social_post_id, job_id=ref.job_id, run=ref.run,
-                    media_type="social_video", mime_type="video/mp4",
+                    media_id=new_id(),
+                    tenant_id=ref.tenant_id,
+                    social_post_id=ref.social_post_id,
+                    original_social_post_id=ref.social_post_id,
+                    job_id=ref.job_id,
+                    run=ref.run,
+                    media_type="social_video",
+                    mime_type="video/mp4",
                     platform=short_name(c.Platform, event.spec.platform),
                     platform_format=short_name(c.PlatformFormat, event.spec.platform_format),
-                    generated_by=GENERATED_BY, prompt=event.motion_prompt,
-                    object_key=keys.video_key(ref.tenant_id, ref.social_post_id, short_id()), public_url="",
-                    provider=short_name(c.VideoProvider, event.provider), state="uploading",
+                    generated_by=GENERATED_BY,
+                    prompt=event.motion_prompt,
+                    object_key=keys.video_key(ref.tenant_id, ref.social_post_id, short_id()),
+                    public_url="",
+                    provider=short_name(c.VideoProvider, event.provider),
+                    state="uploading",
                 )
                 .on_conflict_do_nothing(constraint="one_media_per_job_run")
             )
@@ -90,9 +98,14 @@ class MediaStore:
                     await self._fail(ref, message)
                     return Ack()
             stored = pipeline_pb2.VideoStored(
-                ref=ref, provider=event.provider, media_id=record.media_id, object_key=record.object_key,
-                public_url=record.public_url, duration_seconds=record.duration_seconds or 0.0,
-                size_bytes=record.size_bytes or 0, still_key=event.still_key,
+                ref=ref,
+                provider=event.provider,
+                media_id=record.media_id,
+                object_key=record.object_key,
+                public_url=record.public_url,
+                duration_seconds=record.duration_seconds or 0.0,
+                size_bytes=record.size_bytes or 0,
+                still_key=event.still_key,
                 requested_duration_seconds=event.spec.duration_seconds,
             )
             await self.publisher.publish(topology.STORED, stored, message_id(ref.job_id, "stored", ref.run))
@@ -110,25 +123,45 @@ class MediaStore:
             async for attempt in retrying:
                 with attempt:
                     obj = await stream_to_store(
-                        self.http, url, self.store, record.object_key, spool, max_bytes=self.max_bytes,
-                        part_size=self.part_size, parts_in_flight=self.parts_in_flight,
+                        self.http,
+                        url,
+                        self.store,
+                        record.object_key,
+                        spool,
+                        max_bytes=self.max_bytes,
+                        part_size=self.part_size,
+                        parts_in_flight=self.parts_in_flight,
                     )
             facts, poster = probe(spool)
         poster_key = keys.poster_key(record.object_key)
         await self.store.put_bytes(poster_key, poster, "image/jpeg", public=True)
         async with transaction(self.sessions) as session:
             values = {
-                "tenant_id": record.tenant_id, "social_post_id": record.social_post_id,
-                "original_social_post_id": record.original_social_post_id, "job_id": record.job_id,
-                "run": record.run, "platform": record.platform, "platform_format": record.platform_format,
-                "generated_by": GENERATED_BY, "prompt": record.prompt, "provider": record.provider,
+                "tenant_id": record.tenant_id,
+                "social_post_id": record.social_post_id,
+                "original_social_post_id": record.original_social_post_id,
+                "job_id": record.job_id,
+                "run": record.run,
+                "platform": record.platform,
+                "platform_format": record.platform_format,
+                "generated_by": GENERATED_BY,
+                "prompt": record.prompt,
+                "provider": record.provider,
             }
             await session.execute(
                 pg_insert(media)
                 .values(
-                    media_id=new_id(), media_type="social_poster", mime_type="image/jpeg", object_key=poster_key,
-                    public_url=self.store.public_url(poster_key), size_bytes=len(poster), width=facts.width,
-                    height=facts.height, parent_media_id=record.media_id, state="stored", **values,
+                    media_id=new_id(),
+                    media_type="social_poster",
+                    mime_type="image/jpeg",
+                    object_key=poster_key,
+                    public_url=self.store.public_url(poster_key),
+                    size_bytes=len(poster),
+                    width=facts.width,
+                    height=facts.height,
+                    parent_media_id=record.media_id,
+                    state="stored",
+                    **values,
                 )
                 .on_conflict_do_nothing()
             )
@@ -137,9 +170,14 @@ class MediaStore:
                     update(media)
                     .where(media.c.media_id == record.media_id)
                     .values(
-                        state="stored", public_url=self.store.public_url(record.object_key),
-                        size_bytes=obj.size, duration_seconds=facts.duration_seconds, width=facts.width,
-                        height=facts.height, codec=facts.codec, updated_at=utcnow(),
+                        state="stored",
+                        public_url=self.store.public_url(record.object_key),
+                        size_bytes=obj.size,
+                        duration_seconds=facts.duration_seconds,
+                        width=facts.width,
+                        height=facts.height,
+                        codec=facts.codec,
+                        updated_at=utcnow(),
                     )
                     .returning(media)
                 )

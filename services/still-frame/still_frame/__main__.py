@@ -1,7 +1,6 @@
 """Entry point: `python -m still_frame`."""
 
-from svd.runtime import run_service
-
 from still_frame.app import main
+from svd.runtime import run_service
 
 run_service("still-frame", main)

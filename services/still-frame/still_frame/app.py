@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 
 from social_video.v1 import pipeline_pb2
-
 from still_frame.settings import StillFrameSettings
 from still_frame.usecases import StillFrame
 from svd.bus import topology
@@ -27,8 +26,14 @@ async def main(stop: asyncio.Event) -> None:
         async def on_design_requested(delivery: Delivery[pipeline_pb2.DesignRequested]) -> Outcome:
             return await still_frame.design_requested(delivery.message)
 
-        subscribe(broker, topology.consumer("still-frame-design-requested"), pipeline_pb2.DesignRequested,
-                  on_design_requested, publisher, max_workers=2)
+        subscribe(
+            broker,
+            topology.consumer("still-frame-design-requested"),
+            pipeline_pb2.DesignRequested,
+            on_design_requested,
+            publisher,
+            max_workers=2,
+        )
         await broker.start()
         server = await start_server(settings.grpc_listen, [], StaticKeyStore(settings.svd_api_keys))
         await stop.wait()

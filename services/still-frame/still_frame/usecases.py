@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 from social_video.v1 import common_pb2 as c
 from social_video.v1 import pipeline_pb2
-
 from still_frame.render import BrandStyle, compose_still, encode_png, output_size, render_background
 from svd import keys
 from svd.bus import topology
@@ -28,14 +27,21 @@ def render_png(request: pipeline_pb2.DesignRequested, logo_png: bytes | None) ->
     """CPU-bound: the local brand renderer plus compositing, as PNG bytes."""
     brand = request.brand
     style = BrandStyle(
-        primary=brand.primary_color, secondary=brand.secondary_color, accent=brand.accent_color,
-        font_family=brand.font_family or None, tone=brand.tone_of_voice,
+        primary=brand.primary_color,
+        secondary=brand.secondary_color,
+        accent=brand.accent_color,
+        font_family=brand.font_family or None,
+        tone=brand.tone_of_voice,
     )
     width, height = output_size(request.spec.aspect_ratio or "9:16")
     background = render_background(style, width, height, seed=f"{request.ref.social_post_id}:{request.ref.run}")
     still = compose_still(
-        background, style=style, headline=request.spec.copy.headline, cta=request.spec.copy.cta or None,
-        logo_png=logo_png, platform_format=short_name(c.PlatformFormat, request.spec.platform_format),
+        background,
+        style=style,
+        headline=request.spec.copy.headline,
+        cta=request.spec.copy.cta or None,
+        logo_png=logo_png,
+        platform_format=short_name(c.PlatformFormat, request.spec.platform_format),
         aspect_ratio=request.spec.aspect_ratio or "9:16",
     )
     return encode_png(still)
@@ -72,7 +78,9 @@ class StillFrame:
 
     async def _progress(self, ref: pipeline_pb2.JobRef, percent: int, label: str) -> None:
         event = pipeline_pb2.VideoProgress(ref=ref, step=c.JOB_STEP_STILL_FRAME, percent=percent, label=label)
-        await self.publisher.publish(topology.PROGRESS, event, message_id(ref.job_id, f"progress.still.{percent}", ref.run))
+        await self.publisher.publish(
+            topology.PROGRESS, event, message_id(ref.job_id, f"progress.still.{percent}", ref.run)
+        )
 
     async def _fail(self, ref: pipeline_pb2.JobRef, reason: str) -> None:
         failed = pipeline_pb2.VideoFailed(ref=ref, phase=c.JOB_STEP_STILL_FRAME, reason=reason)

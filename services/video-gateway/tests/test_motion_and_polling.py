@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from social_video.v1 import common_pb2 as c
-
 from video_gateway.motion import CONSTRAINTS, MAX_PROMPT, MOTION_MAP, motion_prompt
 from video_gateway.polling import PollSchedule
 

@@ -6,8 +6,8 @@ import asyncio
 from pathlib import Path
 
 import httpx
-from social_video.v1 import common_pb2 as c
 
+from social_video.v1 import common_pb2 as c
 from svd import db
 from svd.bus.broker import make_broker
 from svd.bus.publisher import EventPublisher
@@ -38,14 +38,25 @@ async def main(stop: asyncio.Event) -> None:
             providers: dict[int, VideoProvider] = {}
             if settings.runway_api_key:
                 providers[c.VIDEO_PROVIDER_RUNWAY] = RunwayProvider(
-                    runway_http, api_key=settings.runway_api_key, model=settings.runway_model,
-                    ratio_portrait=settings.runway_ratio_portrait, ratio_square=settings.runway_ratio_square,
-                    version=settings.runway_api_version, submit_attempts=settings.provider_submit_attempts,
+                    runway_http,
+                    api_key=settings.runway_api_key,
+                    model=settings.runway_model,
+                    ratio_portrait=settings.runway_ratio_portrait,
+                    ratio_square=settings.runway_ratio_square,
+                    version=settings.runway_api_version,
+                    submit_attempts=settings.provider_submit_attempts,
                 )
             gateway = Gateway(
-                db.session_factory(engine), providers, next(iter(providers), None), store, publisher,
-                PollSchedule(settings.video_poll_initial_delay_s, settings.video_poll_interval_s,
-                             settings.video_poll_max_attempts),
+                db.session_factory(engine),
+                providers,
+                next(iter(providers), None),
+                store,
+                publisher,
+                PollSchedule(
+                    settings.video_poll_initial_delay_s,
+                    settings.video_poll_interval_s,
+                    settings.video_poll_max_attempts,
+                ),
                 settings.still_url_ttl_s,
             )
             handlers.register(broker, gateway, publisher)

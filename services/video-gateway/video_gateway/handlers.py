@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from faststream.nats import NatsBroker
-from social_video.v1 import pipeline_pb2
 
+from social_video.v1 import pipeline_pb2
 from svd.bus import topology
 from svd.bus.consumer import Delivery, Outcome, subscribe
 from svd.bus.publisher import EventPublisher
@@ -18,7 +18,14 @@ def register(broker: NatsBroker, gateway: Gateway, publisher: EventPublisher) ->
     async def on_poll(delivery: Delivery[pipeline_pb2.VideoPoll]) -> Outcome:
         return await gateway.poll(delivery.message, delivery.num_delivered)
 
-    subscribe(broker, topology.consumer("video-gateway-still-ready"), pipeline_pb2.StillReady, on_still_ready,
-              publisher, max_workers=4)
-    subscribe(broker, topology.consumer("video-gateway-poll"), pipeline_pb2.VideoPoll, on_poll, publisher,
-              max_workers=16)
+    subscribe(
+        broker,
+        topology.consumer("video-gateway-still-ready"),
+        pipeline_pb2.StillReady,
+        on_still_ready,
+        publisher,
+        max_workers=4,
+    )
+    subscribe(
+        broker, topology.consumer("video-gateway-poll"), pipeline_pb2.VideoPoll, on_poll, publisher, max_workers=16
+    )

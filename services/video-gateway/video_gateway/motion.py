@@ -7,7 +7,7 @@ from social_video.v1 import common_pb2 as c
 # How the camera moves for each content type.
 MOTION_MAP: dict[int, str] = {
     c.CONTENT_TYPE_EDUCATIONAL: "Slow, steady push-in toward the subject; calm and clear.",
-    c.CONTENT_TYPE_PROMOTIONAL: "Smooth slow zoom in on the hero subject with subtle parallax depth; premium product feel.",
+    c.CONTENT_TYPE_PROMOTIONAL: "Smooth slow zoom in on the hero subject with subtle parallax; premium product feel.",
     c.CONTENT_TYPE_INSPIRATIONAL: "Gentle upward drift with soft light shifting across the scene; uplifting mood.",
     c.CONTENT_TYPE_ANNOUNCEMENT: "Confident push-in toward the centre of the frame; a sense of reveal.",
     c.CONTENT_TYPE_ENGAGEMENT: "Playful gentle sway with light, lively ambient motion.",

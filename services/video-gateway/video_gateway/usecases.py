@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from social_video.v1 import common_pb2 as c
-from social_video.v1 import pipeline_pb2
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from social_video.v1 import common_pb2 as c
+from social_video.v1 import pipeline_pb2
 from svd.bus import topology
 from svd.bus.consumer import Ack, Outcome, Retry
 from svd.bus.publisher import EventPublisher
@@ -54,7 +54,11 @@ class Gateway:
                 ).first()
             if existing is None:
                 if self.primary is None:
-                    await self._fail(ref, c.JOB_STEP_SUBMITTING, "no video provider is configured (set RUNWAY_API_KEY or FAL_API_KEY)")
+                    await self._fail(
+                        ref,
+                        c.JOB_STEP_SUBMITTING,
+                        "no video provider is configured (set RUNWAY_API_KEY or FAL_API_KEY)",
+                    )
                     return Ack()
                 provider = self.providers[self.primary]
                 prompt = motion_prompt(event.spec.content_type, event.spec.platform, event.spec.reviewer_feedback)
@@ -70,8 +74,14 @@ class Gateway:
                 async with transaction(self.sessions) as session:
                     await session.execute(
                         pg_insert(submissions)
-                        .values(job_id=ref.job_id, run=ref.run, provider=provider.name, provider_job_id=task_id,
-                                motion_prompt=prompt, submitted_at=utcnow())
+                        .values(
+                            job_id=ref.job_id,
+                            run=ref.run,
+                            provider=provider.name,
+                            provider_job_id=task_id,
+                            motion_prompt=prompt,
+                            submitted_at=utcnow(),
+                        )
                         .on_conflict_do_nothing()
                     )
                 async with self.sessions() as session:
@@ -90,10 +100,17 @@ class Gateway:
             ref=event.ref, provider=provider, provider_job_id=row.provider_job_id, motion_prompt=row.motion_prompt
         )
         submitted.submitted_at.FromDatetime(row.submitted_at.astimezone(UTC))
-        await self.publisher.publish(topology.SUBMITTED, submitted, message_id(event.ref.job_id, "submitted", event.ref.run))
+        await self.publisher.publish(
+            topology.SUBMITTED, submitted, message_id(event.ref.job_id, "submitted", event.ref.run)
+        )
         poll = pipeline_pb2.VideoPoll(
-            ref=event.ref, spec=event.spec, provider=provider, provider_job_id=row.provider_job_id,
-            motion_prompt=row.motion_prompt, still_key=event.still_key, submitted_at=submitted.submitted_at,
+            ref=event.ref,
+            spec=event.spec,
+            provider=provider,
+            provider_job_id=row.provider_job_id,
+            motion_prompt=row.motion_prompt,
+            still_key=event.still_key,
+            submitted_at=submitted.submitted_at,
         )
         await self.publisher.publish(topology.POLL, poll, message_id(event.ref.job_id, "poll", event.ref.run))
 
@@ -123,8 +140,13 @@ class Gateway:
         match status.state:
             case TaskState.SUCCEEDED:
                 ready = pipeline_pb2.VideoReady(
-                    ref=ref, spec=event.spec, provider=event.provider, provider_job_id=event.provider_job_id,
-                    motion_prompt=event.motion_prompt, output_urls=status.output_urls, still_key=event.still_key,
+                    ref=ref,
+                    spec=event.spec,
+                    provider=event.provider,
+                    provider_job_id=event.provider_job_id,
+                    motion_prompt=event.motion_prompt,
+                    output_urls=status.output_urls,
+                    still_key=event.still_key,
                 )
                 await self.publisher.publish(topology.READY, ready, message_id(ref.job_id, "ready", ref.run))
                 return Ack()
@@ -149,7 +171,8 @@ class Gateway:
         except ProviderError as exc:
             log.warning("cancelling timed-out provider job %s failed: %s", event.provider_job_id, exc.message)
         await self._fail(
-            event.ref, c.JOB_STEP_POLLING,
+            event.ref,
+            c.JOB_STEP_POLLING,
             f"provider job {event.provider_job_id} ({provider.name}) not finished after {checks} checks; "
             "it can be retried manually",
             event,
@@ -166,7 +189,10 @@ class Gateway:
         self, ref: pipeline_pb2.JobRef, phase: int, reason: str, poll: pipeline_pb2.VideoPoll | None = None
     ) -> None:
         failed = pipeline_pb2.VideoFailed(
-            ref=ref, phase=phase, reason=reason,
-            provider=poll.provider if poll else 0, provider_job_id=poll.provider_job_id if poll else "",
+            ref=ref,
+            phase=phase,
+            reason=reason,
+            provider=poll.provider if poll else 0,
+            provider_job_id=poll.provider_job_id if poll else "",
         )
         await self.publisher.publish(topology.FAILED, failed, message_id(ref.job_id, "failed", ref.run))

@@ -47,7 +47,9 @@ def upgrade(schema: str) -> None:
         sa.CheckConstraint("amount > 0", name="hold_amount_positive"),
         schema=schema,
     )
-    op.create_index("holds_expiring", "holds", ["expires_at"], schema=schema, postgresql_where=sa.text("state = 'held'"))
+    op.create_index(
+        "holds_expiring", "holds", ["expires_at"], schema=schema, postgresql_where=sa.text("state = 'held'")
+    )
     op.create_table(
         "ledger",
         sa.Column("entry_id", sa.BigInteger, primary_key=True, autoincrement=True),
