@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from svd.telemetry import setup_telemetry
 from tests.otlp_sink import SpanSink, start_sink
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,6 +37,7 @@ class RunningStack:
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    setup_telemetry("e2e-tests")  # the tests publish like the upstream router: with a real trace context
     server, sink, port = start_sink()
     home = tmp_path_factory.mktemp("svd-home")
     env = {

@@ -46,9 +46,7 @@ def spawn(
 ) -> int:
     """Start `cmd` detached in a new session, output appended to `log_path`; return its pid."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    creds: dict[str, object] = {}
-    if user is not None and os.geteuid() == 0:
-        creds = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
+    switch = user is not None and os.geteuid() == 0
     with log_path.open("ab") as log_file:
         proc = subprocess.Popen(
             list(cmd),
@@ -58,7 +56,9 @@ def spawn(
             env=dict(env),
             cwd=cwd,
             start_new_session=True,
-            **creds,  # type: ignore[arg-type]
+            user=user.pw_uid if switch and user else None,
+            group=user.pw_gid if switch and user else None,
+            extra_groups=[] if switch else None,
         )
     _children[proc.pid] = proc
     # Popen returns as soon as exec begins; /proc/<pid>/cmdline is briefly empty until the new
@@ -125,15 +125,28 @@ def _gone(pid: int, cmdline: Sequence[str], timeout: float) -> bool:
     return True
 
 
-def kill_group(pgid: int, *, since: float = 0.0) -> None:
-    """SIGKILL what is left of process group `pgid` (members started at or after `since`)."""
-    for proc in psutil.process_iter(["pid", "create_time"]):
+def kill_group(pgid: int, *, since: float = 0.0, timeout: float = 5.0) -> None:
+    """SIGKILL what is left of process group `pgid` (members started at or after `since`); wait for them."""
+    members: list[psutil.Process] = []
+    for proc in psutil.process_iter(["create_time"]):
         try:
             if os.getpgid(proc.pid) == pgid and proc.info["create_time"] >= since - 1:
                 proc.kill()
+                members.append(proc)
         except (ProcessLookupError, psutil.Error):
             continue
     _reap(pgid)
+    deadline = time.monotonic() + timeout
+    while any(_running(proc) for proc in members) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def _running(proc: psutil.Process) -> bool:
+    """Still executing (a zombie is done; whoever is its parent reaps it)."""
+    try:
+        return bool(proc.status() != psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return False
 
 
 def stop(

@@ -26,7 +26,7 @@ import psycopg
 import pytest
 
 from svd_stack import down, status, up
-from svd_stack.components import NATS, POSTGRES, PROVIDER_SIM, S3, TOPOLOGY, service
+from svd_stack.components import NATS, POSTGRES, PROVIDER_SIM, S3, TOPOLOGY, Step, service
 from svd_stack.ports import is_free
 
 HAVE_SIM = importlib.util.find_spec("provider_sim") is not None
@@ -154,7 +154,7 @@ def test_infra_up_kill_restart_down(home: Path, env: dict[str, str], monkeypatch
 
     # 3. Services (stand-ins) get the stack's environment and are health-checked over gRPC.
     fakes = [service("billing", "fake_service"), service("dispatcher", "fake_service")]
-    plan = (NATS, POSTGRES, S3, *([PROVIDER_SIM] if HAVE_SIM else []), TOPOLOGY, *fakes)
+    plan: tuple[Step, ...] = (NATS, POSTGRES, S3, *([PROVIDER_SIM] if HAVE_SIM else []), TOPOLOGY, *fakes)
     with_services = up(home, plan=plan, env=env)
     assert provisioned == [doc["nats_url"]] * 2
     dispatcher_port = with_services["processes"]["dispatcher"]["port"]
