@@ -1,0 +1,43 @@
+# Quick start: `make demo` (a real MP4 from an approved post, on the embedded stack) and `make test`.
+# Both create or reuse .venv and install the pinned requirements first.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck stubs up down status clean
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/svd demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check libs services tests
+	$(BIN)/ruff format --check libs services tests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy libs services
+
+stubs: $(STAMP)
+	$(BIN)/python -m svd.codegen
+
+up: $(STAMP)
+	$(BIN)/svd up
+
+down: $(STAMP)
+	$(BIN)/svd down
+
+status: $(STAMP)
+	$(BIN)/svd status
+
+clean: down
+	rm -rf out .svd
