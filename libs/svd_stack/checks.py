@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_exponential
@@ -55,7 +56,7 @@ def postgres_ok(host: str, port: int, dbname: str = "postgres", timeout: int = 2
     return True
 
 
-def s3_client(endpoint: str, access_key: str, secret_key: str, region: str, timeout: float = 3.0):  # type: ignore[no-untyped-def]
+def s3_client(endpoint: str, access_key: str, secret_key: str, region: str, timeout: float = 3.0) -> Any:
     """A boto3 S3 client for the embedded gateway (path-style, no retries)."""
     import boto3
     from botocore.config import Config

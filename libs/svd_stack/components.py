@@ -15,7 +15,7 @@ import secrets
 import signal
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -117,7 +117,7 @@ class Task:
 
     name: str
     run: Hook
-    enabled: Callable[[Mapping[str, str]], bool] = field(default=_always)
+    enabled: Callable[[Mapping[str, str]], bool] = _always
 
 
 Step = Component | Task

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from faststream.middlewares import AckPolicy
 from faststream.nats import JStream, NatsBroker, PullSub
@@ -110,11 +110,17 @@ def subscribe(
         subscriber_options["max_workers"] = max_workers
     broker.subscriber(
         spec.subject,
+        decoder=_raw_body,
         stream=JStream(spec.stream, declare=False),
         durable=spec.durable,
         ack_policy=AckPolicy.MANUAL,
         **subscriber_options,  # type: ignore[arg-type]
     )(on_message)
+
+
+async def _raw_body(message: Any) -> bytes:
+    """Keep the payload as bytes: decoding (and its errors) belongs to `codec`, so bad JSON can be dead-lettered."""
+    return bytes(message.body)
 
 
 async def _settle(
