@@ -9,6 +9,7 @@ import av
 import psycopg
 
 from social_video.v1 import common_pb2 as c
+from social_video.v1 import jobs_pb2
 from svd.ids import short_id
 from svd_stack.client import StackClient, copy_approved
 
@@ -38,6 +39,10 @@ async def test_approved_reel_becomes_a_stored_video_in_client_review(stack, tmp_
         assert job.deliverable_status == c.DELIVERABLE_STATUS_NEEDS_APPROVAL
         assert job.progress == 100 and job.step == c.JOB_STEP_DONE
         assert job.trace_id == trace_id
+        assert job.provider == c.VIDEO_PROVIDER_RUNWAY and job.provider_job_id  # recorded from video.submitted
+        events = await client.jobs.GetJobEvents(jobs_pb2.GetJobEventsRequest(job_id=job.job_id))
+        messages = [e.message for e in events.events]
+        assert "submitted to runway" in messages and "reserved 15 credits" in messages
         assert (await client.balance(tenant)).available == 85
         assert (await client.balance(tenant)).held == 0
 

@@ -78,6 +78,18 @@ async def upsert_post(session: AsyncSession, tenant_id: str, social_post_id: str
     return (await session.execute(statement.returning(posts))).one()
 
 
+async def update_post(session: AsyncSession, tenant_id: str, social_post_id: str, **values: Any) -> Any:
+    """Change some fields of an existing post (an upsert cannot: the insert half needs every required column)."""
+    return (
+        await session.execute(
+            update(posts)
+            .where(posts.c.tenant_id == tenant_id, posts.c.social_post_id == social_post_id)
+            .values(updated_at=utcnow(), **values)
+            .returning(posts)
+        )
+    ).one()
+
+
 async def mark_processed(session: AsyncSession, event_id: str, subject: str) -> bool:
     """Record an event id; False when it was processed before."""
     result = await session.execute(

@@ -174,14 +174,12 @@ class Dispatcher:
                     post.status if post else "unknown",
                 )
                 return
-            post = await repo.upsert_post(
+            post = await repo.update_post(
                 session,
                 event.tenant_id,
                 event.social_post_id,
                 status="approved",
                 deliverable_status="approved",
-                platform=post.platform,
-                platform_format=post.platform_format,
             )
         await self._publish_post_status(
             event.tenant_id,
@@ -210,14 +208,12 @@ class Dispatcher:
                 step="polling",
                 progress=max(job.progress, domain.progress_for(c.JOB_STEP_POLLING)),
             )
-            await repo.upsert_post(
+            await repo.update_post(
                 session,
                 job.tenant_id,
                 job.social_post_id,
                 design_job_id=event.provider_job_id,
                 design_provider=provider,
-                platform=job.platform,
-                platform_format=job.platform_format,
             )
             await repo.log_event(
                 session,
@@ -265,7 +261,7 @@ class Dispatcher:
                     credits_consumed=min(amount, job.credits_reserved),
                     provider=short_name(c.VideoProvider, event.provider),
                 )
-                await repo.upsert_post(
+                await repo.update_post(
                     session,
                     job.tenant_id,
                     job.social_post_id,
@@ -274,8 +270,6 @@ class Dispatcher:
                     design_job_id=None,
                     design_provider=None,
                     media_id=event.media_id,
-                    platform=job.platform,
-                    platform_format=job.platform_format,
                 )
                 await repo.log_event(
                     session,
@@ -325,7 +319,7 @@ class Dispatcher:
                     error=reason,
                     failed_phase=short_name(c.JobStep, phase),
                 )
-                await repo.upsert_post(
+                await repo.update_post(
                     session,
                     job.tenant_id,
                     job.social_post_id,
@@ -334,8 +328,6 @@ class Dispatcher:
                     status_reason=reason,
                     design_job_id=None,
                     design_provider=None,
-                    platform=job.platform,
-                    platform_format=job.platform_format,
                 )
                 await repo.log_event(
                     session,
