@@ -10,8 +10,13 @@ import asyncio
 import logging
 import os
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
+from faststream.nats import NatsBroker
+
+from svd.grpc.auth import StaticKeyStore
+from svd.grpc.server import ServiceBinding, start_server
+from svd.settings import BaseServiceSettings
 from svd.telemetry import setup_telemetry, shutdown_telemetry
 
 
@@ -35,3 +40,21 @@ def run_service(service_name: str, main: Callable[[asyncio.Event], Awaitable[Non
         asyncio.run(supervise())
     finally:
         shutdown_telemetry()
+
+
+async def serve_until_stopped(
+    settings: BaseServiceSettings,
+    stop: asyncio.Event,
+    bindings: Sequence[ServiceBinding] = (),
+    broker: NatsBroker | None = None,
+) -> None:
+    """Start the bus consumers and the gRPC server (health and reflection included), run until `stop`, then drain."""
+    if broker is not None:
+        await broker.start()
+    server = await start_server(settings.grpc_listen, bindings, StaticKeyStore(settings.svd_api_keys))
+    try:
+        await stop.wait()
+    finally:
+        await server.stop(settings.shutdown_grace_s)
+        if broker is not None:
+            await broker.stop()

@@ -12,8 +12,7 @@ from billing.ledger import Ledger
 from billing.servicer import binding
 from billing.settings import BillingSettings
 from svd import db
-from svd.grpc.auth import StaticKeyStore
-from svd.grpc.server import start_server
+from svd.runtime import serve_until_stopped
 
 log = logging.getLogger(__name__)
 VERSIONS = Path(__file__).parent / "migrations" / "versions"
@@ -38,12 +37,8 @@ async def main(stop: asyncio.Event) -> None:
     engine = db.create_engine(settings.database_url, settings.database_pool_size)
     try:
         ledger = Ledger(db.session_factory(engine))
-        server = await start_server(
-            settings.grpc_listen, [binding(ledger, settings.default_hold_ttl_s)], StaticKeyStore(settings.svd_api_keys)
-        )
         sweeper = asyncio.create_task(sweep_expired_holds(ledger, settings.sweep_interval_s, stop))
-        await stop.wait()
-        await server.stop(settings.shutdown_grace_s)
+        await serve_until_stopped(settings, stop, [binding(ledger, settings.default_hold_ttl_s)])
         await sweeper
     finally:
         await engine.dispose()

@@ -14,9 +14,9 @@ from social_video.v1 import brands_pb2, brands_pb2_grpc, jobs_pb2, jobs_pb2_grpc
 from svd import db
 from svd.bus.broker import make_broker
 from svd.bus.publisher import EventPublisher
-from svd.grpc.auth import StaticKeyStore
 from svd.grpc.client import channel
-from svd.grpc.server import ServiceBinding, start_server
+from svd.grpc.server import ServiceBinding
+from svd.runtime import serve_until_stopped
 from svd.storage import ObjectStore
 
 VERSIONS = Path(__file__).parent / "migrations" / "versions"
@@ -34,9 +34,9 @@ async def main(stop: asyncio.Event) -> None:
         async with ObjectStore.open(settings) as store:
             dispatcher = Dispatcher(sessions, BillingClient(billing_channel), publisher, settings.hold_ttl_s)
             handlers.register(broker, dispatcher, publisher)
-            await broker.start()
-            server = await start_server(
-                settings.grpc_listen,
+            await serve_until_stopped(
+                settings,
+                stop,
                 [
                     ServiceBinding(
                         jobs_pb2_grpc.add_VideoJobsServicer_to_server,
@@ -49,11 +49,8 @@ async def main(stop: asyncio.Event) -> None:
                         brands_pb2.DESCRIPTOR.services_by_name["Brands"].full_name,
                     ),
                 ],
-                StaticKeyStore(settings.svd_api_keys),
+                broker=broker,
             )
-            await stop.wait()
-            await server.stop(settings.shutdown_grace_s)
-            await broker.stop()
     finally:
         await billing_channel.close()
         await engine.dispose()

@@ -16,8 +16,8 @@ from svd.bus import topology
 from svd.bus.broker import make_broker
 from svd.bus.consumer import Delivery, Outcome, subscribe
 from svd.bus.publisher import EventPublisher
-from svd.grpc.auth import StaticKeyStore
-from svd.grpc.server import ServiceBinding, start_server
+from svd.grpc.server import ServiceBinding
+from svd.runtime import serve_until_stopped
 from svd.storage import ObjectStore
 
 VERSIONS = Path(__file__).parent / "migrations" / "versions"
@@ -57,9 +57,9 @@ async def main(stop: asyncio.Event) -> None:
                 publisher,
                 max_workers=2,
             )
-            await broker.start()
-            server = await start_server(
-                settings.grpc_listen,
+            await serve_until_stopped(
+                settings,
+                stop,
                 [
                     ServiceBinding(
                         media_pb2_grpc.add_MediaServicer_to_server,
@@ -67,10 +67,7 @@ async def main(stop: asyncio.Event) -> None:
                         media_pb2.DESCRIPTOR.services_by_name["Media"].full_name,
                     )
                 ],
-                StaticKeyStore(settings.svd_api_keys),
+                broker=broker,
             )
-            await stop.wait()
-            await server.stop(settings.shutdown_grace_s)
-            await broker.stop()
     finally:
         await engine.dispose()

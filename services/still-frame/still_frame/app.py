@@ -11,8 +11,7 @@ from svd.bus import topology
 from svd.bus.broker import make_broker
 from svd.bus.consumer import Delivery, Outcome, subscribe
 from svd.bus.publisher import EventPublisher
-from svd.grpc.auth import StaticKeyStore
-from svd.grpc.server import start_server
+from svd.runtime import serve_until_stopped
 from svd.storage import ObjectStore
 
 
@@ -34,8 +33,4 @@ async def main(stop: asyncio.Event) -> None:
             publisher,
             max_workers=2,
         )
-        await broker.start()
-        server = await start_server(settings.grpc_listen, [], StaticKeyStore(settings.svd_api_keys))
-        await stop.wait()
-        await server.stop(settings.shutdown_grace_s)
-        await broker.stop()
+        await serve_until_stopped(settings, stop, broker=broker)

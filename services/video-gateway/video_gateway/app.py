@@ -11,8 +11,7 @@ from social_video.v1 import common_pb2 as c
 from svd import db
 from svd.bus.broker import make_broker
 from svd.bus.publisher import EventPublisher
-from svd.grpc.auth import StaticKeyStore
-from svd.grpc.server import start_server
+from svd.runtime import serve_until_stopped
 from svd.storage import ObjectStore
 from video_gateway import handlers
 from video_gateway.polling import PollSchedule
@@ -60,10 +59,6 @@ async def main(stop: asyncio.Event) -> None:
                 settings.still_url_ttl_s,
             )
             handlers.register(broker, gateway, publisher)
-            await broker.start()
-            server = await start_server(settings.grpc_listen, [], StaticKeyStore(settings.svd_api_keys))
-            await stop.wait()
-            await server.stop(settings.shutdown_grace_s)
-            await broker.stop()
+            await serve_until_stopped(settings, stop, broker=broker)
     finally:
         await engine.dispose()
