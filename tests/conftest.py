@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -34,12 +37,48 @@ class RunningStack:
 
         return load_stack(self.home)
 
+    def pid(self, component: str) -> int:
+        return int(self.info["processes"][component]["pid"])
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    def kill(self, component: str, sig: signal.Signals = signal.SIGKILL, timeout: float = 10.0) -> int:
+        """Send `sig` (default: kill -9) to one component of the stack, by its recorded pid; wait until it is gone."""
+        pid = self.pid(component)
+        os.kill(pid, sig)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                finished, _ = os.waitpid(pid, os.WNOHANG)  # only reaps if it is our child; harmless otherwise
+            except ChildProcessError:
+                finished = 0
+            if finished == pid or not _exists(pid):
+                return pid
+            time.sleep(0.05)
+        raise AssertionError(f"{component} (pid {pid}) still running {timeout}s after signal {sig}")
+
+    def up(self, *only: str) -> None:
+        """`svd up` again: restarts whatever is not running (e.g. a component killed by `kill`)."""
+        args = [arg for name in only for arg in ("--only", name)]
+        result = svd("up", "--home", str(self.home), *args, env=self.env)
+        assert result.returncode == 0, f"svd up failed:\n{result.stdout}\n{result.stderr}"
+
+
+def _exists(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ", 1)[1][0] != "Z"  # a zombie is gone for our purposes
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+@contextmanager
+def running_stack(home: Path, **overrides: str) -> Iterator[RunningStack]:
+    """A whole embedded stack in `home` (traces to a local sink); `overrides` are extra environment variables.
+
+    The session `stack` fixture is one of these; a test that needs other settings (poll timing, fault-prone
+    providers) opens its own with a module-scoped fixture and pays the start-up once.
+    """
     setup_telemetry("e2e-tests")  # the tests publish like the upstream router: with a real trace context
     server, sink, port = start_sink()
-    home = tmp_path_factory.mktemp("svd-home")
     env = {
         **os.environ,
         "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}",
@@ -47,6 +86,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
         "OTEL_BSP_SCHEDULE_DELAY": "200",
         "VIDEO_POLL_INITIAL_DELAY_S": "1",
         "VIDEO_POLL_INTERVAL_S": "1",
+        **overrides,
     }
     env.pop("RUNWAY_API_KEY", None)
     up = svd("up", "--home", str(home), env=env)
@@ -57,3 +97,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
         down = svd("down", "--home", str(home), env=env)
         server.stop(grace=None)
         assert down.returncode == 0, f"svd down failed:\n{down.stdout}\n{down.stderr}"
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    with running_stack(tmp_path_factory.mktemp("svd-home")) as running:
+        yield running
