@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw, ImageOps
 
 from .brand import RGB, BrandStyle
 from .contrast import best_text_color, contrast_ratio
-from .fonts import draw_line, has_glyph, load_font, make_measurer, renderable_text
+from .fonts import FontLibrary, make_measurer, renderable_text
 from .formats import output_size
 from .geometry import Box
 from .layout import Layout, TextBlock, compute_layout
@@ -75,11 +75,11 @@ def _fill_rounded(canvas: Image.Image, box: Box, rgb: RGB, opacity: int, radius:
     canvas.paste(Image.new("RGB", box.size, rgb), (box.left, box.top), mask)
 
 
-def _draw_block(canvas: Image.Image, block: TextBlock, family: str | None, fill: RGB) -> None:
-    font = load_font(block.font_size, family)
+def _draw_block(canvas: Image.Image, block: TextBlock, fonts: FontLibrary, fill: RGB) -> None:
+    font_set = fonts.at(block.font_size)
     draw = ImageDraw.Draw(canvas)
     for line in block.lines:
-        draw_line(draw, (line.box.left, line.box.top), line.text, font, fill)
+        font_set.draw(draw, (line.box.left, line.box.top), line.text, fill)
 
 
 def render_still(
@@ -98,16 +98,17 @@ def render_still(
     headline or an invalid logo (``"invalid logo: ..."``).
     """
     width, height = output_size(aspect_ratio)
-    family = style.font_family
-    probe = load_font(_PROBE_FONT_SIZE, family)
+    fonts = FontLibrary(style.font_family)
+    probe = fonts.at(_PROBE_FONT_SIZE)
+    if not headline.strip():
+        raise ValueError("headline must not be empty")
     headline_text = renderable_text(headline, probe)
     if not headline_text:
-        raise ValueError("headline must not be empty")
-    cta_text = renderable_text(cta, probe) if cta and cta.strip() else None
-    if cta_text is not None and not any(has_glyph(probe, ch) for ch in cta_text if not ch.isspace()):
-        cta_text = None  # nothing drawable (e.g. emoji only): no button rather than "tofu" boxes
+        raise ValueError(f"headline {headline!r} has no characters the bundled fonts can draw")
+    # A CTA with nothing drawable (e.g. emoji only) gets no button rather than an empty pill.
+    cta_text = (renderable_text(cta, probe) or None) if cta and cta.strip() else None
     logo = decode_logo(logo_png) if logo_png is not None else None
-    ellipsis = "\u2026" if has_glyph(probe, "\u2026") else "..."
+    ellipsis = "\u2026" if probe.covers("\u2026") else "..."
 
     layout = compute_layout(
         width,
@@ -116,7 +117,7 @@ def render_still(
         headline_text,
         cta_text,
         logo.size if logo is not None else None,
-        make_measurer(family),
+        make_measurer(library=fonts),
         ellipsis=ellipsis,
     )
     canvas = cover_crop(background, width, height)
@@ -128,7 +129,7 @@ def render_still(
         scaled = resize_logo(logo, layout.logo.size)
         canvas.paste(scaled.convert("RGB"), (layout.logo.left, layout.logo.top), scaled)
 
-    _draw_block(canvas, layout.headline, family, panel.text_rgb)
+    _draw_block(canvas, layout.headline, fonts, panel.text_rgb)
 
     cta_rgb: RGB | None = None
     cta_text_rgb: RGB | None = None
@@ -139,7 +140,7 @@ def render_still(
         cta_contrast = contrast_ratio(cta_text_rgb, cta_rgb)
         pill = layout.cta.box
         _fill_rounded(canvas, pill, cta_rgb, 255, pill.height // 2)
-        _draw_block(canvas, layout.cta, family, cta_text_rgb)
+        _draw_block(canvas, layout.cta, fonts, cta_text_rgb)
 
     return StillResult(
         image=canvas,

@@ -128,13 +128,12 @@ def _place_logo(
 
 
 def _stack_lines(fitter: TextFitter, lines: list[str], size: int, top: int, center_x: float) -> tuple[TextLine, ...]:
-    line_h = fitter.line_height(lines, size)
     out: list[TextLine] = []
     y = top
     for line in lines:
-        w = fitter.measure(line, size)[0]
-        out.append(TextLine(line, Box.from_size(round(center_x - w / 2), y, w, line_h)))
-        y += line_h + leading(size)
+        w, h = fitter.measure(line, size)
+        out.append(TextLine(line, Box.from_size(round(center_x - w / 2), y, w, h)))
+        y += h + leading(size)
     return tuple(out)
 
 

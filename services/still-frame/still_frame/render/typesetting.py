@@ -36,7 +36,7 @@ class TypeScale:
         unit = min(width, height)
         return cls(
             headline_max=round(unit * 0.100),
-            headline_min=round(unit * 0.042),
+            headline_min=round(unit * 0.036),
             cta_max=round(unit * 0.052),
             cta_min=round(unit * 0.036),
         )
@@ -103,8 +103,8 @@ class TextFitter:
         return max(self.measure(line, size)[1] for line in lines)
 
     def block_height(self, lines: list[str], size: int) -> int:
-        n = len(lines)
-        return n * self.line_height(lines, size) + (n - 1) * leading(size)
+        """Stacked height: each line's own height (a line with CJK is taller) plus leading."""
+        return sum(self.measure(line, size)[1] for line in lines) + (len(lines) - 1) * leading(size)
 
     def cta_block_height(self, lines: list[str], size: int) -> int:
         return self.block_height(lines, size) + 2 * pill_pad(size)[1]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from still_frame.render.fonts import FontSet, renderable_text
 from still_frame.render.formats import output_size
 from still_frame.render.geometry import Box
 from still_frame.render.layout import Layout, compute_layout, fit_logo
@@ -24,6 +25,8 @@ HEADLINES = {
     "long200": LONG_200,
     "word60": WORD_60,
     "unicode": "Café ☕ 東京 ünïcödé",
+    "cjk": "東京の夏祭り、今年も開催決定\uff01限定グッズを手に入れよう",
+    "cyrillic_greek": "Летняя распродажа — Καλοκαιρινές εκπτώσεις",
 }
 LOGOS: dict[str, tuple[int, int] | None] = {
     "wide": (400, 100),
@@ -55,7 +58,7 @@ def test_layout_matrix(
     fmt: str, aspect: str, headline_key: str, logo_key: str, cta: str | None, measure: Measure
 ) -> None:
     width, height = output_size(aspect)
-    headline = HEADLINES[headline_key]
+    headline = renderable_text(HEADLINES[headline_key], FontSet(48))  # as the compositor does
     logo_size = LOGOS[logo_key]
     layout = compute_layout(width, height, fmt, headline, cta, logo_size, measure)
     frame = Box(0, 0, width, height)

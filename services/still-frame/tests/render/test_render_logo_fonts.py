@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
 import struct
 import zlib
 from collections.abc import Callable
@@ -12,7 +11,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from still_frame.render.composite import validate_logo
-from still_frame.render.fonts import has_glyph, load_font, make_measurer, renderable_text
+from still_frame.render.fonts import FontSet, has_glyph, load_font, make_measurer, primary_path, renderable_text
 from still_frame.render.logo import decode_logo, resize_logo
 
 LogoFactory = Callable[..., bytes]
@@ -85,36 +84,51 @@ def test_decode_keeps_alpha_and_resize_has_no_dark_fringe() -> None:
             assert min(r, g, b) >= 245
 
 
-def test_load_font_default_is_scalable() -> None:
+def test_load_font_is_bundled_noto_sans_bold() -> None:
     font = load_font(64)
     assert isinstance(font, ImageFont.FreeTypeFont)
     assert font.size == 64
-    assert load_font(64, "Some Brand Sans").getname() == font.getname()  # unknown family -> default
+    assert font.getname() == ("Noto Sans", "Bold")  # variable font instanced at weight 700
+    assert load_font(64, "Some Brand Sans").getname() == font.getname()  # not installed -> default
+    assert load_font(64, "noto sans").getname() == font.getname()  # installed fontpkg family by name
     with pytest.raises(ValueError):
         load_font(0)
 
 
-def test_load_font_from_path() -> None:
-    path = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
-    if not os.path.isfile(path):
-        pytest.skip("no TTF available to test the swap-in path")
-    assert load_font(40, path).getname()[0] == "DejaVu Sans"
+def test_brand_family_is_never_a_file_path() -> None:
+    """Brand data must not make the service open files on the server."""
+    assert primary_path("/etc/passwd") == primary_path(None)
+    assert primary_path("../../fonts/Evil.ttf") == primary_path(None)
 
 
 def test_measure_grows_with_text_and_size() -> None:
     measure = make_measurer()
+    assert measure("Hello world", 40)[0] > measure("Hello world", 20)[0]
     assert measure("Hello world", 40)[0] > measure("Hello", 40)[0]
-    assert measure("Hello", 80)[0] > measure("Hello", 40)[0]
-    assert measure("a", 40)[1] == measure("Ág", 40)[1]  # one line height per size
+    assert measure("a", 40)[1] == measure("Ág", 40)[1]  # one line height per size for Latin text
     assert measure("", 40) == (0, measure("x", 40)[1])
+    assert measure("東京", 40)[1] >= measure("x", 40)[1]
 
 
 def test_glyph_coverage_and_fallbacks() -> None:
-    font = load_font(40)
-    assert has_glyph(font, "A")
-    assert not has_glyph(font, "\U0001f600")
-    assert renderable_text("Café ☕ 東京 ünïcödé", font) == "Cafe unicode"
-    assert renderable_text("Hello — world\u200d\ufe0f", font) == "Hello - world"
-    assert renderable_text("  tabs\tand\nnewlines  ", font) == "tabs and newlines"
-    # Nothing drawable left: keep the original rather than an empty headline.
-    assert renderable_text("🚀🔥", font) == "🚀🔥"
+    fonts = FontSet(40)
+    assert has_glyph(fonts.primary, "A") and has_glyph(fonts.primary, "Ж") and has_glyph(fonts.primary, "ệ")
+    assert not has_glyph(fonts.primary, "\U0001f600")
+    assert fonts.covers("東") and fonts.font_for("東") is not fonts.primary  # CJK fallback font
+    # Accents and non-Latin scripts are kept; emoji dropped; CJK drawn by the fallback font.
+    assert renderable_text("Café ☕ 東京 ünïcödé", fonts) == "Café 東京 ünïcödé"
+    assert renderable_text("Привет, Ελλάδα, Việt Nam", fonts) == "Привет, Ελλάδα, Việt Nam"
+    assert renderable_text("Hello — world\u200d\ufe0f", fonts) == "Hello — world"
+    assert renderable_text("  tabs\tand\nnewlines  ", fonts) == "tabs and newlines"
+    # A dropped emoji never glues two words together (and never leaves a box).
+    assert renderable_text("Sale\U0001f525\ufe0fNow", fonts) == "Sale Now"
+    assert renderable_text("\U0001f469\u200d\U0001f4bb dev \U0001f1eb\U0001f1f7", fonts) == "dev"
+    # Nothing drawable left: empty, and the compositor reports it.
+    assert renderable_text("🚀🔥", fonts) == ""
+
+
+def test_runs_split_by_font() -> None:
+    fonts = FontSet(40)
+    runs = fonts.runs("Hi 東京 ok")
+    assert [text for text, _ in runs] == ["Hi ", "東京 ", "ok"]
+    assert runs[0][1] is fonts.primary and runs[1][1] is not fonts.primary and runs[2][1] is fonts.primary
