@@ -13,13 +13,16 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from provider_sim import control, runway
+from provider_sim import control, fal, runway
 from provider_sim.context import SimContext, get_context
 from provider_sim.faults import FaultPlan
+from provider_sim.journal import JournalMiddleware, RequestJournal
+from provider_sim.keys import KeyRing
 from provider_sim.outputs import OutputSigner, serve_output
 from provider_sim.settings import SimSettings
 from provider_sim.tasks import TaskRunner, TaskStore
@@ -53,21 +56,28 @@ def create_app(settings: SimSettings | None = None) -> Starlette:
     work_dir, temp_dir = _work_dir(settings)
     secret = (settings.signing_secret or secrets.token_hex(32)).encode()
     signer = OutputSigner(secret, settings.base_url(), settings.output_ttl_s)
+    # fal hands out https CDN links: its outputs are served from the TLS listener when there is one.
+    fal_signer = OutputSigner(secret, settings.tls_base_url() or settings.base_url(), settings.output_ttl_s)
     executor = ThreadPoolExecutor(settings.max_concurrent_renders, thread_name_prefix="render")
+    journal = RequestJournal()
     context = SimContext(
         settings=settings,
         work_dir=work_dir,
         temp_dir=temp_dir,
         store=TaskStore(),
-        runner=TaskRunner(settings, work_dir, signer, executor),
+        runner=TaskRunner(settings, work_dir, {"runway": signer, "fal": fal_signer}, executor),
         faults=FaultPlan(),
         signer=signer,
         executor=executor,
+        keys=KeyRing(settings),
+        journal=journal,
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        log.info("provider_sim serving %s, outputs in %s", settings.base_url(), work_dir)
+        log.info(
+            "provider_sim serving %s (TLS %s), outputs in %s", settings.base_url(), settings.tls_base_url(), work_dir
+        )
         try:
             yield
         finally:
@@ -83,7 +93,9 @@ def create_app(settings: SimSettings | None = None) -> Starlette:
             Route("/outputs/{name}", serve_output, methods=["GET"]),
             *runway.routes,
             *control.routes,
+            *fal.routes,  # catch-all path shapes (/{owner}/{alias}/...): keep last
         ],
+        middleware=[Middleware(JournalMiddleware, journal=journal)],
         exception_handlers={HTTPException: _http_error},
         lifespan=lifespan,
     )

@@ -1,4 +1,4 @@
-"""Per-app shared state (settings, task store, runner, faults, signer) and its accessor."""
+"""Per-app shared state (settings, task store, runner, faults, signers, keys, journal) and its accessor."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from starlette.requests import Request
 
 if TYPE_CHECKING:
     from provider_sim.faults import FaultPlan
+    from provider_sim.journal import RequestJournal
+    from provider_sim.keys import KeyRing
     from provider_sim.outputs import OutputSigner
     from provider_sim.settings import SimSettings
     from provider_sim.tasks import TaskRunner, TaskStore
@@ -27,6 +29,8 @@ class SimContext:
     faults: FaultPlan
     signer: OutputSigner
     executor: ThreadPoolExecutor
+    keys: KeyRing
+    journal: RequestJournal
 
 
 def get_context(request: Request) -> SimContext:

@@ -60,6 +60,19 @@ class TaskFaults:
     failure: str | None = None
     corrupt_output: bool = False
     throttle_seconds: float = 0.0
+    task_seconds: float = 0.0
+    never_finish: bool = False
+    expired_output: bool = False
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "failureCode": self.failure_code,
+            "corruptOutput": self.corrupt_output,
+            "throttleSeconds": self.throttle_seconds,
+            "taskSeconds": self.task_seconds,
+            "neverFinish": self.never_finish,
+            "expiredOutput": self.expired_output,
+        }
 
 
 @dataclass

@@ -30,8 +30,9 @@ class OutputSigner:
     def sign(self, name: str, exp: int) -> str:
         return hmac.new(self._secret, f"{name}:{exp}".encode(), hashlib.sha256).hexdigest()
 
-    def url_for(self, name: str, now: float | None = None) -> str:
-        exp = int((time.time() if now is None else now) + self._ttl_s)
+    def url_for(self, name: str, now: float | None = None, *, expired: bool = False) -> str:
+        """A signed URL for `name`; `expired` signs one whose lifetime is already over (a fault)."""
+        exp = int((time.time() if now is None else now) + (-1 if expired else self._ttl_s))
         return f"{self._base_url}/outputs/{quote(name)}?exp={exp}&sig={self.sign(name, exp)}"
 
     def check(self, name: str, exp_raw: str | None, sig: str | None, now: float | None = None) -> str | None:

@@ -44,15 +44,15 @@ def _fault_response(fault: HttpFault, kind: str) -> JSONResponse:
 def _reject(request: Request, ctx: SimContext) -> JSONResponse | None:
     """Authentication, then API version; None when the request may proceed."""
     scheme, _, key = request.headers.get("authorization", "").partition(" ")
-    key = key.strip()
-    if scheme.lower() != "bearer" or not key:
+    key = key.strip() if scheme.lower() == "bearer" else ""
+    request.state.api_key = key or None
+    if not key:
         return error_response(
             401,
             "Missing or malformed Authorization header; expected 'Bearer <API key>'.",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    accepted = ctx.settings.accepted_keys()
-    if accepted is not None and key not in accepted:
+    if not ctx.keys.accepts("runway", key):
         return error_response(401, "Invalid API key.", headers={"WWW-Authenticate": "Bearer"})
     version = request.headers.get("x-runway-version")
     if version is None:
@@ -80,7 +80,8 @@ async def create_image_to_video(request: Request) -> Response:
         )
     except RequestValidationError as exc:
         return error_response(400, "Validation of body failed", issues=exc.issues)
-    task = ctx.store.create(parsed, ctx.faults.take_task_faults())
+    task = ctx.store.create(parsed, ctx.faults.take_task_faults(), api_key=request.state.api_key)
+    request.state.task_id = task.id
     ctx.runner.start(task)
     return JSONResponse({"id": task.id})
 
@@ -92,7 +93,8 @@ async def get_task(request: Request) -> Response:
     if (fault := ctx.faults.take_status_fault()) is not None:
         return _fault_response(fault, "status")
     task = ctx.store.get(request.path_params["task_id"])
-    if task is None:
+    request.state.task_id = request.path_params["task_id"]
+    if task is None or task.provider != "runway":
         return error_response(404, "Task not found.")
     return JSONResponse(task.to_api(ctx.settings.min_task_seconds))
 
@@ -103,7 +105,8 @@ async def delete_task(request: Request) -> Response:
     if (rejected := _reject(request, ctx)) is not None:
         return rejected
     task = ctx.store.get(request.path_params["task_id"])
-    if task is None:
+    request.state.task_id = request.path_params["task_id"]
+    if task is None or task.provider != "runway":
         return error_response(404, "Task not found.")
     if task.terminal:
         ctx.store.remove(task.id)

@@ -1,7 +1,7 @@
 """Simulator configuration, read from ``PROVIDER_SIM_*`` environment variables.
 
-CLI flags (see ``__main__``) override the environment for host, port, public
-base URL and work dir.
+CLI flags (see ``__main__``) override the environment for host, ports, public
+base URLs, work dir and TLS dir.
 """
 
 from __future__ import annotations
@@ -20,7 +20,21 @@ class SimSettings(BaseSettings):
     public_base_url: str | None = Field(default=None, description="Base of output URLs; default http://{host}:{port}.")
     runway_keys: str | None = Field(
         default=None,
-        description="Comma-separated accepted API keys; unset means any non-empty key.",
+        description="Comma-separated accepted Runway API keys; unset means any non-empty key.",
+    )
+    fal_keys: str | None = Field(
+        default=None,
+        description="Comma-separated accepted fal API keys; unset means any non-empty key.",
+    )
+    tls_port: int | None = Field(
+        default=None, ge=0, le=65535, description="Port of the TLS listener (fal's API); unset = no TLS."
+    )
+    tls_dir: Path | None = Field(default=None, description="CA, server cert and trust bundle; default work_dir/tls.")
+    public_tls_base_url: str | None = Field(
+        default=None, description="Base of https URLs (fal queue URLs, fal outputs); default https://{host}:{tls_port}."
+    )
+    fal_queue_seconds: float = Field(
+        default=0.0, ge=0.0, description="Minimum time a fal request spends IN_QUEUE before it starts."
     )
     output_ttl_s: int = Field(default=86400, ge=1)
     min_task_seconds: float = Field(default=0.0, ge=0.0)
@@ -37,13 +51,22 @@ class SimSettings(BaseSettings):
         description="Reject ratios the real API does not offer for the model (where known).",
     )
 
-    def accepted_keys(self) -> frozenset[str] | None:
-        if self.runway_keys is None:
+    def accepted_keys(self, provider: str = "runway") -> frozenset[str] | None:
+        raw = self.fal_keys if provider == "fal" else self.runway_keys
+        if raw is None:
             return None
-        keys = frozenset(k.strip() for k in self.runway_keys.split(",") if k.strip())
+        keys = frozenset(k.strip() for k in raw.split(",") if k.strip())
         return keys or None
 
     def base_url(self) -> str:
         if self.public_base_url:
             return self.public_base_url.rstrip("/")
         return f"http://{self.host}:{self.port}"
+
+    def tls_base_url(self) -> str | None:
+        if self.public_tls_base_url:
+            return self.public_tls_base_url.rstrip("/")
+        if self.tls_port is None:
+            return None
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"https://{host}:{self.tls_port}"

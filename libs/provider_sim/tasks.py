@@ -1,8 +1,12 @@
 """Task model, in-memory task store and the render orchestration behind it.
 
+One task model serves both providers (``provider`` is "runway" or "fal"); each
+provider's routes render it in their own wire format.
+
 Lifecycle: THROTTLED (only if a throttle fault applies) -> PENDING (queued for
 a render slot) -> RUNNING (rendering on a worker thread, progress per frame)
 -> SUCCEEDED / FAILED, or CANCELLED via DELETE at any non-terminal point.
+A "never finish" fault parks a task in RUNNING until it is cancelled.
 
 All status changes happen on the event loop. Worker threads only write
 ``render_progress`` (a single float store) and read ``cancel_event``, so the
@@ -31,6 +35,8 @@ from provider_sim.render import InvalidImageError, RenderCancelled, render_mp4
 from provider_sim.settings import SimSettings
 from provider_sim.sources import PromptImageError, load_prompt_image
 from provider_sim.validation import ImageToVideoRequest
+
+Signers = dict[str, OutputSigner]
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +73,18 @@ class Task:
     render_seconds: float | None = None
     cancel_event: threading.Event = field(default_factory=threading.Event)
     runner: asyncio.Task[None] | None = None
+    provider: str = "runway"
+    api_key: str | None = None
+    endpoint: str | None = None  # fal application id the request was submitted to
+    input: dict[str, Any] | None = None  # provider input as submitted (data URIs shortened)
+    logs: list[dict[str, str]] = field(default_factory=list)
+    started_mono: float | None = None
+    finished_mono: float | None = None
+    output_size: int | None = None
+
+    def log(self, message: str, level: str = "INFO") -> None:
+        stamp = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        self.logs.append({"message": message, "level": level, "source": "user", "timestamp": stamp})
 
     @property
     def terminal(self) -> bool:
@@ -74,10 +92,13 @@ class Task:
 
     def progress(self, min_task_seconds: float) -> float:
         value = self.render_progress
-        if min_task_seconds > 0:
+        floor_s = max(min_task_seconds, self.faults.task_seconds)
+        if floor_s > 0:
             # With artificial latency the render finishes early; report
             # progress against whichever of render and clock is behind.
-            value = min(value, (time.monotonic() - self.created_mono) / min_task_seconds)
+            value = min(value, (time.monotonic() - self.created_mono) / floor_s)
+        if self.faults.never_finish:
+            value = min(value, 0.9)
         return round(min(max(value, 0.0), 1.0), 4)
 
     def to_api(self, min_task_seconds: float) -> dict[str, Any]:
@@ -100,6 +121,10 @@ class Task:
         req = self.request
         return {
             **self.to_api(min_task_seconds),
+            "provider": self.provider,
+            "apiKey": self.api_key,
+            "endpoint": self.endpoint,
+            "input": self.input,
             "model": req.model,
             "ratio": req.ratio,
             "duration": req.duration,
@@ -110,11 +135,7 @@ class Task:
             "ignoredKeys": list(req.ignored_keys),
             "renderSeconds": self.render_seconds,
             "renderProgress": round(self.render_progress, 4),
-            "faults": {
-                "failureCode": self.faults.failure_code,
-                "corruptOutput": self.faults.corrupt_output,
-                "throttleSeconds": self.faults.throttle_seconds,
-            },
+            "faults": self.faults.describe(),
         }
 
 
@@ -122,13 +143,14 @@ class TaskStore:
     def __init__(self) -> None:
         self._tasks: dict[str, Task] = {}
 
-    def create(self, request: ImageToVideoRequest, faults: TaskFaults) -> Task:
+    def create(self, request: ImageToVideoRequest, faults: TaskFaults, **extra: Any) -> Task:
         task = Task(
             id=str(uuid.uuid4()),
             request=request,
             faults=faults,
             created_at=datetime.now(UTC),
             created_mono=time.monotonic(),
+            **extra,
         )
         self._tasks[task.id] = task
         return task
@@ -142,12 +164,21 @@ class TaskStore:
     def all(self) -> list[Task]:
         return list(self._tasks.values())
 
+    def queue_position(self, task: Task) -> int:
+        """How many waiting tasks of the same provider were created before `task` (0 = next)."""
+        waiting = (TaskStatus.PENDING, TaskStatus.THROTTLED)
+        return sum(
+            1
+            for other in self._tasks.values()
+            if other.provider == task.provider and other.status in waiting and other.created_mono < task.created_mono
+        )
+
 
 class TaskRunner:
-    def __init__(self, settings: SimSettings, work_dir: Path, signer: OutputSigner, executor: Executor) -> None:
+    def __init__(self, settings: SimSettings, work_dir: Path, signers: Signers, executor: Executor) -> None:
         self._settings = settings
         self._work_dir = work_dir
-        self._signer = signer
+        self._signers = signers
         self._executor = executor
         self._slots = asyncio.Semaphore(settings.max_concurrent_renders)
 
@@ -171,21 +202,26 @@ class TaskRunner:
 
     async def _run(self, task: Task) -> None:
         try:
-            if task.faults.throttle_seconds > 0:
-                task.status = TaskStatus.THROTTLED
-                await asyncio.sleep(task.faults.throttle_seconds)
-                task.status = TaskStatus.PENDING
+            await self._wait_in_queue(task)
             async with self._slots:
                 task.status = TaskStatus.RUNNING
+                task.started_mono = time.monotonic()
+                task.log("Generating video")
                 if task.faults.failure_code is not None:
                     await self._hold(task, floor=_MIN_FAILURE_DELAY_S)
                     self._fail(task, task.faults.failure_code, task.faults.failure)
                     return
                 loop = asyncio.get_running_loop()
                 await loop.run_in_executor(self._executor, self._produce_output, task)
+            if task.faults.never_finish:
+                task.log("Still generating")
+                await asyncio.Event().wait()  # until cancelled
             await self._hold(task)
             name = f"{task.id}.mp4"
-            task.output_url = self._signer.url_for(name)
+            signer = self._signers.get(task.provider) or self._signers["runway"]
+            task.output_url = signer.url_for(name, expired=task.faults.expired_output)
+            task.finished_mono = time.monotonic()
+            task.log("Video ready")
             task.status = TaskStatus.SUCCEEDED
         except asyncio.CancelledError:
             if not task.terminal:
@@ -200,9 +236,17 @@ class TaskRunner:
             log.exception("render failed for task %s", task.id)
             self._fail(task, "INTERNAL.BAD_OUTPUT.CODE01", None)
 
+    async def _wait_in_queue(self, task: Task) -> None:
+        if task.faults.throttle_seconds > 0:
+            task.status = TaskStatus.THROTTLED
+            await asyncio.sleep(task.faults.throttle_seconds)
+            task.status = TaskStatus.PENDING
+        if task.provider == "fal" and self._settings.fal_queue_seconds > 0:
+            await asyncio.sleep(self._settings.fal_queue_seconds)
+
     async def _hold(self, task: Task, floor: float = 0.0) -> None:
         elapsed = time.monotonic() - task.created_mono
-        delay = max(floor, self._settings.min_task_seconds - elapsed)
+        delay = max(floor, self._settings.min_task_seconds - elapsed, task.faults.task_seconds - elapsed)
         if delay > 0:
             await asyncio.sleep(delay)
 
@@ -211,6 +255,8 @@ class TaskRunner:
             return
         task.failure_code = code
         task.failure = message or failure_message(code)
+        task.finished_mono = time.monotonic()
+        task.log(task.failure, level="ERROR")
         task.status = TaskStatus.FAILED
 
     def output_path(self, task_id: str) -> Path:
@@ -247,4 +293,5 @@ class TaskRunner:
             out.unlink(missing_ok=True)
             raise RenderCancelled
         task.output_path = out
+        task.output_size = out.stat().st_size
         task.render_seconds = round(time.perf_counter() - started, 3)
