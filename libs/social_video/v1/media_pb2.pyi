@@ -47,6 +47,7 @@ class MediaRecord(_message.Message):
     ORIGINAL_SOCIAL_POST_ID_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
     UPDATED_AT_FIELD_NUMBER: _builtins.int
+    PARENT_MEDIA_ID_FIELD_NUMBER: _builtins.int
     media_id: _builtins.str
     tenant_id: _builtins.str
     social_post_id: _builtins.str
@@ -70,6 +71,8 @@ class MediaRecord(_message.Message):
     codec: _builtins.str
     provider: _common_pb2.VideoProvider.ValueType
     original_social_post_id: _builtins.str
+    parent_media_id: _builtins.str
+    """For a social_poster: the media_id of the video it is the first frame of; empty for videos."""
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -99,10 +102,11 @@ class MediaRecord(_message.Message):
         original_social_post_id: _builtins.str = ...,
         created_at: _timestamp_pb2.Timestamp | None = ...,
         updated_at: _timestamp_pb2.Timestamp | None = ...,
+        parent_media_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_slide_index", b"_slide_index", "created_at", b"created_at", "slide_index", b"slide_index", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_slide_index", b"_slide_index", "codec", b"codec", "created_at", b"created_at", "duration_seconds", b"duration_seconds", "generated_by", b"generated_by", "height", b"height", "job_id", b"job_id", "media_id", b"media_id", "media_type", b"media_type", "mime_type", b"mime_type", "object_key", b"object_key", "original_social_post_id", b"original_social_post_id", "platform", b"platform", "platform_format", b"platform_format", "prompt", b"prompt", "provider", b"provider", "public_url", b"public_url", "size_bytes", b"size_bytes", "slide_index", b"slide_index", "social_post_id", b"social_post_id", "tenant_id", b"tenant_id", "updated_at", b"updated_at", "width", b"width"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_slide_index", b"_slide_index", "codec", b"codec", "created_at", b"created_at", "duration_seconds", b"duration_seconds", "generated_by", b"generated_by", "height", b"height", "job_id", b"job_id", "media_id", b"media_id", "media_type", b"media_type", "mime_type", b"mime_type", "object_key", b"object_key", "original_social_post_id", b"original_social_post_id", "parent_media_id", b"parent_media_id", "platform", b"platform", "platform_format", b"platform_format", "prompt", b"prompt", "provider", b"provider", "public_url", b"public_url", "size_bytes", b"size_bytes", "slide_index", b"slide_index", "social_post_id", b"social_post_id", "tenant_id", b"tenant_id", "updated_at", b"updated_at", "width", b"width"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__slide_index: _TypeAlias = _typing.Literal["slide_index"]  # noqa: Y015
     _WhichOneofArgType__slide_index: _TypeAlias = _typing.Literal["_slide_index", b"_slide_index"]  # noqa: Y015
