@@ -70,6 +70,16 @@ class BillingStub:
                 request_serializer=social__video_dot_v1_dot_billing__pb2.QuoteRequest.SerializeToString,
                 response_deserializer=social__video_dot_v1_dot_billing__pb2.QuoteResponse.FromString,
                 _registered_method=True)
+        self.SetRate = channel.unary_unary(
+                '/social_video.v1.Billing/SetRate',
+                request_serializer=social__video_dot_v1_dot_billing__pb2.SetRateRequest.SerializeToString,
+                response_deserializer=social__video_dot_v1_dot_billing__pb2.SetRateResponse.FromString,
+                _registered_method=True)
+        self.ListRates = channel.unary_unary(
+                '/social_video.v1.Billing/ListRates',
+                request_serializer=social__video_dot_v1_dot_billing__pb2.ListRatesRequest.SerializeToString,
+                response_deserializer=social__video_dot_v1_dot_billing__pb2.ListRatesResponse.FromString,
+                _registered_method=True)
 
 
 class BillingServicer:
@@ -118,6 +128,19 @@ class BillingServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetRate(self, request, context):
+        """Admin only: create or change the rate of (provider, duration); the next Quote answers it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRates(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BillingServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -155,6 +178,16 @@ def add_BillingServicer_to_server(servicer, server):
                     servicer.Quote,
                     request_deserializer=social__video_dot_v1_dot_billing__pb2.QuoteRequest.FromString,
                     response_serializer=social__video_dot_v1_dot_billing__pb2.QuoteResponse.SerializeToString,
+            ),
+            'SetRate': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetRate,
+                    request_deserializer=social__video_dot_v1_dot_billing__pb2.SetRateRequest.FromString,
+                    response_serializer=social__video_dot_v1_dot_billing__pb2.SetRateResponse.SerializeToString,
+            ),
+            'ListRates': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRates,
+                    request_deserializer=social__video_dot_v1_dot_billing__pb2.ListRatesRequest.FromString,
+                    response_serializer=social__video_dot_v1_dot_billing__pb2.ListRatesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -347,6 +380,60 @@ class Billing:
             '/social_video.v1.Billing/Quote',
             social__video_dot_v1_dot_billing__pb2.QuoteRequest.SerializeToString,
             social__video_dot_v1_dot_billing__pb2.QuoteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetRate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/social_video.v1.Billing/SetRate',
+            social__video_dot_v1_dot_billing__pb2.SetRateRequest.SerializeToString,
+            social__video_dot_v1_dot_billing__pb2.SetRateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRates(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/social_video.v1.Billing/ListRates',
+            social__video_dot_v1_dot_billing__pb2.ListRatesRequest.SerializeToString,
+            social__video_dot_v1_dot_billing__pb2.ListRatesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -40,6 +40,9 @@ class BillingStub:
     Grant: _grpc.UnaryUnaryMultiCallable[_billing_pb2.GrantRequest, _billing_pb2.GrantResponse]
     ListLedger: _grpc.UnaryUnaryMultiCallable[_billing_pb2.ListLedgerRequest, _billing_pb2.ListLedgerResponse]
     Quote: _grpc.UnaryUnaryMultiCallable[_billing_pb2.QuoteRequest, _billing_pb2.QuoteResponse]
+    SetRate: _grpc.UnaryUnaryMultiCallable[_billing_pb2.SetRateRequest, _billing_pb2.SetRateResponse]
+    """Admin only: create or change the rate of (provider, duration); the next Quote answers it."""
+    ListRates: _grpc.UnaryUnaryMultiCallable[_billing_pb2.ListRatesRequest, _billing_pb2.ListRatesResponse]
 
 @_typing.type_check_only
 class BillingAsyncStub(BillingStub):
@@ -53,6 +56,9 @@ class BillingAsyncStub(BillingStub):
     Grant: _aio.UnaryUnaryMultiCallable[_billing_pb2.GrantRequest, _billing_pb2.GrantResponse]  # type: ignore[assignment]
     ListLedger: _aio.UnaryUnaryMultiCallable[_billing_pb2.ListLedgerRequest, _billing_pb2.ListLedgerResponse]  # type: ignore[assignment]
     Quote: _aio.UnaryUnaryMultiCallable[_billing_pb2.QuoteRequest, _billing_pb2.QuoteResponse]  # type: ignore[assignment]
+    SetRate: _aio.UnaryUnaryMultiCallable[_billing_pb2.SetRateRequest, _billing_pb2.SetRateResponse]  # type: ignore[assignment]
+    """Admin only: create or change the rate of (provider, duration); the next Quote answers it."""
+    ListRates: _aio.UnaryUnaryMultiCallable[_billing_pb2.ListRatesRequest, _billing_pb2.ListRatesResponse]  # type: ignore[assignment]
 
 class BillingServicer(metaclass=_abc_1.ABCMeta):
     """Credits (billing): holds before paid calls, consumed when the video is stored, released on any failure."""
@@ -105,5 +111,20 @@ class BillingServicer(metaclass=_abc_1.ABCMeta):
         request: _billing_pb2.QuoteRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_billing_pb2.QuoteResponse, _abc.Awaitable[_billing_pb2.QuoteResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SetRate(
+        self,
+        request: _billing_pb2.SetRateRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_billing_pb2.SetRateResponse, _abc.Awaitable[_billing_pb2.SetRateResponse]]:
+        """Admin only: create or change the rate of (provider, duration); the next Quote answers it."""
+
+    @_abc_1.abstractmethod
+    def ListRates(
+        self,
+        request: _billing_pb2.ListRatesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_billing_pb2.ListRatesResponse, _abc.Awaitable[_billing_pb2.ListRatesResponse]]: ...
 
 def add_BillingServicer_to_server(servicer: BillingServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
