@@ -1,340 +1,168 @@
-"""Billing use cases: every credit movement in one transaction, under the account's row lock.
+"""Billing use cases over PostgreSQL: each credit movement is one call of a server-side function.
 
-The account row is locked (`SELECT … FOR UPDATE`) before any hold is read or written, so concurrent calls on one
-tenant are serialised and can never overdraw; idempotency keys and hold states make retried calls return the first
-outcome instead of moving credits twice.
+`reserve`, `consume`, `release`, `grant_credits` and `expire_due` (migration 0002) lock the account row before
+reading or writing a hold, so concurrent calls on one account are serialised and can never overdraw; idempotency keys
+and hold states make a retried call return the first outcome instead of moving credits twice. Every call is a single
+statement on an autocommit connection with a prepared plan: one round trip, one transaction.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+import psycopg
+from psycopg.rows import namedtuple_row
+from psycopg_pool import AsyncConnectionPool
 
 from billing import domain
-from billing.domain import AccountState, EntryKind, HoldState
-from billing.models import accounts, holds, ledger, rates
-from svd.db import transaction
-from svd.errors import FailedPrecondition, InvalidArgument, NotFound
-from svd.ids import new_id
+from billing.domain import Balance, Hold, HoldState, Outcome, Rate
+from svd.errors import NotFound, Unavailable
+
+_RESERVE = "SELECT * FROM billing.reserve(%s, %s, %s, %s, %s, %s)"
+_CONSUME = "SELECT * FROM billing.consume(%s, %s, %s)"
+_RELEASE = "SELECT * FROM billing.release(%s, %s, %s)"
+_GRANT = "SELECT * FROM billing.grant_credits(%s, %s, %s, %s, %s)"
+_EXPIRE = "SELECT billing.expire_due(%s)"
+_BALANCE = "SELECT balance, held FROM billing.accounts WHERE tenant_id = %s AND credit_type = %s"
+_QUOTE = "SELECT credit_type, amount FROM billing.rates WHERE provider = %s AND duration_seconds = %s"
+_RATES = "SELECT * FROM billing.rates ORDER BY provider, duration_seconds"
+_SET_RATE = """INSERT INTO billing.rates AS r (provider, duration_seconds, credit_type, amount, updated_at, updated_by)
+VALUES (%s, %s, %s, %s, now(), %s)
+ON CONFLICT (provider, duration_seconds) DO UPDATE
+SET credit_type = EXCLUDED.credit_type, amount = EXCLUDED.amount, updated_at = now(), updated_by = EXCLUDED.updated_by
+RETURNING *"""
+_ENTRIES = """SELECT * FROM billing.ledger
+WHERE tenant_id = %s AND credit_type = %s AND entry_id > %s
+  AND created_at >= coalesce(%s::timestamptz, '-infinity') AND created_at < coalesce(%s::timestamptz, 'infinity')
+ORDER BY entry_id LIMIT %s"""
 
 
-@dataclass(frozen=True)
-class Balance:
-    tenant_id: str
-    credit_type: str
-    balance: int
-    held: int
+def conninfo(database_url: str) -> str:
+    """libpq connection string of a SQLAlchemy URL (`postgresql+psycopg://…`)."""
+    from sqlalchemy.engine import make_url
 
-    @property
-    def available(self) -> int:
-        return self.balance - self.held
+    return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-@dataclass(frozen=True)
-class Hold:
-    reservation_id: str
-    tenant_id: str
-    credit_type: str
-    amount: int
-    state: HoldState
-    job_id: str
-    consumed_amount: int
-    reason: str
-    created_at: datetime
-    expires_at: datetime
+def open_pool(database_url: str, size: int) -> AsyncConnectionPool:
+    """A fixed-size pool of autocommit connections that prepare every statement on first use."""
+    return AsyncConnectionPool(
+        conninfo(database_url),
+        min_size=size,
+        max_size=size,
+        kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": namedtuple_row},
+        open=False,
+        name="billing",
+    )
 
 
 def _hold(row: Any) -> Hold:
     return Hold(
-        row.reservation_id,
-        row.tenant_id,
-        row.credit_type,
-        row.amount,
-        HoldState(row.state),
-        row.job_id,
-        row.consumed_amount,
-        row.reason,
-        row.created_at,
-        row.expires_at,
+        row.o_reservation_id,
+        row.o_tenant_id,
+        row.o_credit_type,
+        row.o_amount,
+        HoldState(row.o_state),
+        row.o_job_id,
+        row.o_consumed,
+        row.o_reason,
+        row.o_created_at,
+        row.o_expires_at,
     )
 
 
 class Ledger:
-    """The billing use cases over one database."""
+    """The billing use cases over one connection pool."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self._sessions = sessions
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self._pool = pool
 
-    async def _lock_account(self, session: AsyncSession, tenant_id: str, credit_type: str) -> AccountState:
-        await session.execute(
-            pg_insert(accounts)
-            .values(tenant_id=tenant_id, credit_type=credit_type, balance=0, held=0)
-            .on_conflict_do_nothing()
-        )
-        row = (
-            await session.execute(
-                select(accounts.c.balance, accounts.c.held)
-                .where(accounts.c.tenant_id == tenant_id, accounts.c.credit_type == credit_type)
-                .with_for_update()
-            )
-        ).one()
-        return AccountState(row.balance, row.held)
+    async def _fetch(self, query: str, params: Sequence[Any]) -> list[Any]:
+        try:
+            async with self._pool.connection() as conn:
+                cursor = await conn.execute(query, params)
+                return await cursor.fetchall()
+        except psycopg.OperationalError as exc:
+            raise Unavailable(f"billing database unavailable: {exc}") from exc
 
-    async def _write(
-        self,
-        session: AsyncSession,
-        tenant_id: str,
-        credit_type: str,
-        state: AccountState,
-        kind: EntryKind,
-        amount: int,
-        *,
-        reservation_id: str | None = None,
-        job_id: str = "",
-        reason: str = "",
-        idempotency_key: str | None = None,
-    ) -> None:
-        await session.execute(
-            update(accounts)
-            .where(accounts.c.tenant_id == tenant_id, accounts.c.credit_type == credit_type)
-            .values(balance=state.balance, held=state.held, updated_at=datetime.now(UTC))
-        )
-        await session.execute(
-            insert(ledger).values(
-                tenant_id=tenant_id,
-                credit_type=credit_type,
-                kind=kind.value,
-                amount=amount,
-                balance_after=state.balance,
-                held_after=state.held,
-                reservation_id=reservation_id,
-                job_id=job_id,
-                reason=reason,
-                idempotency_key=idempotency_key,
-            )
-        )
+    async def _one(self, query: str, params: Sequence[Any]) -> Any:
+        return (await self._fetch(query, params))[0]
 
     async def reserve(
         self, tenant_id: str, credit_type: str, amount: int, idempotency_key: str, job_id: str, ttl_s: int
     ) -> tuple[Hold, Balance]:
+        """Hold `amount` credits; the same idempotency key always answers the same hold."""
         credit_type = domain.check_credit_type(credit_type)
-        if not tenant_id or not idempotency_key:
-            raise InvalidArgument("tenant_id and idempotency_key are required")
-        domain.check_positive(ttl_s, "ttl_seconds")
-        async with transaction(self._sessions) as session:
-            account = await self._lock_account(session, tenant_id, credit_type)
-            existing = (
-                await session.execute(
-                    select(holds).where(holds.c.tenant_id == tenant_id, holds.c.idempotency_key == idempotency_key)
-                )
-            ).first()
-            if existing is not None:
-                return _hold(existing), Balance(tenant_id, credit_type, account.balance, account.held)
-            state = domain.after_hold(account, amount)
-            reservation_id = new_id()
-            now = datetime.now(UTC)
-            row = (
-                await session.execute(
-                    insert(holds)
-                    .values(
-                        reservation_id=reservation_id,
-                        tenant_id=tenant_id,
-                        credit_type=credit_type,
-                        amount=amount,
-                        state=HoldState.HELD.value,
-                        job_id=job_id,
-                        idempotency_key=idempotency_key,
-                        created_at=now,
-                        expires_at=now + timedelta(seconds=ttl_s),
-                    )
-                    .returning(holds)
-                )
-            ).one()
-            await self._write(
-                session,
-                tenant_id,
-                credit_type,
-                state,
-                EntryKind.HOLD,
-                amount,
-                reservation_id=reservation_id,
-                job_id=job_id,
-            )
-            return _hold(row), Balance(tenant_id, credit_type, state.balance, state.held)
+        domain.check_required(tenant_id=tenant_id, idempotency_key=idempotency_key)
+        domain.check_amount(amount)
+        domain.check_ttl(ttl_s)
+        row = await self._one(_RESERVE, (tenant_id, credit_type, amount, idempotency_key, job_id, ttl_s))
+        if row.o_outcome == Outcome.INSUFFICIENT:
+            raise domain.insufficient(amount, row.o_balance - row.o_held)
+        return _hold(row), Balance(tenant_id, credit_type, row.o_balance, row.o_held)
 
-    async def _locked_hold(self, session: AsyncSession, reservation_id: str) -> tuple[Any, AccountState]:
-        found = (await session.execute(select(holds).where(holds.c.reservation_id == reservation_id))).first()
-        if found is None:
-            raise NotFound(f"reservation {reservation_id} not found")
-        account = await self._lock_account(session, found.tenant_id, found.credit_type)
-        row = (
-            await session.execute(select(holds).where(holds.c.reservation_id == reservation_id).with_for_update())
-        ).one()
-        return row, account
+    async def consume(self, reservation_id: str, amount: int, tenant: str | None) -> tuple[Hold, Balance]:
+        """Spend `amount` of a hold and release the rest, once; `tenant` limits which holds the caller may name."""
+        domain.check_required(reservation_id=reservation_id)
+        return await self._resolve(_CONSUME, (reservation_id, amount, tenant), "consume")
 
-    async def owner_of(self, reservation_id: str) -> str:
-        async with self._sessions() as session:
-            tenant = (
-                await session.execute(select(holds.c.tenant_id).where(holds.c.reservation_id == reservation_id))
-            ).scalar()
-        if tenant is None:
-            raise NotFound(f"reservation {reservation_id} not found")
-        return str(tenant)
+    async def release(self, reservation_id: str, reason: str, tenant: str | None) -> tuple[Hold, Balance]:
+        """Give a hold's credits back, once."""
+        domain.check_required(reservation_id=reservation_id)
+        return await self._resolve(_RELEASE, (reservation_id, reason, tenant), "release")
 
-    async def consume(self, reservation_id: str, amount: int) -> tuple[Hold, Balance]:
-        async with transaction(self._sessions) as session:
-            row, account = await self._locked_hold(session, reservation_id)
-            balance = Balance(row.tenant_id, row.credit_type, account.balance, account.held)
-            if row.state == HoldState.CONSUMED:
-                return _hold(row), balance
-            if row.state != HoldState.HELD:
-                raise FailedPrecondition(f"reservation {reservation_id} is already {row.state}; cannot consume")
-            state = domain.after_consume(account, row.amount, amount)
-            resolved = await self._resolve(session, row, HoldState.CONSUMED, consumed=amount)
-            await self._write(
-                session,
-                row.tenant_id,
-                row.credit_type,
-                state,
-                EntryKind.CONSUME,
-                amount,
-                reservation_id=reservation_id,
-                job_id=row.job_id,
-                reason="" if amount == row.amount else f"remainder {row.amount - amount} released",
-            )
-            return resolved, Balance(row.tenant_id, row.credit_type, state.balance, state.held)
-
-    async def release(self, reservation_id: str, reason: str, *, expired: bool = False) -> tuple[Hold, Balance]:
-        final = HoldState.EXPIRED if expired else HoldState.RELEASED
-        async with transaction(self._sessions) as session:
-            row, account = await self._locked_hold(session, reservation_id)
-            balance = Balance(row.tenant_id, row.credit_type, account.balance, account.held)
-            if row.state in (HoldState.RELEASED, HoldState.EXPIRED):
-                return _hold(row), balance
-            if row.state != HoldState.HELD:
-                raise FailedPrecondition(f"reservation {reservation_id} is already {row.state}; cannot release")
-            state = domain.after_release(account, row.amount)
-            resolved = await self._resolve(session, row, final, reason=reason)
-            await self._write(
-                session,
-                row.tenant_id,
-                row.credit_type,
-                state,
-                EntryKind.EXPIRE if expired else EntryKind.RELEASE,
-                row.amount,
-                reservation_id=reservation_id,
-                job_id=row.job_id,
-                reason=reason,
-            )
-            return resolved, Balance(row.tenant_id, row.credit_type, state.balance, state.held)
-
-    async def _resolve(
-        self, session: AsyncSession, row: Any, state: HoldState, *, consumed: int = 0, reason: str = ""
-    ) -> Hold:
-        updated = (
-            await session.execute(
-                update(holds)
-                .where(holds.c.reservation_id == row.reservation_id)
-                .values(state=state.value, consumed_amount=consumed, reason=reason, resolved_at=datetime.now(UTC))
-                .returning(holds)
-            )
-        ).one()
-        return _hold(updated)
+    async def _resolve(self, query: str, params: Sequence[Any], action: str) -> tuple[Hold, Balance]:
+        row = await self._one(query, params)
+        outcome = Outcome(row.o_outcome)
+        if outcome not in (Outcome.OK, Outcome.SAME):
+            raise domain.hold_error(outcome, str(params[0]), action, row.o_state, row.o_amount)
+        return _hold(row), Balance(row.o_tenant_id, row.o_credit_type, row.o_balance, row.o_held)
 
     async def grant(self, tenant_id: str, credit_type: str, amount: int, idempotency_key: str, reason: str) -> Balance:
+        """Add credits once per idempotency key."""
         credit_type = domain.check_credit_type(credit_type)
-        if not tenant_id or not idempotency_key:
-            raise InvalidArgument("tenant_id and idempotency_key are required")
-        async with transaction(self._sessions) as session:
-            account = await self._lock_account(session, tenant_id, credit_type)
-            done = (
-                await session.execute(
-                    select(ledger.c.entry_id).where(
-                        ledger.c.tenant_id == tenant_id,
-                        ledger.c.idempotency_key == idempotency_key,
-                        ledger.c.kind == EntryKind.GRANT.value,
-                    )
-                )
-            ).first()
-            if done is not None:
-                return Balance(tenant_id, credit_type, account.balance, account.held)
-            state = domain.after_grant(account, amount)
-            await self._write(
-                session,
-                tenant_id,
-                credit_type,
-                state,
-                EntryKind.GRANT,
-                amount,
-                idempotency_key=idempotency_key,
-                reason=reason,
-            )
-            return Balance(tenant_id, credit_type, state.balance, state.held)
+        domain.check_required(tenant_id=tenant_id, idempotency_key=idempotency_key)
+        domain.check_amount(amount)
+        row = await self._one(_GRANT, (tenant_id, credit_type, amount, idempotency_key, reason))
+        return Balance(tenant_id, credit_type, row.o_balance, row.o_held)
 
     async def balance(self, tenant_id: str, credit_type: str) -> Balance:
         credit_type = domain.check_credit_type(credit_type)
-        async with self._sessions() as session:
-            row = (
-                await session.execute(
-                    select(accounts.c.balance, accounts.c.held).where(
-                        accounts.c.tenant_id == tenant_id, accounts.c.credit_type == credit_type
-                    )
-                )
-            ).first()
-        return Balance(tenant_id, credit_type, row.balance if row else 0, row.held if row else 0)
+        rows = await self._fetch(_BALANCE, (tenant_id, credit_type))
+        return Balance(tenant_id, credit_type, rows[0].balance if rows else 0, rows[0].held if rows else 0)
 
     async def entries(
         self, tenant_id: str, credit_type: str, start: datetime | None, end: datetime | None, limit: int, after: int
     ) -> list[Any]:
+        """Ledger entries of one account in `[start, end)` after entry `after`, oldest first.
+
+        Entry ids of one account grow in commit order (they are written under the account's lock), so paging by
+        the last id seen never skips an entry.
+        """
         credit_type = domain.check_credit_type(credit_type)
-        conditions = [ledger.c.tenant_id == tenant_id, ledger.c.credit_type == credit_type, ledger.c.entry_id > after]
-        if start is not None:
-            conditions.append(ledger.c.created_at >= start)
-        if end is not None:
-            conditions.append(ledger.c.created_at < end)
-        async with self._sessions() as session:
-            result = await session.execute(
-                select(ledger).where(and_(*conditions)).order_by(ledger.c.entry_id).limit(limit)
-            )
-            return list(result.all())
+        return await self._fetch(_ENTRIES, (tenant_id, credit_type, after, start, end, limit))
 
     async def quote(self, provider: str, duration_seconds: int) -> tuple[str, int]:
-        async with self._sessions() as session:
-            row = (
-                await session.execute(
-                    select(rates.c.credit_type, rates.c.amount).where(
-                        rates.c.provider == provider, rates.c.duration_seconds == duration_seconds
-                    )
-                )
-            ).first()
-        if row is None:
+        rows = await self._fetch(_QUOTE, (provider, duration_seconds))
+        if not rows:
             raise NotFound(f"no rate for {provider} {duration_seconds}s")
-        return str(row.credit_type), int(row.amount)
+        return str(rows[0].credit_type), int(rows[0].amount)
 
-    async def expire_due(self, now: datetime, batch: int = 100) -> int:
-        """Release every hold past its TTL as `expire`; safe with several replicas (each under its account lock)."""
-        async with self._sessions() as session:
-            due = (
-                (
-                    await session.execute(
-                        select(holds.c.reservation_id)
-                        .where(holds.c.state == HoldState.HELD.value, holds.c.expires_at <= now)
-                        .limit(batch)
-                    )
-                )
-                .scalars()
-                .all()
-            )
-        expired = 0
-        for reservation_id in due:
-            try:
-                await self.release(reservation_id, "hold expired after its TTL", expired=True)
-                expired += 1
-            except FailedPrecondition:
-                continue  # resolved meanwhile by a consume: nothing to expire
-        return expired
+    async def rates(self) -> list[Rate]:
+        return [_rate(row) for row in await self._fetch(_RATES, ())]
+
+    async def set_rate(self, provider: str, duration_seconds: int, credit_type: str, amount: int, by: str) -> Rate:
+        """Create or change the rate of (provider, duration); takes effect for the next quote."""
+        credit_type = domain.check_credit_type(credit_type)
+        domain.check_rate(provider, duration_seconds, amount)
+        return _rate(await self._one(_SET_RATE, (provider, duration_seconds, credit_type, amount, by)))
+
+    async def expire_due(self, accounts: int = 100) -> int:
+        """Expire holds past their TTL on up to `accounts` accounts; accounts locked elsewhere are left for later."""
+        return int((await self._one(_EXPIRE, (accounts,)))[0])
+
+
+def _rate(row: Any) -> Rate:
+    return Rate(row.provider, row.duration_seconds, row.credit_type, row.amount, row.updated_at, row.updated_by)

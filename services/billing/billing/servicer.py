@@ -1,11 +1,15 @@
-"""gRPC `social_video.v1.Billing`: translates requests to ledger use cases, scoped by the caller's key."""
+"""gRPC `social_video.v1.Billing`: translates requests to ledger use cases, scoped by the caller's key.
+
+A tenant key sees and moves only its own account's credits (anything else is NOT_FOUND); `Grant` and rate changes
+need an admin key.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from billing.domain import HoldState
-from billing.ledger import Balance, Hold, Ledger
+from billing.domain import Balance, Hold, HoldState, Rate
+from billing.ledger import Ledger
 from social_video.v1 import billing_pb2, billing_pb2_grpc, common_pb2
 from svd.errors import InvalidArgument
 from svd.grpc.auth import principal
@@ -18,7 +22,9 @@ _STATE = {
     HoldState.EXPIRED: billing_pb2.RESERVATION_STATE_EXPIRED,
 }
 _PROVIDER = {common_pb2.VIDEO_PROVIDER_RUNWAY: "runway", common_pb2.VIDEO_PROVIDER_KLING: "kling"}
+_PROVIDER_ENUM = {name: value for value, name in _PROVIDER.items()}
 MAX_PAGE = 500
+DEFAULT_PAGE = 100
 
 
 def _balance(b: Balance) -> billing_pb2.Balance:
@@ -42,6 +48,31 @@ def _reservation(h: Hold) -> billing_pb2.Reservation:
     )
 
 
+def _rate(r: Rate) -> billing_pb2.Rate:
+    return billing_pb2.Rate(
+        provider=_PROVIDER_ENUM.get(r.provider, common_pb2.VIDEO_PROVIDER_UNSPECIFIED),
+        provider_name=r.provider,
+        duration_seconds=r.duration_seconds,
+        credit_type=r.credit_type,
+        amount=r.amount,
+        updated_at=to_timestamp(r.updated_at),
+        updated_by=r.updated_by,
+    )
+
+
+def _provider(provider: int, provider_name: str) -> str:
+    name = _PROVIDER.get(provider) or provider_name.strip().lower()
+    if not name:
+        raise InvalidArgument("provider or provider_name is required")
+    return name
+
+
+def _scope() -> str | None:
+    """The tenant the caller is limited to (None for admin keys)."""
+    caller = principal()
+    return None if caller.is_admin else caller.tenant_id
+
+
 class BillingServicer(billing_pb2_grpc.BillingServicer):
     def __init__(self, ledger: Ledger, default_ttl_s: int) -> None:
         self._ledger = ledger
@@ -60,20 +91,19 @@ class BillingServicer(billing_pb2_grpc.BillingServicer):
         return billing_pb2.ReserveResponse(reservation=_reservation(hold), balance=_balance(balance))
 
     async def Consume(self, request: billing_pb2.ConsumeRequest, context: Any) -> billing_pb2.ConsumeResponse:
-        principal().require_tenant(await self._ledger.owner_of(request.reservation_id), "reservation")
-        hold, balance = await self._ledger.consume(request.reservation_id, request.amount)
+        hold, balance = await self._ledger.consume(request.reservation_id, request.amount, _scope())
         return billing_pb2.ConsumeResponse(reservation=_reservation(hold), balance=_balance(balance))
 
     async def Release(self, request: billing_pb2.ReleaseRequest, context: Any) -> billing_pb2.ReleaseResponse:
-        principal().require_tenant(await self._ledger.owner_of(request.reservation_id), "reservation")
-        hold, balance = await self._ledger.release(request.reservation_id, request.reason)
+        hold, balance = await self._ledger.release(request.reservation_id, request.reason, _scope())
         return billing_pb2.ReleaseResponse(reservation=_reservation(hold), balance=_balance(balance))
 
     async def GetBalance(self, request: billing_pb2.GetBalanceRequest, context: Any) -> billing_pb2.GetBalanceResponse:
-        principal().require_tenant(request.tenant_id, "account")
-        return billing_pb2.GetBalanceResponse(
-            balance=_balance(await self._ledger.balance(request.tenant_id, request.credit_type))
-        )
+        tenant_id = principal().scope_tenant(request.tenant_id)
+        if not tenant_id:
+            raise InvalidArgument("tenant_id is required")
+        balance = await self._ledger.balance(tenant_id, request.credit_type)
+        return billing_pb2.GetBalanceResponse(balance=_balance(balance))
 
     async def Grant(self, request: billing_pb2.GrantRequest, context: Any) -> billing_pb2.GrantResponse:
         principal().require_admin()
@@ -83,18 +113,22 @@ class BillingServicer(billing_pb2_grpc.BillingServicer):
         return billing_pb2.GrantResponse(balance=_balance(balance))
 
     async def ListLedger(self, request: billing_pb2.ListLedgerRequest, context: Any) -> billing_pb2.ListLedgerResponse:
-        principal().require_tenant(request.tenant_id, "account")
-        limit = min(request.limit or 100, MAX_PAGE)
+        tenant_id = principal().scope_tenant(request.tenant_id)
+        if not tenant_id:
+            raise InvalidArgument("tenant_id is required")
+        if request.limit < 0:
+            raise InvalidArgument("limit must not be negative")
+        limit = min(request.limit or DEFAULT_PAGE, MAX_PAGE)
         try:
             after = int(request.page_token or 0)
         except ValueError as exc:
             raise InvalidArgument("invalid page_token") from exc
         rows = await self._ledger.entries(
-            request.tenant_id,
+            tenant_id,
             request.credit_type,
             from_timestamp(request.start_time) if request.HasField("start_time") else None,
             from_timestamp(request.end_time) if request.HasField("end_time") else None,
-            limit,
+            limit + 1,
             after,
         )
         entries = [
@@ -111,18 +145,32 @@ class BillingServicer(billing_pb2_grpc.BillingServicer):
                 reason=r.reason,
                 created_at=to_timestamp(r.created_at),
             )
-            for r in rows
+            for r in rows[:limit]
         ]
-        token = str(rows[-1].entry_id) if len(rows) == limit else ""
+        token = str(rows[limit - 1].entry_id) if len(rows) > limit else ""
         return billing_pb2.ListLedgerResponse(entries=entries, next_page_token=token)
 
     async def Quote(self, request: billing_pb2.QuoteRequest, context: Any) -> billing_pb2.QuoteResponse:
         principal()
-        provider = _PROVIDER.get(request.provider)
-        if provider is None:
-            raise InvalidArgument("provider is required")
-        credit_type, amount = await self._ledger.quote(provider, request.duration_seconds)
+        credit_type, amount = await self._ledger.quote(
+            _provider(request.provider, request.provider_name), request.duration_seconds
+        )
         return billing_pb2.QuoteResponse(credit_type=credit_type, amount=amount)
+
+    async def SetRate(self, request: billing_pb2.SetRateRequest, context: Any) -> billing_pb2.SetRateResponse:
+        principal().require_admin()
+        rate = await self._ledger.set_rate(
+            _provider(request.provider, request.provider_name),
+            request.duration_seconds,
+            request.credit_type,
+            request.amount,
+            "admin",
+        )
+        return billing_pb2.SetRateResponse(rate=_rate(rate))
+
+    async def ListRates(self, request: billing_pb2.ListRatesRequest, context: Any) -> billing_pb2.ListRatesResponse:
+        principal()
+        return billing_pb2.ListRatesResponse(rates=[_rate(r) for r in await self._ledger.rates()])
 
 
 def binding(ledger: Ledger, default_ttl_s: int) -> Any:
