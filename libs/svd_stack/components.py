@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from svd_stack import checks, postgres, seaweed, state
+from svd_stack import checks, postgres, seaweed, sim, state
 from svd_stack.env import Exports, merge, overlay
 from svd_stack.ports import LOCALHOST
 from svd_stack.procs import find_binary
@@ -33,6 +33,8 @@ SECRET_FACTORIES: dict[str, Callable[[], str]] = {
     "admin_api_key": lambda: "svd_" + secrets.token_urlsafe(32),
     "service_api_key": lambda: "svd_svc_" + secrets.token_urlsafe(32),
     "runway_api_key": lambda: "sim_" + secrets.token_urlsafe(24),
+    # fal keys look like "<key id>:<key secret>".
+    "fal_api_key": lambda: f"sim{secrets.token_hex(8)}:{secrets.token_urlsafe(24)}",
 }
 
 
@@ -267,9 +269,48 @@ def _sim_url(ctx: Context) -> str:
     return f"http://{ctx.addr('provider-sim')}"
 
 
+def _fal_host(ctx: Context) -> str:
+    return ctx.addr("provider-sim", "tls")
+
+
+def _sim_facts(ctx: Context) -> dict[str, Any]:
+    return {
+        "provider_sim_url": _sim_url(ctx),  # control plane: /_sim/faults, /_sim/keys, /_sim/requests, /_sim/tasks
+        "sim_providers": list(sim.simulated(ctx.env)),
+        "runway_base_url": _sim_url(ctx),
+        "runway_api_key": ctx.secrets["runway_api_key"],
+        "fal_queue_host": _fal_host(ctx),
+        "fal_api_key": ctx.secrets["fal_api_key"],
+        "sim_ca_bundle": str(sim.ca_bundle(ctx.data("provider-sim"))),
+    }
+
+
+def _sim_exports(ctx: Context) -> Exports:
+    providers = sim.simulated(ctx.env)
+    forced: dict[str, str] = {}
+    # Keys are defaults: a user's own keys for a simulated provider win, and the simulator accepts them.
+    defaults = {"VIDEO_POLL_INITIAL_DELAY_S": "2", "VIDEO_POLL_INTERVAL_S": "1"}
+    if "runway" in providers:
+        forced["RUNWAY_BASE_URL"] = _sim_url(ctx)
+        defaults["RUNWAY_API_KEY"] = ctx.secrets["runway_api_key"]
+    if "kling" in providers:
+        # fal-client reads its queue host from FAL_QUEUE_RUN_HOST and verifies TLS like httpx: SSL_CERT_FILE.
+        forced["FAL_QUEUE_RUN_HOST"] = _fal_host(ctx)
+        forced["SSL_CERT_FILE"] = str(sim.ca_bundle(ctx.data("provider-sim")))
+        defaults["FAL_API_KEY"] = ctx.secrets["fal_api_key"]
+    return Exports(forced=forced, defaults=defaults)
+
+
+def _sim_ready(ctx: Context) -> bool:
+    if not checks.http_ok(f"{_sim_url(ctx)}/healthz"):
+        return False
+    return sim.tls_ok(f"https://{_fal_host(ctx)}/healthz", sim.ca_bundle(ctx.data("provider-sim")))
+
+
 PROVIDER_SIM = Component(
     name="provider-sim",
-    enabled=lambda env: not env.get("RUNWAY_API_KEY"),
+    ports=("main", "tls"),
+    enabled=lambda env: bool(sim.simulated(env)),
     command=lambda ctx: [
         sys.executable,
         "-m",
@@ -277,23 +318,19 @@ PROVIDER_SIM = Component(
         "--host",
         LOCALHOST,
         "--port",
-        str(ctx.port("provider-sim")),
+        str(ctx.port("provider-sim", "main")),
+        "--tls-port",
+        str(ctx.port("provider-sim", "tls")),
+        "--tls-dir",
+        str(sim.tls_dir(ctx.data("provider-sim"))),
     ],
-    own_env=lambda ctx: {"PROVIDER_SIM_RUNWAY_KEYS": ctx.secrets["runway_api_key"]},
-    ready=lambda ctx: checks.http_ok(f"{_sim_url(ctx)}/healthz"),
-    facts=lambda ctx: {
-        "runway_base_url": _sim_url(ctx),
-        "runway_api_key": ctx.secrets["runway_api_key"],
+    own_env=lambda ctx: {
+        "PROVIDER_SIM_RUNWAY_KEYS": sim.accepted_keys(ctx.env, "runway", ctx.secrets["runway_api_key"]),
+        "PROVIDER_SIM_FAL_KEYS": sim.accepted_keys(ctx.env, "kling", ctx.secrets["fal_api_key"]),
     },
-    exports=lambda ctx: Exports(
-        # Forced: the simulator only runs when the user has no (or an empty) RUNWAY_API_KEY.
-        forced={"RUNWAY_API_KEY": ctx.secrets["runway_api_key"]},
-        defaults={
-            "RUNWAY_BASE_URL": _sim_url(ctx),
-            "VIDEO_POLL_INITIAL_DELAY_S": "2",
-            "VIDEO_POLL_INTERVAL_S": "1",
-        },
-    ),
+    ready=_sim_ready,
+    facts=_sim_facts,
+    exports=_sim_exports,
     in_data_dir=False,
 )
 

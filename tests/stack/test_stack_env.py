@@ -16,6 +16,7 @@ SECRETS = {
     "admin_api_key": "admin-key",
     "service_api_key": "service-key",
     "runway_api_key": "sim-key",
+    "fal_api_key": "sim-fal-id:secret",
 }
 
 
@@ -24,7 +25,7 @@ def _context(env: dict[str, str], postgres_port: int = 5432) -> Context:
         "nats": {"client": 4222, "monitor": 8222},
         "postgres": {"main": postgres_port},
         "s3": {name: 9000 + i for i, name in enumerate(seaweed.PORTS)},
-        "provider-sim": {"main": 8089},
+        "provider-sim": {"main": 8089, "tls": 8443},
         "billing": {"grpc": 5001},
         "media_store": {"grpc": 5002},
         "dispatcher": {"grpc": 5003},

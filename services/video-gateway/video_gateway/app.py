@@ -1,64 +1,124 @@
-"""Video-gateway wiring: settings, database, object store, provider clients, bus handlers, health server."""
+"""Video-gateway wiring: settings, database, key pool, object store, provider adapters, bus handlers, health server."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
 import httpx
 
-from social_video.v1 import common_pb2 as c
 from svd import db
 from svd.bus.broker import make_broker
 from svd.bus.publisher import EventPublisher
 from svd.runtime import serve_until_stopped
 from svd.storage import ObjectStore
 from video_gateway import handlers
+from video_gateway.cancel import Canceller
+from video_gateway.keypool import KeyCipher, KeyPool
+from video_gateway.outbound import Outbound
+from video_gateway.poll import Poller
 from video_gateway.polling import PollSchedule
+from video_gateway.pooled import PooledProvider
 from video_gateway.providers.base import VideoProvider
+from video_gateway.providers.kling import KlingProvider
 from video_gateway.providers.runway import RunwayProvider
+from video_gateway.repository import Submissions
+from video_gateway.selection import submit_order
 from video_gateway.settings import GatewaySettings
-from video_gateway.usecases import Gateway
+from video_gateway.submit import ImageOptions, Submitter
 
 VERSIONS = Path(__file__).parent / "migrations" / "versions"
+log = logging.getLogger(__name__)
+
+
+def adapters(settings: GatewaySettings, runway_http: httpx.AsyncClient) -> dict[str, VideoProvider]:
+    """Every provider that has at least one key configured."""
+    found: dict[str, VideoProvider] = {}
+    if settings.keys("runway"):
+        found["runway"] = RunwayProvider(
+            runway_http,
+            model=settings.runway_model,
+            ratio_portrait=settings.runway_ratio_portrait,
+            ratio_square=settings.runway_ratio_square,
+            version=settings.runway_api_version,
+        )
+    if settings.keys("kling"):
+        found["kling"] = KlingProvider(
+            endpoint=settings.kling_endpoint,
+            negative_prompt=settings.kling_negative_prompt,
+            cfg_scale=settings.kling_cfg_scale,
+            timeout_s=settings.provider_timeout_s,
+        )
+    return found
 
 
 async def main(stop: asyncio.Event) -> None:
     settings = GatewaySettings()  # type: ignore[call-arg]
+    configured = [name for name in ("runway", "kling") if settings.keys(name)]
+    if settings.provider_key_encryption_key:
+        cipher = KeyCipher(settings.provider_key_encryption_key)  # fails fast on a malformed KEK
+    else:
+        cipher = KeyCipher.ephemeral()
+        if configured:
+            log.warning(
+                "PROVIDER_KEY_ENCRYPTION_KEY is not set: provider keys are stored encrypted with a throwaway key, "
+                "so only replicas configured with a key can use it"
+            )
     await db.migrate(settings.database_url, "video_gateway", VERSIONS)
     engine = db.create_engine(settings.database_url, settings.database_pool_size)
+    pool_engine = KeyPool.create_engine(settings.database_url, settings.database_pool_size)
     broker = make_broker(settings.nats_url, "video-gateway")
     publisher = EventPublisher(broker)
+    outbound = Outbound(publisher)
     try:
         async with (
             ObjectStore.open(settings) as store,
             httpx.AsyncClient(base_url=settings.runway_base_url, timeout=settings.provider_timeout_s) as runway_http,
         ):
-            providers: dict[int, VideoProvider] = {}
-            if settings.runway_api_key:
-                providers[c.VIDEO_PROVIDER_RUNWAY] = RunwayProvider(
-                    runway_http,
-                    api_key=settings.runway_api_key,
-                    model=settings.runway_model,
-                    ratio_portrait=settings.runway_ratio_portrait,
-                    ratio_square=settings.runway_ratio_square,
-                    version=settings.runway_api_version,
+            pool = KeyPool(pool_engine, cipher, default_cooldown_s=settings.provider_key_cooldown_s)
+            for name in configured:
+                await pool.sync(name, settings.keys(name))
+            found = adapters(settings, runway_http)
+            providers = {
+                name: PooledProvider(
+                    found[name],
+                    pool,
                     submit_attempts=settings.provider_submit_attempts,
+                    submit_deadline_s=settings.provider_submit_deadline_s,
                 )
-            gateway = Gateway(
-                db.session_factory(engine),
-                providers,
-                next(iter(providers), None),
-                store,
-                publisher,
-                PollSchedule(
-                    settings.video_poll_initial_delay_s,
-                    settings.video_poll_interval_s,
-                    settings.video_poll_max_attempts,
-                ),
-                settings.still_url_ttl_s,
+                for name in submit_order(found)
+            }
+            log.info("video providers, in order: %s", ", ".join(providers) or "none")
+            submissions = Submissions(db.session_factory(engine))
+            schedule = PollSchedule(
+                settings.video_poll_initial_delay_s, settings.video_poll_interval_s, settings.video_poll_max_attempts
             )
-            handlers.register(broker, gateway, publisher)
-            await serve_until_stopped(settings, stop, broker=broker)
+            image = ImageOptions(
+                settings.prompt_image, settings.still_url_ttl_s, settings.prompt_image_max_data_uri_bytes
+            )
+            submitter = Submitter(
+                submissions,
+                list(providers.values()),
+                store,
+                outbound,
+                image,
+                claim_stale_after_s=2 * settings.provider_submit_deadline_s * max(1, len(providers)) + 30,
+            )
+            handlers.register(
+                broker,
+                submitter,
+                Poller(submissions, providers, outbound, schedule),
+                Canceller(submissions, providers),
+                publisher,
+                poll_concurrency=settings.video_poll_concurrency,
+            )
+            flusher = asyncio.create_task(pool.run_flusher(stop))
+            try:
+                await serve_until_stopped(settings, stop, broker=broker)
+            finally:
+                stop.set()
+                await flusher
     finally:
         await engine.dispose()
+        await pool_engine.dispose()

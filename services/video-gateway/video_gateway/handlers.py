@@ -1,4 +1,4 @@
-"""Bus handlers of the video gateway: still ready → submit; poll → check and redeliver with a delay."""
+"""Bus handlers of the video gateway: still ready → submit; poll → one check; cancel → stop the run."""
 
 from __future__ import annotations
 
@@ -8,15 +8,28 @@ from social_video.v1 import pipeline_pb2
 from svd.bus import topology
 from svd.bus.consumer import Delivery, Outcome, subscribe
 from svd.bus.publisher import EventPublisher
-from video_gateway.usecases import Gateway
+from video_gateway.cancel import Canceller
+from video_gateway.poll import Poller
+from video_gateway.submit import Submitter
 
 
-def register(broker: NatsBroker, gateway: Gateway, publisher: EventPublisher) -> None:
+def register(
+    broker: NatsBroker,
+    submitter: Submitter,
+    poller: Poller,
+    canceller: Canceller,
+    publisher: EventPublisher,
+    *,
+    poll_concurrency: int,
+) -> None:
     async def on_still_ready(delivery: Delivery[pipeline_pb2.StillReady]) -> Outcome:
-        return await gateway.still_ready(delivery.message)
+        return await submitter.still_ready(delivery.message)
 
     async def on_poll(delivery: Delivery[pipeline_pb2.VideoPoll]) -> Outcome:
-        return await gateway.poll(delivery.message, delivery.num_delivered)
+        return await poller.poll(delivery.message)
+
+    async def on_cancel(delivery: Delivery[pipeline_pb2.VideoCancel]) -> Outcome:
+        return await canceller.cancel(delivery.message)
 
     subscribe(
         broker,
@@ -27,5 +40,13 @@ def register(broker: NatsBroker, gateway: Gateway, publisher: EventPublisher) ->
         max_workers=4,
     )
     subscribe(
-        broker, topology.consumer("video-gateway-poll"), pipeline_pb2.VideoPoll, on_poll, publisher, max_workers=16
+        broker,
+        topology.consumer("video-gateway-poll"),
+        pipeline_pb2.VideoPoll,
+        on_poll,
+        publisher,
+        max_workers=poll_concurrency,
+    )
+    subscribe(
+        broker, topology.consumer("video-gateway-cancel"), pipeline_pb2.VideoCancel, on_cancel, publisher, max_workers=2
     )

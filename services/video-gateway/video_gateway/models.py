@@ -1,19 +1,88 @@
-"""Video-gateway's table (schema `video_gateway`): one submission per job run, so a redelivery never re-submits."""
+"""Video-gateway's tables (schema `video_gateway`).
+
+`submissions`: one row per job run, claimed before the provider is called, so a redelivery never submits twice; it
+records the provider actually used, the motion prompt, the poll state and how many status checks were made.
+`provider_keys`: the key pool, each key encrypted at rest (Fernet), with its LRU stamp, cooldown and validity.
+`key_usage`: one row per outbound call made with a key (written in batches).
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text, func
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Identity,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+)
 
 SCHEMA = "video_gateway"
 metadata = MetaData(schema=SCHEMA)
+
+# Submission states.
+SUBMITTING = "submitting"
+POLLING = "polling"
+SUCCEEDED = "succeeded"
+FAILED = "failed"
+CANCELLED = "cancelled"
+TIMED_OUT = "timed_out"
+ACTIVE = (SUBMITTING, POLLING)
 
 submissions = Table(
     "submissions",
     metadata,
     Column("job_id", String(64), primary_key=True),
     Column("run", Integer, primary_key=True),
+    Column("state", String(16), nullable=False, server_default=POLLING),
+    Column("provider", String(16)),
+    Column("provider_job_id", String(128)),
+    Column("motion_prompt", Text, nullable=False, server_default=""),
+    Column("claimed_at", DateTime(timezone=True)),
+    Column("submitted_at", DateTime(timezone=True)),
+    Column("checks", Integer, nullable=False, server_default="0"),
+    Column("last_check_at", DateTime(timezone=True)),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("reason", Text, nullable=False, server_default=""),
+)
+
+# Key states.
+KEY_VALID = "valid"
+KEY_INVALID = "invalid"
+KEY_RETIRED = "retired"  # no longer configured
+
+provider_keys = Table(
+    "provider_keys",
+    metadata,
+    Column("id", Integer, Identity(), primary_key=True),
     Column("provider", String(16), nullable=False),
-    Column("provider_job_id", String(128), nullable=False),
-    Column("motion_prompt", Text, nullable=False),
-    Column("submitted_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("fingerprint", String(64), nullable=False),
+    Column("label", String(32), nullable=False),
+    Column("ciphertext", LargeBinary, nullable=False),
+    Column("status", String(16), nullable=False, server_default=KEY_VALID),
+    Column("last_used_at", DateTime(timezone=True)),
+    Column("cooldown_until", DateTime(timezone=True)),
+    Column("lease_count", BigInteger, nullable=False, server_default="0"),
+    Column("invalid_reason", Text, nullable=False, server_default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    UniqueConstraint("provider", "fingerprint"),
+)
+
+key_usage = Table(
+    "key_usage",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("key_id", Integer, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("http_status", SmallInteger, nullable=False, server_default="0"),
+    Column("job_id", String(64), nullable=False, server_default=""),
 )

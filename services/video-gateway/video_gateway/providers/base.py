@@ -1,4 +1,9 @@
-"""The provider interface and the provider-neutral task status the poll loop understands."""
+"""The provider interface and the provider-neutral vocabulary the gateway understands.
+
+An adapter speaks one provider's wire protocol with the API key it is handed for that call (the key pool leases
+keys; adapters never choose one) and translates every failure into a `ProviderError` whose `kind` says what the
+caller should do about it.
+"""
 
 from __future__ import annotations
 
@@ -15,38 +20,85 @@ class TaskState(StrEnum):
     CANCELLED = "cancelled"
 
 
+TERMINAL_STATES = frozenset({TaskState.SUCCEEDED, TaskState.FAILED, TaskState.CANCELLED})
+
+
 @dataclass(frozen=True)
 class TaskStatus:
     state: TaskState
-    progress: float = 0.0
+    progress: float = 0.0  # 0..1
     output_urls: list[str] = field(default_factory=list)
     failure: str = ""
     failure_code: str = ""
+    detail: str = ""  # the provider's own status word (e.g. THROTTLED, IN_QUEUE)
 
 
 @dataclass(frozen=True)
 class SubmitRequest:
-    image_url: str
+    image: str  # an HTTPS URL the provider can fetch, or a data URI
     prompt: str
     duration_seconds: int
     aspect_ratio: str
 
 
-class ProviderError(Exception):
-    """A provider call failed; `retryable` says whether trying again later may succeed."""
+class ErrorKind(StrEnum):
+    AUTH = "auth"  # 401/403: this key is invalid; another key may work
+    RATE_LIMITED = "rate_limited"  # 429: this key cools down for `retry_after_s`
+    TRANSIENT = "transient"  # 5xx, timeouts, connection errors: the same call may succeed later
+    REJECTED = "rejected"  # any other 4xx, or an answer we cannot use: it will not succeed as is
+    NOT_FOUND = "not_found"  # the task is unknown to the provider
+    NO_KEY = "no_key"  # no valid key is left for the provider
 
-    def __init__(self, message: str, *, retryable: bool, retry_after_s: float | None = None) -> None:
+
+RETRYABLE = frozenset({ErrorKind.RATE_LIMITED, ErrorKind.TRANSIENT})
+
+
+class ProviderError(Exception):
+    """A provider call failed; `kind` says whether and how trying again may succeed."""
+
+    def __init__(
+        self, message: str, kind: ErrorKind, *, retry_after_s: float | None = None, http_status: int = 0
+    ) -> None:
         super().__init__(message)
         self.message = message
-        self.retryable = retryable
+        self.kind = kind
         self.retry_after_s = retry_after_s
+        self.http_status = http_status
+
+    @property
+    def retryable(self) -> bool:
+        return self.kind in RETRYABLE
+
+
+def kind_for_status(status: int) -> ErrorKind:
+    """The error kind of an HTTP error status."""
+    if status in (401, 403):
+        return ErrorKind.AUTH
+    if status == 429:
+        return ErrorKind.RATE_LIMITED
+    if status == 404:
+        return ErrorKind.NOT_FOUND
+    if status >= 500 or status in (408, 409):
+        return ErrorKind.TRANSIENT
+    return ErrorKind.REJECTED
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """`Retry-After` in seconds (the delta-seconds form; an HTTP date is treated as absent)."""
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None
 
 
 class VideoProvider(Protocol):
-    name: str
+    """One image-to-video provider's protocol; every call uses the API key it is given."""
 
-    async def submit(self, request: SubmitRequest) -> str: ...
+    name: str  # "runway" | "kling", as stored with a submission
+    rate_provider: int  # social_video.v1.VideoProvider: billing's rate key (with the duration)
 
-    async def status(self, task_id: str) -> TaskStatus: ...
+    async def submit(self, request: SubmitRequest, key: str) -> str: ...
 
-    async def cancel(self, task_id: str) -> None: ...
+    async def status(self, task_id: str, key: str) -> TaskStatus: ...
+
+    async def cancel(self, task_id: str, key: str) -> None: ...

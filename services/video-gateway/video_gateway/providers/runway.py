@@ -1,7 +1,10 @@
-"""Runway's image-to-video API over httpx (`POST /v1/image_to_video`, `GET`/`DELETE /v1/tasks/{id}`).
+"""Runway's image-to-video API over httpx (`X-Runway-Version: 2024-11-06`).
 
-Transient failures (5xx, 429, timeouts, connection errors) of a submit are retried with exponential backoff by
-tenacity, honouring `Retry-After`; everything else is translated to `ProviderError` at this boundary.
+`POST /v1/image_to_video` starts a task, `GET /v1/tasks/{id}` reports it (PENDING, THROTTLED, RUNNING with
+`progress`, SUCCEEDED with `output` URLs, FAILED with `failure` and `failureCode`, CANCELLED), `DELETE
+/v1/tasks/{id}` cancels a running task (or deletes a finished one). Every call carries the key it is handed;
+every failure is translated to a `ProviderError` at this boundary. Retries belong to the caller (the key pool
+decides whether another key or a later attempt may help).
 """
 
 from __future__ import annotations
@@ -9,13 +12,21 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from video_gateway.providers.base import ProviderError, SubmitRequest, TaskState, TaskStatus
+from social_video.v1 import common_pb2 as c
+from video_gateway.providers.base import (
+    ErrorKind,
+    ProviderError,
+    SubmitRequest,
+    TaskState,
+    TaskStatus,
+    kind_for_status,
+    parse_retry_after,
+)
 
 _STATES = {
     "PENDING": TaskState.PENDING,
-    "THROTTLED": TaskState.PENDING,
+    "THROTTLED": TaskState.PENDING,  # queued behind the organisation's concurrency limit
     "RUNNING": TaskState.RUNNING,
     "SUCCEEDED": TaskState.SUCCEEDED,
     "FAILED": TaskState.FAILED,
@@ -23,103 +34,88 @@ _STATES = {
 }
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    try:
-        return float(response.headers.get("retry-after", ""))
-    except ValueError:
-        return None
-
-
 def _error(response: httpx.Response, action: str) -> ProviderError:
     try:
-        detail = response.json().get("error", response.text)
+        body = response.json()
+        detail = body.get("error", response.text) if isinstance(body, dict) else response.text
     except ValueError:
         detail = response.text
-    retryable = response.status_code == 429 or response.status_code >= 500
     return ProviderError(
         f"runway {action} failed: HTTP {response.status_code}: {detail}"[:500],
-        retryable=retryable,
-        retry_after_s=_retry_after(response),
+        kind_for_status(response.status_code),
+        retry_after_s=parse_retry_after(response.headers.get("retry-after")),
+        http_status=response.status_code,
     )
 
 
 class RunwayProvider:
     name = "runway"
+    rate_provider = c.VIDEO_PROVIDER_RUNWAY
 
     def __init__(
-        self,
-        client: httpx.AsyncClient,
-        *,
-        api_key: str,
-        model: str,
-        ratio_portrait: str,
-        ratio_square: str,
-        version: str,
-        submit_attempts: int,
+        self, client: httpx.AsyncClient, *, model: str, ratio_portrait: str, ratio_square: str, version: str
     ) -> None:
         self._client = client
-        self._headers = {"Authorization": f"Bearer {api_key}", "X-Runway-Version": version}
+        self._version = version
         self._model = model
         self._ratios = {"9:16": ratio_portrait, "1:1": ratio_square}
-        self._attempts = submit_attempts
 
-    async def _call(self, method: str, path: str, action: str, json: dict[str, Any] | None = None) -> httpx.Response:
+    async def _call(
+        self, method: str, path: str, action: str, key: str, json: dict[str, Any] | None = None
+    ) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {key}", "X-Runway-Version": self._version}
         try:
-            response = await self._client.request(method, path, headers=self._headers, json=json)
+            response = await self._client.request(method, path, headers=headers, json=json)
         except httpx.TransportError as exc:
-            raise ProviderError(f"runway {action} failed: {type(exc).__name__}: {exc}", retryable=True) from exc
+            raise ProviderError(f"runway {action} failed: {type(exc).__name__}: {exc}", ErrorKind.TRANSIENT) from exc
         if response.status_code >= 400:
             raise _error(response, action)
         return response
 
-    async def submit(self, request: SubmitRequest) -> str:
-        body = {
+    def body(self, request: SubmitRequest) -> dict[str, Any]:
+        """The `POST /v1/image_to_video` body for a request."""
+        ratio = self._ratios.get(request.aspect_ratio or "9:16")
+        if ratio is None:
+            raise ProviderError(f"runway has no ratio for aspect ratio {request.aspect_ratio!r}", ErrorKind.REJECTED)
+        return {
             "model": self._model,
-            "promptImage": request.image_url,
+            "promptImage": request.image,
             "promptText": request.prompt,
-            "ratio": self._ratios[request.aspect_ratio],
-            "duration": request.duration_seconds,
+            "ratio": ratio,
+            "duration": request.duration_seconds if request.duration_seconds in (5, 10) else 5,
         }
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self._attempts),
-            wait=_wait_for_retry,
-            retry=retry_if_exception(lambda e: isinstance(e, ProviderError) and e.retryable),
-            reraise=True,
-        )
-        async for attempt in retrying:
-            with attempt:
-                response = await self._call("POST", "/v1/image_to_video", "submit", body)
-        task_id = response.json().get("id")
+
+    async def submit(self, request: SubmitRequest, key: str) -> str:
+        response = await self._call("POST", "/v1/image_to_video", "submit", key, self.body(request))
+        try:
+            task_id = response.json().get("id")
+        except (ValueError, AttributeError):
+            task_id = None
         if not task_id:
-            raise ProviderError("runway submit returned no task id", retryable=False)
+            raise ProviderError("runway submit returned no task id", ErrorKind.TRANSIENT)
         return str(task_id)
 
-    async def status(self, task_id: str) -> TaskStatus:
-        data = (await self._call("GET", f"/v1/tasks/{task_id}", "status")).json()
-        state = _STATES.get(str(data.get("status", "")))
+    async def status(self, task_id: str, key: str) -> TaskStatus:
+        try:
+            data = (await self._call("GET", f"/v1/tasks/{task_id}", "status", key)).json()
+        except ValueError as exc:
+            raise ProviderError("runway status returned invalid JSON", ErrorKind.TRANSIENT) from exc
+        word = str(data.get("status", ""))
+        state = _STATES.get(word)
         if state is None:
-            raise ProviderError(f"runway returned unknown task status {data.get('status')!r}", retryable=True)
+            raise ProviderError(f"runway returned unknown task status {word!r}", ErrorKind.TRANSIENT)
         return TaskStatus(
             state=state,
             progress=float(data.get("progress") or 0.0),
             output_urls=[str(u) for u in data.get("output") or []],
             failure=str(data.get("failure") or ""),
             failure_code=str(data.get("failureCode") or ""),
+            detail=word,
         )
 
-    async def cancel(self, task_id: str) -> None:
+    async def cancel(self, task_id: str, key: str) -> None:
         try:
-            await self._call("DELETE", f"/v1/tasks/{task_id}", "cancel")
+            await self._call("DELETE", f"/v1/tasks/{task_id}", "cancel", key)
         except ProviderError as exc:
-            if "HTTP 404" not in exc.message:
+            if exc.kind is not ErrorKind.NOT_FOUND:  # already gone: nothing to cancel
                 raise
-
-
-_exponential = wait_exponential(multiplier=1, min=1, max=20)
-
-
-def _wait_for_retry(retry_state: Any) -> float:
-    exc = retry_state.outcome.exception() if retry_state.outcome else None
-    if isinstance(exc, ProviderError) and exc.retry_after_s is not None:
-        return min(exc.retry_after_s, 60.0)
-    return float(_exponential(retry_state))

@@ -1,0 +1,248 @@
+"""The provider key pool: several API keys per provider, encrypted at rest, leased per outbound call.
+
+Keys live in `video_gateway.provider_keys`, shared by every gateway replica. A lease is one statement: the least
+recently used valid key that is not cooling down is stamped and returned (`FOR UPDATE SKIP LOCKED`, so concurrent
+leases from several replicas never wait on each other while another key is free). A 429 puts the key in cooldown
+(`Retry-After`, else a default); a 401/403 marks it invalid for good. Pool writes run on their own autocommit
+connections with `synchronous_commit = off`: a lease stamp lost in a crash costs nothing, and it keeps leasing cheap.
+Usage events are buffered and written in batches by one background task (at most a second's worth is lost on a
+crash). Decrypted keys are cached in memory by key id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from sqlalchemy import insert, text, update
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from svd.telemetry import instrument_engine
+from video_gateway.models import KEY_INVALID, KEY_RETIRED, KEY_VALID, SCHEMA, key_usage, provider_keys
+from video_gateway.providers.base import ErrorKind, ProviderError
+
+log = logging.getLogger(__name__)
+
+_LEASE = f"""
+    UPDATE {SCHEMA}.provider_keys SET last_used_at = clock_timestamp(), lease_count = lease_count + 1
+    WHERE id = (
+        SELECT id FROM {SCHEMA}.provider_keys
+        WHERE provider = :provider AND status = '{KEY_VALID}' AND (cooldown_until IS NULL OR cooldown_until <= now())
+        ORDER BY last_used_at NULLS FIRST, id
+        LIMIT 1 FOR UPDATE {{skip}})
+    RETURNING id, label, fingerprint, ciphertext
+    """
+_LEASE_SKIP = text(_LEASE.replace("{skip}", "SKIP LOCKED"))
+_LEASE_WAIT = text(_LEASE.replace("{skip}", ""))
+_AVAILABILITY = text(
+    f"""
+    SELECT count(*) FILTER (WHERE status = '{KEY_VALID}') AS valid,
+           count(*) FILTER (WHERE status = '{KEY_VALID}' AND (cooldown_until IS NULL OR cooldown_until <= now()))
+               AS free,
+           extract(epoch FROM min(cooldown_until) FILTER (WHERE status = '{KEY_VALID}') - now()) AS next_free_s,
+           string_agg(label || ' ' || invalid_reason, '; ') FILTER (WHERE status = '{KEY_INVALID}') AS invalid
+    FROM {SCHEMA}.provider_keys WHERE provider = :provider
+    """
+)
+_COOL_DOWN = text(
+    f"""
+    UPDATE {SCHEMA}.provider_keys
+    SET cooldown_until = greatest(coalesce(cooldown_until, now()), now() + make_interval(secs => :seconds))
+    WHERE id = :id
+    """
+)
+
+
+class KeyCipher:
+    """Fernet encryption of keys at rest; several comma-separated KEKs rotate (the first encrypts)."""
+
+    def __init__(self, encryption_keys: str) -> None:
+        keys = [k.strip() for k in encryption_keys.split(",") if k.strip()]
+        if not keys:
+            raise ValueError("PROVIDER_KEY_ENCRYPTION_KEY is required to store provider keys (a Fernet key)")
+        try:
+            self._fernet = MultiFernet([Fernet(k) for k in keys])
+        except ValueError as exc:
+            raise ValueError(f"PROVIDER_KEY_ENCRYPTION_KEY is not a valid Fernet key: {exc}") from exc
+
+    @classmethod
+    def ephemeral(cls) -> KeyCipher:
+        """A cipher with a throwaway key, for a gateway with no provider keys to store."""
+        return cls(Fernet.generate_key().decode())
+
+    def encrypt(self, secret: str) -> bytes:
+        return self._fernet.encrypt(secret.encode())
+
+    def decrypt(self, token: bytes) -> str:
+        return self._fernet.decrypt(token).decode()
+
+
+def fingerprint(provider: str, secret: str) -> str:
+    return hashlib.sha256(f"{provider}:{secret}".encode()).hexdigest()
+
+
+def label(secret: str) -> str:
+    """How a key is shown in logs and reasons: never more than its last four characters."""
+    return f"…{secret[-4:]}" if len(secret) > 8 else "…"
+
+
+@dataclass(frozen=True)
+class Lease:
+    key_id: int
+    provider: str
+    label: str
+    secret: str
+
+
+@dataclass(frozen=True)
+class Usage:
+    key_id: int
+    at: datetime
+    action: str
+    outcome: str
+    http_status: int
+    job_id: str
+
+
+class KeyPool:
+    def __init__(self, engine: AsyncEngine, cipher: KeyCipher, *, default_cooldown_s: float) -> None:
+        self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._cipher = cipher
+        self._default_cooldown_s = default_cooldown_s
+        self._secrets: dict[tuple[int, bytes], str] = {}
+        self._configured: dict[str, str] = {}  # fingerprint → key, for the keys this replica is configured with
+        self._usage: list[Usage] = []
+
+    @staticmethod
+    def create_engine(database_url: str, pool_size: int) -> AsyncEngine:
+        """The pool's own engine: its writes need no synchronous commit."""
+        engine = create_async_engine(
+            database_url,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,
+            connect_args={"options": "-c synchronous_commit=off"},
+        )
+        instrument_engine(engine)
+        return engine
+
+    async def sync(self, provider: str, secrets: list[str]) -> None:
+        """Make the configured keys of `provider` the pool: add new ones, re-encrypt known ones with the current
+        KEK, retire keys no longer configured. Keys marked invalid stay invalid."""
+        prints = [fingerprint(provider, s) for s in secrets]
+        self._configured.update(zip(prints, secrets, strict=True))
+        async with self._engine.connect() as conn:
+            for secret, digest in zip(secrets, prints, strict=True):
+                await conn.execute(
+                    text(
+                        f"""
+                        INSERT INTO {SCHEMA}.provider_keys (provider, fingerprint, label, ciphertext)
+                        VALUES (:provider, :fingerprint, :label, :ciphertext)
+                        ON CONFLICT (provider, fingerprint) DO UPDATE SET ciphertext = EXCLUDED.ciphertext,
+                            status = CASE WHEN provider_keys.status = '{KEY_RETIRED}' THEN '{KEY_VALID}'
+                                          ELSE provider_keys.status END
+                        """
+                    ),
+                    {
+                        "provider": provider,
+                        "fingerprint": digest,
+                        "label": label(secret),
+                        "ciphertext": self._cipher.encrypt(secret),
+                    },
+                )
+            await conn.execute(
+                update(provider_keys)
+                .where(
+                    provider_keys.c.provider == provider,
+                    provider_keys.c.fingerprint.not_in(prints),
+                    provider_keys.c.status != KEY_RETIRED,
+                )
+                .values(status=KEY_RETIRED)
+            )
+
+    async def lease(self, provider: str) -> Lease:
+        """The least recently used usable key of `provider`; `ProviderError` (NO_KEY, or RATE_LIMITED with the wait
+        until a key leaves its cooldown) when there is none."""
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(_LEASE_SKIP, {"provider": provider})).first()
+            if row is None:
+                availability = (await conn.execute(_AVAILABILITY, {"provider": provider})).one()
+                if availability.free:  # every free key was being leased concurrently: wait for one
+                    row = (await conn.execute(_LEASE_WAIT, {"provider": provider})).first()
+                if row is None:
+                    raise _unavailable(provider, availability)
+        secret = self._configured.get(row.fingerprint) or self._secret(row.id, bytes(row.ciphertext))
+        return Lease(row.id, provider, row.label, secret)
+
+    def _secret(self, key_id: int, ciphertext: bytes) -> str:
+        """A key added by another replica or an operator: decrypted with the KEK (cached)."""
+        cached = self._secrets.get((key_id, ciphertext))
+        if cached is None:
+            try:
+                cached = self._cipher.decrypt(ciphertext)
+            except InvalidToken as exc:
+                raise ProviderError(
+                    f"key {key_id} cannot be decrypted with PROVIDER_KEY_ENCRYPTION_KEY", ErrorKind.NO_KEY
+                ) from exc
+            self._secrets[(key_id, ciphertext)] = cached
+        return cached
+
+    async def cool_down(self, lease: Lease, retry_after_s: float | None) -> None:
+        seconds = retry_after_s if retry_after_s is not None else self._default_cooldown_s
+        log.warning("%s key %s rate limited: cooling down for %.1f s", lease.provider, lease.label, seconds)
+        async with self._engine.connect() as conn:
+            await conn.execute(_COOL_DOWN, {"id": lease.key_id, "seconds": seconds})
+
+    async def invalidate(self, lease: Lease, reason: str) -> None:
+        log.error("%s key %s marked invalid: %s", lease.provider, lease.label, reason)
+        async with self._engine.connect() as conn:
+            await conn.execute(
+                update(provider_keys)
+                .where(provider_keys.c.id == lease.key_id)
+                .values(status=KEY_INVALID, invalid_reason=reason[:300])
+            )
+
+    def record(self, lease: Lease, action: str, outcome: str, http_status: int = 0, job_id: str = "") -> None:
+        """Buffer one usage event (written by `flush`)."""
+        self._usage.append(Usage(lease.key_id, datetime.now(UTC), action, outcome, http_status, job_id))
+
+    async def flush(self) -> int:
+        """Write the buffered usage events in one batch; returns how many."""
+        batch, self._usage = self._usage, []
+        if not batch:
+            return 0
+        rows: list[dict[str, Any]] = [u.__dict__ for u in batch]
+        try:
+            async with self._engine.connect() as conn:
+                await conn.execute(insert(key_usage), rows)
+        except Exception:
+            self._usage[:0] = batch  # keep them for the next flush
+            raise
+        return len(batch)
+
+    async def run_flusher(self, stop: asyncio.Event, interval_s: float = 1.0) -> None:
+        """Flush usage events every `interval_s` until `stop`, then once more."""
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), interval_s)
+            except TimeoutError:
+                pass
+            try:
+                await self.flush()
+            except Exception:
+                log.exception("writing key usage failed; will retry")
+
+
+def _unavailable(provider: str, availability: Any) -> ProviderError:
+    if not availability.valid:
+        detail = f" (invalid: {availability.invalid})" if availability.invalid else ""
+        return ProviderError(f"no valid {provider} API key left{detail}", ErrorKind.NO_KEY)
+    wait = max(0.0, float(availability.next_free_s or 0.0))
+    return ProviderError(
+        f"every {provider} API key is cooling down after a rate limit", ErrorKind.RATE_LIMITED, retry_after_s=wait
+    )

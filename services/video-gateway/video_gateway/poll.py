@@ -1,0 +1,139 @@
+"""Poll use case: one check of a provider task per delivery of the job's `video.poll` message.
+
+Nothing is held in memory between checks: the message waits in JetStream (negative-acknowledged with the delay until
+the next check) and the run's state is in `submissions`. Checks follow the schedule anchored at the submission time
+(`polling.PollSchedule`); pending/running → nack until the next check; a 429 → nack for `Retry-After`; a transient
+error → the next tick; SUCCEEDED → `video.ready` at once; FAILED / CANCELLED → `video.failed` with the provider's
+reason; no answer after the last check → cancel the provider task and `video.failed` with reason `timeout`.
+Every outcome is published before the run's row ends, so a crash in between only repeats a deduplicated publish.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from social_video.v1 import common_pb2 as c
+from social_video.v1 import pipeline_pb2
+from svd.bus.consumer import Ack, Outcome, Reject, Retry
+from svd.telemetry import tracer
+from video_gateway.models import CANCELLED, FAILED, SUCCEEDED, TIMED_OUT
+from video_gateway.outbound import PROVIDER_NAME, Outbound
+from video_gateway.polling import ErrorKind as LoopError
+from video_gateway.polling import PollSchedule
+from video_gateway.pooled import PooledProvider
+from video_gateway.providers.base import ErrorKind, ProviderError, TaskState, TaskStatus
+from video_gateway.repository import Submissions
+
+log = logging.getLogger(__name__)
+_tracer = tracer("video-gateway")
+
+_LOOP_ERRORS = {ErrorKind.TRANSIENT: LoopError.TRANSIENT, ErrorKind.RATE_LIMITED: LoopError.RATE_LIMITED}
+
+
+class Poller:
+    def __init__(
+        self,
+        submissions: Submissions,
+        providers: dict[str, PooledProvider],
+        outbound: Outbound,
+        schedule: PollSchedule,
+    ) -> None:
+        self._submissions = submissions
+        self._providers = providers
+        self._outbound = outbound
+        self._schedule = schedule
+
+    def _elapsed(self, event: pipeline_pb2.VideoPoll) -> float:
+        return (datetime.now(UTC) - event.submitted_at.ToDatetime(tzinfo=UTC)).total_seconds()
+
+    async def poll(self, event: pipeline_pb2.VideoPoll) -> Outcome:
+        ref = event.ref
+        elapsed = self._elapsed(event)
+        if (wait := self._schedule.first_due_in(elapsed)) > 0:
+            return Retry(wait)
+        checks = await self._submissions.count_check(ref.job_id, ref.run)
+        if checks is None:  # cancelled, already finished, or never recorded here
+            row = await self._submissions.get(ref.job_id, ref.run)
+            return Ack() if row is not None else Reject(f"no submission of job {ref.job_id} run {ref.run}")
+        check = self._schedule.check_due(elapsed, checks)
+        provider = self._providers.get(PROVIDER_NAME.get(event.provider, ""))
+        if provider is None:
+            return await self._end(event, FAILED, f"video provider {event.provider} is no longer configured")
+        with _tracer.start_as_current_span("video_gateway.poll") as span:
+            span.set_attribute("social_video.job_id", ref.job_id)
+            span.set_attribute("social_video.provider_job_id", event.provider_job_id)
+            span.set_attribute("social_video.poll_check", check)
+            try:
+                status = await provider.status(event.provider_job_id, ref.job_id)
+            except ProviderError as exc:
+                span.set_attribute("social_video.provider_error", exc.kind.value)
+                return await self._after_error(event, provider, check, exc)
+            span.set_attribute("social_video.provider_state", status.detail or status.state.value)
+        return await self._after_status(event, provider, check, status)
+
+    async def _after_status(
+        self, event: pipeline_pb2.VideoPoll, provider: PooledProvider, check: int, status: TaskStatus
+    ) -> Outcome:
+        match status.state:
+            case TaskState.SUCCEEDED:
+                if not status.output_urls:
+                    return await self._end(event, FAILED, "the provider reported success without an output URL")
+                await self._outbound.ready(event, status.output_urls)
+                await self._submissions.finish(event.ref.job_id, event.ref.run, SUCCEEDED)
+                return Ack()
+            case TaskState.FAILED:
+                reason = f"provider task failed: {status.failure or 'no reason given'}"
+                if status.failure_code:
+                    reason += f" ({status.failure_code})"
+                return await self._end(event, FAILED, reason)
+            case TaskState.CANCELLED:
+                return await self._end(event, CANCELLED, "the provider task was cancelled")
+        if self._schedule.exhausted(check):
+            return await self._time_out(event, provider, check)
+        if check == 1 or status.progress > 0:
+            label = f"Animating ({status.detail or status.state.value})"
+            await self._outbound.progress(event.ref, c.JOB_STEP_POLLING, int(status.progress * 100), label)
+        return Retry(self._schedule.wait_for(check + 1, self._elapsed(event)))
+
+    async def _after_error(
+        self, event: pipeline_pb2.VideoPoll, provider: PooledProvider, check: int, exc: ProviderError
+    ) -> Outcome:
+        kind = _LOOP_ERRORS.get(exc.kind)
+        if kind is None:  # not found, rejected, no valid key: checking again cannot help
+            return await self._end(event, FAILED, exc.message)
+        delay = self._schedule.after_error(check, self._elapsed(event), kind, exc.retry_after_s)
+        if delay is None:
+            return await self._time_out(event, provider, check)
+        log.info(
+            "check %d of %s task %s failed (%s); next in %.1f s",
+            check,
+            provider.name,
+            event.provider_job_id,
+            exc.message,
+            delay,
+        )
+        return Retry(delay, exc.message)
+
+    async def _time_out(self, event: pipeline_pb2.VideoPoll, provider: PooledProvider, checks: int) -> Outcome:
+        log.warning(
+            "timeout: %s task %s of job %s unfinished after %d checks; cancelling it (retry it manually if wanted)",
+            provider.name,
+            event.provider_job_id,
+            event.ref.job_id,
+            checks,
+        )
+        try:
+            await provider.cancel(event.provider_job_id, event.ref.job_id)
+        except ProviderError as exc:
+            log.warning("cancelling timed-out %s task %s failed: %s", provider.name, event.provider_job_id, exc.message)
+        reason = (
+            f"timeout: {provider.name} task {event.provider_job_id} not finished after {checks} checks "
+            f"({self._schedule.window_s:.0f} s)"
+        )
+        return await self._end(event, TIMED_OUT, reason)
+
+    async def _end(self, event: pipeline_pb2.VideoPoll, state: str, reason: str) -> Outcome:
+        await self._outbound.failed(event.ref, c.JOB_STEP_POLLING, reason, event.provider, event.provider_job_id)
+        await self._submissions.finish(event.ref.job_id, event.ref.run, state, reason)
+        return Ack()
