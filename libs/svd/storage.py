@@ -1,27 +1,38 @@
 """S3-compatible object storage (DigitalOcean Spaces in production) through aioboto3.
 
 One `ObjectStore` per process, opened with `async with ObjectStore.open(settings)`. It offers small-object puts and
-gets, presigned URLs and a streaming multipart upload whose memory use does not grow with the object size.
-Storage errors are translated to domain errors at this boundary.
+gets, ranged reads, presigned URLs and a streaming multipart upload whose memory use does not grow with the object
+size. Throttling (`503 SlowDown`) and transient failures are retried twice over: botocore's own retry mode on every
+call, and a jittered exponential backoff per part on top of it, so a storm longer than botocore's budget costs
+time, not the upload. Storage errors are translated to domain errors at this boundary.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 import aioboto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from svd.errors import NotFound, Unavailable
 from svd.settings import SpacesSettings
 
 MIN_PART_SIZE = 5 * 1024 * 1024
+MAX_PARTS = 10_000
 PUBLIC_CACHE_CONTROL = "public, max-age=31536000, immutable"
+# Error codes S3 and Spaces use for "slow down / try again"; any 5xx counts too.
+TRANSIENT_CODES = frozenset(
+    {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "Throttling", "ThrottlingException"}
+)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -32,22 +43,44 @@ class StoredObject:
     etag: str
 
 
+@dataclass(frozen=True)
+class PendingUpload:
+    """An unfinished multipart upload (its parts cost storage until completed or aborted)."""
+
+    key: str
+    upload_id: str
+    initiated: datetime
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A storage failure that may succeed when retried: throttling, 5xx, or a broken connection."""
+    if isinstance(exc, ClientError):
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        return exc.response.get("Error", {}).get("Code") in TRANSIENT_CODES or status >= 500
+    return isinstance(exc, BotoCoreError)
+
+
 class ObjectStore:
     """A bucket, with the operations the services need."""
 
-    def __init__(self, client: Any, settings: SpacesSettings) -> None:
+    def __init__(self, client: Any, settings: SpacesSettings, *, part_attempts: int = 4) -> None:
         self._s3 = client
         self._settings = settings
+        self._part_attempts = part_attempts
         self.bucket = settings.do_spaces_bucket
 
     @classmethod
     @asynccontextmanager
-    async def open(cls, settings: SpacesSettings) -> AsyncIterator[ObjectStore]:
+    async def open(
+        cls, settings: SpacesSettings, *, max_attempts: int = 5, part_attempts: int = 4, pool_size: int = 32
+    ) -> AsyncIterator[ObjectStore]:
+        """`max_attempts`: botocore's retries per call (standard mode, backs off on SlowDown and 5xx);
+        `part_attempts`: how often a multipart call is tried again after botocore gave up."""
         session = aioboto3.Session()
         config = Config(
             s3={"addressing_style": "path"},
-            retries={"max_attempts": 5, "mode": "adaptive"},
-            max_pool_connections=32,
+            retries={"max_attempts": max_attempts, "mode": "standard"},
+            max_pool_connections=pool_size,
         )
         async with session.client(
             "s3",
@@ -57,7 +90,7 @@ class ObjectStore:
             aws_secret_access_key=settings.do_spaces_secret,
             config=config,
         ) as client:
-            yield cls(client, settings)
+            yield cls(client, settings, part_attempts=part_attempts)
 
     def public_url(self, key: str) -> str:
         """The CDN URL when `DO_SPACES_CDN_URL` is set, else the bucket URL on the endpoint."""
@@ -67,23 +100,38 @@ class ObjectStore:
         return f"{self._settings.do_spaces_endpoint.rstrip('/')}/{self.bucket}/{key}"
 
     async def put_bytes(self, key: str, data: bytes, content_type: str, *, public: bool = False) -> StoredObject:
-        extra: dict[str, str] = {"ACL": "public-read", "CacheControl": PUBLIC_CACHE_CONTROL} if public else {}
         try:
-            response = await self._s3.put_object(
-                Bucket=self.bucket, Key=key, Body=data, ContentType=content_type, **extra
+            response = await self._retrying(
+                lambda: self._s3.put_object(
+                    Bucket=self.bucket, Key=key, Body=data, ContentType=content_type, **_public_extra(public)
+                )
             )
         except (ClientError, BotoCoreError) as exc:
             raise Unavailable(f"object store refused {key}: {exc}") from exc
         return StoredObject(key, len(data), content_type, str(response.get("ETag", "")).strip('"'))
 
     async def get_bytes(self, key: str) -> bytes:
-        try:
-            response = await self._s3.get_object(Bucket=self.bucket, Key=key)
+        return await self._read(key, {})
+
+    async def get_range(self, key: str, start: int, length: int) -> bytes:
+        """`length` bytes from offset `start` (fewer at the end of the object)."""
+        if length <= 0:
+            return b""
+        return await self._read(key, {"Range": f"bytes={start}-{start + length - 1}"})
+
+    async def _read(self, key: str, extra: dict[str, str]) -> bytes:
+        async def call() -> bytes:
+            response = await self._s3.get_object(Bucket=self.bucket, Key=key, **extra)
             async with response["Body"] as body:
                 return bytes(await body.read())
+
+        try:
+            return await self._retrying(call)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404"}:
+            if _code(exc) in {"NoSuchKey", "404"}:
                 raise NotFound(f"object {key} not found") from exc
+            if _code(exc) == "InvalidRange":
+                return b""
             raise Unavailable(f"object store failed reading {key}: {exc}") from exc
         except BotoCoreError as exc:
             raise Unavailable(f"object store failed reading {key}: {exc}") from exc
@@ -92,12 +140,21 @@ class ObjectStore:
         try:
             response = await self._s3.head_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404", "NotFound"}:
+            if _code(exc) in {"NoSuchKey", "404", "NotFound"}:
                 raise NotFound(f"object {key} not found") from exc
+            raise Unavailable(f"object store failed on {key}: {exc}") from exc
+        except BotoCoreError as exc:
             raise Unavailable(f"object store failed on {key}: {exc}") from exc
         return StoredObject(
             key, int(response["ContentLength"]), response.get("ContentType", ""), response.get("ETag", "").strip('"')
         )
+
+    async def delete(self, key: str) -> None:
+        """Remove one object (S3 answers success for a missing key, so this is idempotent)."""
+        try:
+            await self._retrying(lambda: self._s3.delete_object(Bucket=self.bucket, Key=key))
+        except (ClientError, BotoCoreError) as exc:
+            raise Unavailable(f"object store failed deleting {key}: {exc}") from exc
 
     async def presigned_get(self, key: str, expires_s: int = 3600) -> str:
         url = await self._s3.generate_presigned_url(
@@ -114,16 +171,21 @@ class ObjectStore:
         public: bool = False,
         part_size: int = 8 * 1024 * 1024,
         max_in_flight: int = 2,
+        on_part: Callable[[int], Awaitable[None]] | None = None,
     ) -> StoredObject:
         """Multipart-upload an async stream of chunks with at most `max_in_flight` parts in memory and in flight.
 
-        The upload is aborted on any failure, so no orphaned parts are left behind.
+        Chunks are gathered until a part is full (a part holds the chunks themselves, joined once), so memory is
+        about `(max_in_flight + 1) * part_size` whatever the object size. Each part is retried on throttling and
+        transient errors; `on_part(bytes_sent_so_far)` is awaited after each part lands. The upload is aborted on
+        any failure or cancellation, so no orphaned parts are left behind.
         """
         part_size = max(part_size, MIN_PART_SIZE)
-        extra: dict[str, str] = {"ACL": "public-read", "CacheControl": PUBLIC_CACHE_CONTROL} if public else {}
         try:
-            created = await self._s3.create_multipart_upload(
-                Bucket=self.bucket, Key=key, ContentType=content_type, **extra
+            created = await self._retrying(
+                lambda: self._s3.create_multipart_upload(
+                    Bucket=self.bucket, Key=key, ContentType=content_type, **_public_extra(public)
+                )
             )
         except (ClientError, BotoCoreError) as exc:
             raise Unavailable(f"object store refused upload of {key}: {exc}") from exc
@@ -132,39 +194,58 @@ class ObjectStore:
         slots = asyncio.Semaphore(max_in_flight)
         tasks: set[asyncio.Task[None]] = set()
         total = 0
+        sent = 0
+        numbered = 0
 
         async def send(number: int, body: bytes) -> None:
+            nonlocal sent
             try:
-                response = await self._s3.upload_part(
-                    Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body
+                response = await self._retrying(
+                    lambda: self._s3.upload_part(
+                        Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body
+                    )
                 )
                 parts[number] = response["ETag"]
+                sent += len(body)
             finally:
                 slots.release()
+            if on_part is not None:
+                await on_part(sent)
+
+        async def submit(pending: list[bytes]) -> None:
+            nonlocal numbered
+            numbered += 1
+            if numbered > MAX_PARTS:
+                raise ValueError(f"{key}: more than {MAX_PARTS} parts; raise the part size")
+            body = b"".join(pending)
+            pending.clear()
+            await slots.acquire()
+            tasks.add(asyncio.create_task(send(numbered, body)))
+            _raise_first_failure(tasks)
 
         try:
-            buffer = bytearray()
-            number = 0
+            pending: list[bytes] = []
+            buffered = 0
             async for chunk in chunks:
-                buffer.extend(chunk)
+                if not chunk:
+                    continue
+                pending.append(chunk)
+                buffered += len(chunk)
                 total += len(chunk)
-                while len(buffer) >= part_size:
-                    number += 1
-                    body = bytes(buffer[:part_size])
-                    del buffer[:part_size]
-                    await slots.acquire()
-                    tasks.add(asyncio.create_task(send(number, body)))
-                    _raise_first_failure(tasks)
-            if buffer or number == 0:
-                number += 1
-                await slots.acquire()
-                tasks.add(asyncio.create_task(send(number, bytes(buffer))))
+                if buffered >= part_size:
+                    await submit(pending)
+                    buffered = 0
+            if pending or numbered == 0:
+                await submit(pending)
             await asyncio.gather(*tasks)
-            completed = await self._s3.complete_multipart_upload(
-                Bucket=self.bucket,
-                Key=key,
-                UploadId=upload_id,
-                MultipartUpload={"Parts": [{"PartNumber": n, "ETag": parts[n]} for n in sorted(parts)]},
+            _raise_first_failure(tasks)
+            completed = await self._retrying(
+                lambda: self._s3.complete_multipart_upload(
+                    Bucket=self.bucket,
+                    Key=key,
+                    UploadId=upload_id,
+                    MultipartUpload={"Parts": [{"PartNumber": n, "ETag": parts[n]} for n in sorted(parts)]},
+                )
             )
         except BaseException as exc:
             for task in tasks:
@@ -172,19 +253,81 @@ class ObjectStore:
             await asyncio.gather(*tasks, return_exceptions=True)
             await self._abort(key, upload_id)
             if isinstance(exc, (ClientError, BotoCoreError)):
-                raise Unavailable(f"upload of {key} failed: {exc}") from exc
+                raise Unavailable(f"upload of {key} failed: {_describe(exc)}") from exc
             raise
         return StoredObject(key, total, content_type, str(completed.get("ETag", "")).strip('"'))
 
     async def _abort(self, key: str, upload_id: str) -> None:
         try:
-            await asyncio.shield(self._s3.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id))
+            await asyncio.shield(
+                self._retrying(lambda: self._s3.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id))
+            )
         except (ClientError, BotoCoreError):
-            pass
+            pass  # left for `abort_uploads` (the next attempt on this key, or the start-up sweep)
 
     async def list_multipart_uploads(self, prefix: str = "") -> list[dict[str, Any]]:
-        response = await self._s3.list_multipart_uploads(Bucket=self.bucket, Prefix=prefix)
-        return list(response.get("Uploads", []))
+        """Unfinished multipart uploads under `prefix` (every page), as S3 describes them."""
+        uploads: list[dict[str, Any]] = []
+        marker: dict[str, str] = {}
+        while True:
+            response = await self._s3.list_multipart_uploads(Bucket=self.bucket, Prefix=prefix, **marker)
+            uploads.extend(response.get("Uploads", []))
+            if not response.get("IsTruncated"):
+                return uploads
+            marker = {"KeyMarker": response["NextKeyMarker"], "UploadIdMarker": response["NextUploadIdMarker"]}
+
+    async def abort_uploads(
+        self, prefix: str, *, exact: bool = False, older_than: timedelta | None = None
+    ) -> list[PendingUpload]:
+        """Abort unfinished uploads under `prefix` (only of key `prefix` when `exact`; only those initiated more
+        than `older_than` ago when given): the parts a crashed process left behind. Returns what was aborted."""
+        try:
+            uploads = await self.list_multipart_uploads(prefix)
+        except (ClientError, BotoCoreError) as exc:
+            raise Unavailable(f"object store failed listing uploads under {prefix}: {exc}") from exc
+        cutoff = datetime.now(UTC) - older_than if older_than is not None else None
+        aborted: list[PendingUpload] = []
+        for upload in uploads:
+            pending = PendingUpload(upload["Key"], upload["UploadId"], _aware(upload.get("Initiated")))
+            if (exact and pending.key != prefix) or (cutoff is not None and pending.initiated > cutoff):
+                continue
+            await self._abort(pending.key, pending.upload_id)
+            aborted.append(pending)
+        return aborted
+
+    async def _retrying(self, call: Callable[[], Awaitable[T]]) -> T:
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self._part_attempts),
+            wait=wait_random_exponential(multiplier=0.5, max=10),
+            retry=retry_if_exception(is_transient),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await call()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _public_extra(public: bool) -> dict[str, str]:
+    """What makes Spaces serve an object through its CDN: a public-read ACL and long-lived cache headers."""
+    return {"ACL": "public-read", "CacheControl": PUBLIC_CACHE_CONTROL} if public else {}
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return f"{error.get('Code', 'error')}: {error.get('Message', '')} ({exc.operation_name})".strip()
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _aware(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime.now(UTC)
 
 
 def _raise_first_failure(tasks: set[asyncio.Task[None]]) -> None:

@@ -298,6 +298,9 @@ def _sim_exports(ctx: Context) -> Exports:
         forced["FAL_QUEUE_RUN_HOST"] = _fal_host(ctx)
         forced["SSL_CERT_FILE"] = str(sim.ca_bundle(ctx.data("provider-sim")))
         defaults["FAL_API_KEY"] = ctx.secrets["fal_api_key"]
+    # media-store downloads the simulator's outputs from loopback (http for runway, https for kling).
+    defaults["DOWNLOAD_ALLOW_LOOPBACK_HTTP"] = "true"
+    defaults["DOWNLOAD_ALLOWED_HOSTS"] = json.dumps({p: [LOCALHOST, "localhost"] for p in ("runway", "kling")})
     return Exports(forced=forced, defaults=defaults)
 
 

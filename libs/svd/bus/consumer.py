@@ -62,6 +62,8 @@ class Delivery(Generic[M]):
     headers: dict[str, str]
     num_delivered: int
     stream_sequence: int
+    # Tells JetStream the message is still being worked on (resets its ack wait): for long-running handlers.
+    in_progress: Callable[[], Awaitable[None]] | None = None
 
 
 Handler = Callable[[Delivery[M]], Awaitable[Outcome]]
@@ -93,7 +95,7 @@ def subscribe(
             await _dead_letter(publisher, spec, raw.subject, raw.data, headers, meta.sequence.stream, str(exc))
             await msg.reject()
             return
-        delivery = Delivery(decoded, raw.subject, headers, meta.num_delivered, meta.sequence.stream)
+        delivery = Delivery(decoded, raw.subject, headers, meta.num_delivered, meta.sequence.stream, msg.in_progress)
         try:
             outcome = await handler(delivery)
         except Exception as exc:

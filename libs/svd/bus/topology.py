@@ -118,7 +118,9 @@ CONSUMERS: tuple[ConsumerSpec, ...] = (
     ConsumerSpec("video-gateway-still-ready", VIDEO, STILL_READY),
     ConsumerSpec("video-gateway-poll", VIDEO, POLL, max_deliver=-1, max_ack_pending=20000),
     ConsumerSpec("video-gateway-cancel", VIDEO, CANCEL),
-    ConsumerSpec("media-store-ready", VIDEO, READY, ack_wait_s=300.0),
+    # Short ack wait: media-store heartbeats (in_progress) while a transfer runs, so a crashed worker's video is
+    # redelivered within seconds, not minutes.
+    ConsumerSpec("media-store-ready", VIDEO, READY, ack_wait_s=30.0),
 )
 
 

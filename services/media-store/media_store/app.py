@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 
 from media_store.servicer import MediaServicer
 from media_store.settings import MediaSettings
-from media_store.usecases import MediaStore
+from media_store.usecases import MediaStore, TransferConfig
 from social_video.v1 import media_pb2, media_pb2_grpc, pipeline_pb2
 from svd import db
 from svd.bus import topology
@@ -21,6 +23,32 @@ from svd.runtime import serve_until_stopped
 from svd.storage import ObjectStore
 
 VERSIONS = Path(__file__).parent / "migrations" / "versions"
+log = logging.getLogger(__name__)
+
+
+def transfer_config(settings: MediaSettings) -> TransferConfig:
+    return TransferConfig(
+        max_bytes=settings.max_video_bytes,
+        part_size=settings.part_size_bytes,
+        parts_in_flight=settings.parts_in_flight,
+        attempts=settings.download_attempts,
+        backoff_s=settings.download_backoff_s,
+        deadline_s=settings.download_deadline_s,
+        heartbeat_s=settings.heartbeat_s,
+        allowed_hosts=settings.download_allowed_hosts,
+        allow_loopback_http=settings.download_allow_loopback_http,
+    )
+
+
+async def sweep_stale_uploads(store: ObjectStore, older_than_s: float) -> None:
+    """Abort multipart uploads a crashed process left behind (older than any live transfer can be)."""
+    try:
+        aborted = await store.abort_uploads("tenants/", older_than=timedelta(seconds=older_than_s))
+    except Exception:
+        log.warning("could not sweep stale multipart uploads", exc_info=True)
+        return
+    for upload in aborted:
+        log.info("aborted stale multipart upload of %s (started %s)", upload.key, upload.initiated)
 
 
 async def main(stop: asyncio.Event) -> None:
@@ -32,22 +60,14 @@ async def main(stop: asyncio.Event) -> None:
     publisher = EventPublisher(broker)
     try:
         async with (
-            ObjectStore.open(settings) as store,
+            ObjectStore.open(settings, part_attempts=settings.store_part_attempts) as store,
             httpx.AsyncClient(timeout=settings.download_timeout_s, follow_redirects=False) as http,
         ):
-            use_cases = MediaStore(
-                sessions,
-                store,
-                http,
-                publisher,
-                settings.max_video_bytes,
-                settings.part_size_bytes,
-                settings.parts_in_flight,
-                settings.download_attempts,
-            )
+            await sweep_stale_uploads(store, settings.stale_upload_s)
+            use_cases = MediaStore(sessions, store, http, publisher, transfer_config(settings))
 
             async def on_ready(delivery: Delivery[pipeline_pb2.VideoReady]) -> Outcome:
-                return await use_cases.video_ready(delivery.message)
+                return await use_cases.video_ready(delivery.message, delivery.in_progress)
 
             subscribe(
                 broker,

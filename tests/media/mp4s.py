@@ -1,0 +1,74 @@
+"""Test videos: a small real H.264 MP4 from PyAV, grown to any size by enlarging its `mdat` box.
+
+A big file is made cheaply and stays valid: the encoded samples stay where the sample table points (at the start of
+`mdat`), the box is extended with random padding the table never references, and `moov` follows as before. Players
+and the media store's probe see a normal short video; the transfer moves every byte.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from pathlib import Path
+
+import av
+from PIL import Image
+
+PAD_BLOCK = 4 * 1024 * 1024
+
+
+def small_mp4(path: Path, *, seconds: int = 2, width: int = 270, height: int = 480, rate: int = 24) -> Path:
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for index in range(seconds * rate):
+            image = Image.new("RGB", (width, height), ((index * 7) % 255, 90, 160))
+            for packet in stream.encode(av.VideoFrame.from_image(image)):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def _boxes(data: bytes) -> list[tuple[bytes, int, int, int]]:
+    """Top-level boxes: (type, offset, header size, total size)."""
+    boxes, offset = [], 0
+    while offset < len(data):
+        size, kind = struct.unpack(">I4s", data[offset : offset + 8])
+        header = 8
+        if size == 1:
+            size = struct.unpack(">Q", data[offset + 8 : offset + 16])[0]
+            header = 16
+        elif size == 0:
+            size = len(data) - offset
+        boxes.append((kind, offset, header, size))
+        offset += size
+    return boxes
+
+
+def large_mp4(path: Path, size: int, *, source: Path | None = None) -> Path:
+    """A valid MP4 of exactly `size` bytes (reused when `path` already has that size)."""
+    if path.exists() and path.stat().st_size == size:
+        return path
+    source = source or small_mp4(path.with_suffix(".small.mp4"))
+    data = source.read_bytes()
+    boxes = _boxes(data)
+    _, offset, header, box_size = next(b for b in boxes if b[0] == b"mdat")
+    if any(b[0] == b"moov" and b[1] < offset for b in boxes):
+        raise ValueError("expected moov after mdat")
+    padding = size - len(data)
+    if padding < 0 or header != 8 or box_size + padding >= 2**32:
+        raise ValueError(f"cannot grow the source video's mdat to make {size} bytes")
+    block = os.urandom(PAD_BLOCK)
+    temp = path.with_suffix(".part")
+    with temp.open("wb") as out:
+        out.write(data[:offset])
+        out.write(struct.pack(">I4s", box_size + padding, b"mdat"))  # same header size: samples keep their offsets
+        out.write(data[offset + header : offset + box_size])
+        while padding > 0:
+            piece = block[: min(padding, PAD_BLOCK)]
+            out.write(piece)
+            padding -= len(piece)
+        out.write(data[offset + box_size :])
+    temp.replace(path)
+    return path
