@@ -72,6 +72,8 @@ def _reject(request: Request, ctx: SimContext) -> JSONResponse | None:
         return _detail(401, "Missing or malformed Authorization header; expected 'Key <API key>'.")
     if not ctx.keys.accepts(PROVIDER, key):
         return _detail(401, "Authentication failed: the API key is not valid.")
+    if (fault := ctx.faults.take_auth_fault(PROVIDER, key, request.path_params.get("request_id"))) is not None:
+        return _fault_response(fault, "auth")
     return None
 
 
@@ -121,7 +123,7 @@ async def submit(request: Request) -> Response:
         return _detail(404, f"Application '{endpoint}' not found.")
     if (rejected := _reject(request, ctx)) is not None:
         return rejected
-    if (fault := ctx.faults.take_submit_fault()) is not None:
+    if (fault := ctx.faults.take_submit_fault(PROVIDER, api_key(request))) is not None:
         return _fault_response(fault, "submit")
     try:
         body = json.loads(await request.body())
@@ -135,7 +137,7 @@ async def submit(request: Request) -> Response:
     shown["image_url"] = shorten(kling.image_url)
     task = ctx.store.create(
         parsed,
-        ctx.faults.take_task_faults(),
+        ctx.faults.take_task_faults(PROVIDER, api_key(request)),
         provider=PROVIDER,
         api_key=api_key(request),
         endpoint=endpoint,
@@ -168,7 +170,8 @@ async def get_status(request: Request) -> Response:
     ctx = get_context(request)
     if (rejected := _reject(request, ctx)) is not None:
         return rejected
-    if (fault := ctx.faults.take_status_fault()) is not None:
+    request_id = request.path_params["request_id"]
+    if (fault := ctx.faults.take_status_fault(PROVIDER, api_key(request), request_id)) is not None:
         return _fault_response(fault, "status")
     task = _find(request, ctx)
     if task is None:
@@ -182,6 +185,9 @@ async def get_result(request: Request) -> Response:
     ctx = get_context(request)
     if (rejected := _reject(request, ctx)) is not None:
         return rejected
+    request_id = request.path_params["request_id"]
+    if (fault := ctx.faults.take_result_fault(PROVIDER, api_key(request), request_id)) is not None:
+        return _fault_response(fault, "result")
     task = _find(request, ctx)
     if task is None:
         return _detail(404, "Request not found.")

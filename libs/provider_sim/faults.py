@@ -1,9 +1,20 @@
-"""Fault injection: what to break next, and how many times.
+"""Fault injection: what to break next, for whom, and how many times.
 
-Configured through ``POST /_sim/faults`` (body = :class:`FaultConfig`); each
-fault group counts down as it is consumed and then switches itself off.
-Groups are independent: posting only ``status_error`` leaves a pending
-``submit_status`` fault untouched. ``DELETE /_sim/faults`` clears everything.
+Configured through ``POST /_sim/faults`` (body = :class:`FaultConfig`). Each
+fault group in a body is stored under the body's target (``provider``,
+``key``, ``task_id``; each optional, unset = any) and counts down as it is
+consumed, then switches itself off. Groups and targets are independent:
+posting ``status_error`` for one key leaves a pending ``submit_status`` for
+another untouched; posting the same group for the same target replaces it.
+When several targets match a call, the most specific one is consumed.
+``DELETE /_sim/faults`` clears everything.
+
+HTTP faults (answered instead of the real response): ``submit_status``,
+``status_error`` (Runway ``GET /v1/tasks/{id}``, fal ``.../status``),
+``result_error`` (fal ``GET .../requests/{id}``), ``auth_error`` (any call
+with the key). Task faults (fixed on a task when it is submitted):
+``task_outcome``/``failure_code``, ``corrupt_output``, ``expired_output``,
+``throttle_seconds``, ``slow_seconds``, ``never_finish``.
 
 Only touched from the event loop, so no locking is needed.
 """
@@ -13,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 FAILURE_MESSAGES: dict[str, str] = {
     "SAFETY.INPUT.TEXT": "The prompt text did not pass content moderation.",
@@ -33,19 +44,40 @@ def failure_message(code: str) -> str:
 class FaultConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    # Target: which calls / tasks the faults of this body apply to (unset = any).
+    provider: Literal["runway", "fal"] | None = None
+    key: str | None = None
+    task_id: str | None = None
+    # HTTP faults.
     submit_status: int | None = Field(default=None, ge=400, le=599)
     submit_count: int = Field(default=1, ge=0)
     retry_after: int | None = Field(default=None, ge=0)
     status_error: int | None = Field(default=None, ge=400, le=599)
     status_error_count: int = Field(default=1, ge=0)
+    result_error: int | None = Field(default=None, ge=400, le=599)
+    result_error_count: int = Field(default=1, ge=0)
+    auth_error: Literal[401, 403] | None = None
+    auth_error_count: int = Field(default=1, ge=0)
+    # Task faults.
     task_outcome: Literal["FAILED"] | None = None
     task_outcome_count: int = Field(default=1, ge=0)
     failure_code: str | None = None
     failure: str | None = None
     corrupt_output: bool = False
     corrupt_output_count: int = Field(default=1, ge=0)
-    throttle_seconds: float | None = Field(default=None, ge=0, le=600)
+    expired_output: bool = False
+    expired_output_count: int = Field(default=1, ge=0)
+    throttle_seconds: float | None = Field(default=None, ge=0, le=3600)
     throttle_count: int = Field(default=1, ge=0)
+    slow_seconds: float | None = Field(default=None, ge=0, le=3600)
+    slow_count: int = Field(default=1, ge=0)
+    never_finish: bool = False
+    never_finish_count: int = Field(default=1, ge=0)
+
+    @field_validator("provider", mode="before")
+    @classmethod
+    def _kling_is_fal(cls, value: object) -> object:
+        return "fal" if value == "kling" else value
 
 
 @dataclass(frozen=True)
@@ -75,6 +107,9 @@ class TaskFaults:
         }
 
 
+Target = tuple[str | None, str | None, str | None]  # provider, key, task_id
+
+
 @dataclass
 class _Counted:
     remaining: int
@@ -83,61 +118,92 @@ class _Counted:
 
 class FaultPlan:
     def __init__(self) -> None:
-        self._groups: dict[str, _Counted] = {}
+        self._groups: dict[tuple[str, Target], _Counted] = {}
 
     def reset(self) -> None:
         self._groups.clear()
 
     def apply(self, cfg: FaultConfig) -> None:
         given = cfg.model_fields_set
+        target: Target = (cfg.provider, cfg.key, cfg.task_id)
+
+        def put(group: str, count: int, value: Any) -> None:
+            self._set((group, target), count, value)
+
         if cfg.submit_status is not None:
-            self._set("submit", cfg.submit_count, HttpFault(cfg.submit_status, cfg.retry_after))
+            put("submit", cfg.submit_count, HttpFault(cfg.submit_status, cfg.retry_after))
         if cfg.status_error is not None:
-            self._set("status", cfg.status_error_count, HttpFault(cfg.status_error, cfg.retry_after))
+            put("status", cfg.status_error_count, HttpFault(cfg.status_error, cfg.retry_after))
+        if cfg.result_error is not None:
+            put("result", cfg.result_error_count, HttpFault(cfg.result_error, cfg.retry_after))
+        if cfg.auth_error is not None:
+            put("auth", cfg.auth_error_count, HttpFault(cfg.auth_error, None))
         if cfg.task_outcome is not None or cfg.failure_code is not None:
             code = cfg.failure_code or DEFAULT_FAILURE_CODE
-            self._set("outcome", cfg.task_outcome_count, (code, cfg.failure or failure_message(code)))
-        if cfg.corrupt_output or "corrupt_output" in given:
-            self._set("corrupt", cfg.corrupt_output_count if cfg.corrupt_output else 0, True)
+            put("outcome", cfg.task_outcome_count, (code, cfg.failure or failure_message(code)))
+        for flag in ("corrupt_output", "expired_output", "never_finish"):
+            if getattr(cfg, flag) or flag in given:
+                put(flag, getattr(cfg, f"{flag}_count") if getattr(cfg, flag) else 0, True)
         if cfg.throttle_seconds is not None:
-            self._set("throttle", cfg.throttle_count, cfg.throttle_seconds)
+            put("throttle", cfg.throttle_count, cfg.throttle_seconds)
+        if cfg.slow_seconds is not None:
+            put("slow", cfg.slow_count, cfg.slow_seconds)
 
-    def _set(self, group: str, count: int, value: Any) -> None:
+    def _set(self, slot: tuple[str, Target], count: int, value: Any) -> None:
         if count <= 0:
-            self._groups.pop(group, None)
+            self._groups.pop(slot, None)
         else:
-            self._groups[group] = _Counted(count, value)
+            self._groups[slot] = _Counted(count, value)
 
-    def _take(self, group: str) -> Any:
-        counted = self._groups.get(group)
-        if counted is None:
+    def _take(self, group: str, provider: str | None, key: str | None, task_id: str | None = None) -> Any:
+        best: tuple[int, tuple[str, Target]] | None = None
+        for slot in self._groups:
+            name, (p, k, t) = slot
+            if name != group or p not in (None, provider) or k not in (None, key) or t not in (None, task_id):
+                continue
+            score = (p is not None) + 2 * (k is not None) + 4 * (t is not None)
+            if best is None or score > best[0]:
+                best = (score, slot)
+        if best is None:
             return None
+        counted = self._groups[best[1]]
         counted.remaining -= 1
         if counted.remaining <= 0:
-            del self._groups[group]
+            del self._groups[best[1]]
         return counted.value
 
-    def take_submit_fault(self) -> HttpFault | None:
-        fault: HttpFault | None = self._take("submit")
+    def take_submit_fault(self, provider: str = "runway", key: str | None = None) -> HttpFault | None:
+        fault: HttpFault | None = self._take("submit", provider, key)
         return fault
 
-    def take_status_fault(self) -> HttpFault | None:
-        fault: HttpFault | None = self._take("status")
+    def take_status_fault(
+        self, provider: str = "runway", key: str | None = None, task_id: str | None = None
+    ) -> HttpFault | None:
+        fault: HttpFault | None = self._take("status", provider, key, task_id)
         return fault
 
-    def take_task_faults(self) -> TaskFaults:
-        """Faults for one newly accepted task (consumes one of each active group)."""
-        outcome = self._take("outcome")
-        corrupt = self._take("corrupt")
-        throttle = self._take("throttle")
+    def take_result_fault(self, provider: str, key: str | None, task_id: str | None) -> HttpFault | None:
+        fault: HttpFault | None = self._take("result", provider, key, task_id)
+        return fault
+
+    def take_auth_fault(self, provider: str, key: str | None, task_id: str | None = None) -> HttpFault | None:
+        fault: HttpFault | None = self._take("auth", provider, key, task_id)
+        return fault
+
+    def take_task_faults(self, provider: str = "runway", key: str | None = None) -> TaskFaults:
+        """Faults for one newly accepted task (consumes one of each matching group)."""
+        outcome = self._take("outcome", provider, key)
         return TaskFaults(
             failure_code=outcome[0] if outcome else None,
             failure=outcome[1] if outcome else None,
-            corrupt_output=bool(corrupt),
-            throttle_seconds=float(throttle or 0.0),
+            corrupt_output=bool(self._take("corrupt_output", provider, key)),
+            expired_output=bool(self._take("expired_output", provider, key)),
+            never_finish=bool(self._take("never_finish", provider, key)),
+            throttle_seconds=float(self._take("throttle", provider, key) or 0.0),
+            task_seconds=float(self._take("slow", provider, key) or 0.0),
         )
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> list[dict[str, Any]]:
         def render(value: Any) -> Any:
             if isinstance(value, HttpFault):
                 return {"status": value.status, "retry_after": value.retry_after}
@@ -145,4 +211,7 @@ class FaultPlan:
                 return {"failure_code": value[0], "failure": value[1]}
             return value
 
-        return {name: {"remaining": c.remaining, "value": render(c.value)} for name, c in self._groups.items()}
+        return [
+            {"fault": name, "provider": p, "key": k, "task_id": t, "remaining": c.remaining, "value": render(c.value)}
+            for (name, (p, k, t)), c in self._groups.items()
+        ]

@@ -54,6 +54,10 @@ def _reject(request: Request, ctx: SimContext) -> JSONResponse | None:
         )
     if not ctx.keys.accepts("runway", key):
         return error_response(401, "Invalid API key.", headers={"WWW-Authenticate": "Bearer"})
+    if (fault := ctx.faults.take_auth_fault("runway", key, request.path_params.get("task_id"))) is not None:
+        return error_response(
+            fault.status, "Invalid API key.", headers={"WWW-Authenticate": "Bearer", "X-Provider-Sim-Fault": "auth"}
+        )
     version = request.headers.get("x-runway-version")
     if version is None:
         return error_response(400, f"Missing X-Runway-Version header; set it to '{RUNWAY_VERSION}'.")
@@ -66,7 +70,7 @@ async def create_image_to_video(request: Request) -> Response:
     ctx = get_context(request)
     if (rejected := _reject(request, ctx)) is not None:
         return rejected
-    if (fault := ctx.faults.take_submit_fault()) is not None:
+    if (fault := ctx.faults.take_submit_fault("runway", request.state.api_key)) is not None:
         return _fault_response(fault, "submit")
     try:
         body = json.loads(await request.body())
@@ -80,7 +84,9 @@ async def create_image_to_video(request: Request) -> Response:
         )
     except RequestValidationError as exc:
         return error_response(400, "Validation of body failed", issues=exc.issues)
-    task = ctx.store.create(parsed, ctx.faults.take_task_faults(), api_key=request.state.api_key)
+    task = ctx.store.create(
+        parsed, ctx.faults.take_task_faults("runway", request.state.api_key), api_key=request.state.api_key
+    )
     request.state.task_id = task.id
     ctx.runner.start(task)
     return JSONResponse({"id": task.id})
@@ -90,10 +96,11 @@ async def get_task(request: Request) -> Response:
     ctx = get_context(request)
     if (rejected := _reject(request, ctx)) is not None:
         return rejected
-    if (fault := ctx.faults.take_status_fault()) is not None:
+    task_id = request.path_params["task_id"]
+    request.state.task_id = task_id
+    if (fault := ctx.faults.take_status_fault("runway", request.state.api_key, task_id)) is not None:
         return _fault_response(fault, "status")
-    task = ctx.store.get(request.path_params["task_id"])
-    request.state.task_id = request.path_params["task_id"]
+    task = ctx.store.get(task_id)
     if task is None or task.provider != "runway":
         return error_response(404, "Task not found.")
     return JSONResponse(task.to_api(ctx.settings.min_task_seconds))

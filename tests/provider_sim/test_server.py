@@ -240,7 +240,7 @@ async def test_fault_failed_outcome(client: httpx.AsyncClient, data_uri: str) ->
     assert final["status"] == "FAILED"
     assert final["failureCode"] == "SAFETY.INPUT.TEXT"
     assert isinstance(final["failure"], str) and final["failure"]
-    assert (await client.get("/_sim/faults")).json() == {"faults": {}}
+    assert (await client.get("/_sim/faults")).json() == {"faults": []}
 
 
 @pytest.mark.asyncio

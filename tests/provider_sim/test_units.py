@@ -89,4 +89,4 @@ def test_fault_groups_count_down_independently() -> None:
     assert plan.take_task_faults().failure_code is None
     plan.apply(FaultConfig(status_error=500, status_error_count=5))
     plan.reset()
-    assert plan.snapshot() == {}
+    assert plan.snapshot() == []
