@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from provider_sim import control, fal, runway
+from provider_sim import control, fal, openai_images, runway
 from provider_sim.context import SimContext, get_context
 from provider_sim.faults import FaultPlan
 from provider_sim.journal import JournalMiddleware, RequestJournal
@@ -93,6 +93,7 @@ def create_app(settings: SimSettings | None = None) -> Starlette:
             Route("/outputs/{name}", serve_output, methods=["GET"]),
             *runway.routes,
             *control.routes,
+            *openai_images.routes,
             *fal.routes,  # catch-all path shapes (/{owner}/{alias}/...): keep last
         ],
         middleware=[Middleware(JournalMiddleware, journal=journal)],
