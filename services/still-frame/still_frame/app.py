@@ -1,10 +1,13 @@
-"""Still-frame wiring: settings, object store, bus handler and a health-only gRPC server."""
+"""Still-frame wiring: settings, object store, image provider, bus handler and a health-only gRPC server."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 
 from social_video.v1 import pipeline_pb2
+from still_frame.images.factory import build_image_provider
 from still_frame.settings import StillFrameSettings
 from still_frame.usecases import StillFrame
 from svd.bus import topology
@@ -14,13 +17,19 @@ from svd.bus.publisher import EventPublisher
 from svd.runtime import serve_until_stopped
 from svd.storage import ObjectStore
 
+log = logging.getLogger(__name__)
+
 
 async def main(stop: asyncio.Event) -> None:
     settings = StillFrameSettings()  # type: ignore[call-arg]
     broker = make_broker(settings.nats_url, "still-frame")
     publisher = EventPublisher(broker)
-    async with ObjectStore.open(settings) as store:
-        still_frame = StillFrame(store, publisher)
+    images = build_image_provider(settings)
+    log.info("still-frame image provider: %s", images.name)
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(images.aclose)
+        store = await stack.enter_async_context(ObjectStore.open(settings))
+        still_frame = StillFrame(store, publisher, images)
 
         async def on_design_requested(delivery: Delivery[pipeline_pb2.DesignRequested]) -> Outcome:
             return await still_frame.design_requested(delivery.message)

@@ -1,7 +1,50 @@
-"""Still-frame settings (environment)."""
+"""Still-frame settings (environment): bus, object storage and the image provider.
+
+``IMAGE_PROVIDER`` picks the provider: ``auto`` (default) uses Azure OpenAI when ``AZURE_IMAGE_ENDPOINT``
+and ``AZURE_IMAGE_API_KEY`` are set, else OpenAI when ``OPENAI_API_KEY`` is set, else the local
+renderer, so a machine without keys needs no paid API.  Naming a provider explicitly without its
+credentials stops the service at start.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
 
 from svd.settings import BaseServiceSettings, SpacesSettings
 
+ProviderName = Literal["openai", "azure", "local"]
+
 
 class StillFrameSettings(BaseServiceSettings, SpacesSettings):
-    pass
+    image_provider: Literal["auto", "openai", "azure", "local"] = "auto"
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = Field(default=None, description="default: the client's (api.openai.com/v1)")
+    openai_image_model: str = "gpt-image-1"
+    image_quality: Literal["low", "medium", "high", "auto"] = "medium"
+    azure_image_endpoint: str | None = None
+    azure_image_api_key: SecretStr | None = None
+    azure_image_deployment: str = "gpt-image-1"
+    azure_image_model: str = Field(default="gpt-image-1", description="the model behind the deployment")
+    azure_image_api_version: str = "2025-04-01-preview"
+    image_max_retries: int = Field(default=3, ge=0, le=10, description="retries after the first attempt")
+    image_timeout_s: float = Field(default=120.0, gt=0, description="per attempt")
+
+    @property
+    def resolved_image_provider(self) -> ProviderName:
+        if self.image_provider != "auto":
+            return self.image_provider
+        if self.azure_image_endpoint and self.azure_image_api_key:
+            return "azure"
+        if self.openai_api_key:
+            return "openai"
+        return "local"
+
+    @model_validator(mode="after")
+    def _credentials_present(self) -> StillFrameSettings:
+        if self.image_provider == "openai" and not self.openai_api_key:
+            raise ValueError("IMAGE_PROVIDER=openai needs OPENAI_API_KEY")
+        if self.image_provider == "azure" and not (self.azure_image_endpoint and self.azure_image_api_key):
+            raise ValueError("IMAGE_PROVIDER=azure needs AZURE_IMAGE_ENDPOINT and AZURE_IMAGE_API_KEY")
+        return self
