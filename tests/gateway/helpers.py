@@ -1,0 +1,166 @@
+"""Helpers for the video-gateway end-to-end suites: the simulator's control plane, the gateway's tables, jobs.
+
+Everything here talks to real processes of a running stack: the simulator over HTTP (`/_sim/faults`, `/_sim/keys`,
+`/_sim/requests`, `/_sim/tasks`), PostgreSQL with psycopg, the services over gRPC and NATS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+import nats
+import psycopg
+
+from social_video.v1 import common_pb2 as c
+from social_video.v1 import jobs_pb2, pipeline_pb2
+from svd.ids import short_id
+from svd_stack.client import StackClient, copy_approved
+
+TERMINAL = (c.JOB_STATUS_SUCCEEDED, c.JOB_STATUS_FAILED, c.JOB_STATUS_CANCELLED)
+
+
+class Sim:
+    """The provider simulator's control plane."""
+
+    def __init__(self, info: dict[str, Any]) -> None:
+        self.url = info["provider_sim_url"]
+
+    def faults(self, **config: Any) -> dict[str, Any]:
+        response = httpx.post(f"{self.url}/_sim/faults", json=config, timeout=10)
+        response.raise_for_status()
+        return dict(response.json())
+
+    def clear_faults(self) -> None:
+        httpx.delete(f"{self.url}/_sim/faults", timeout=10).raise_for_status()
+
+    def keys(self, provider: str, **change: list[str]) -> dict[str, Any]:
+        response = httpx.post(f"{self.url}/_sim/keys", json={"provider": provider, **change}, timeout=10)
+        response.raise_for_status()
+        return dict(response.json())
+
+    def requests(self, **filters: str) -> list[dict[str, Any]]:
+        response = httpx.get(f"{self.url}/_sim/requests", params=filters, timeout=30)
+        response.raise_for_status()
+        return list(response.json()["requests"])
+
+    def tasks(self, **filters: str) -> list[dict[str, Any]]:
+        response = httpx.get(f"{self.url}/_sim/tasks", params=filters, timeout=30)
+        response.raise_for_status()
+        return list(response.json()["tasks"])
+
+    def task(self, task_id: str) -> dict[str, Any]:
+        return next(t for t in self.tasks() if t["id"] == task_id)
+
+
+def db(info: dict[str, Any]) -> psycopg.Connection[Any]:
+    return psycopg.connect(info["database_url"].replace("+psycopg", ""), autocommit=True)
+
+
+def submission(info: dict[str, Any], job_id: str) -> dict[str, Any]:
+    with db(info) as conn, conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+        cur.execute("select * from video_gateway.submissions where job_id = %s order by run desc limit 1", (job_id,))
+        row = cur.fetchone()
+    assert row is not None, f"no submission for job {job_id}"
+    return dict(row)
+
+
+def keys(info: dict[str, Any], provider: str) -> dict[str, dict[str, Any]]:
+    """The gateway's key pool rows of `provider`, by label (…last4)."""
+    with db(info) as conn, conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+        cur.execute("select * from video_gateway.provider_keys where provider = %s", (provider,))
+        return {row["label"]: dict(row) for row in cur.fetchall()}
+
+
+def usage(info: dict[str, Any], key_id: int) -> list[dict[str, Any]]:
+    with db(info) as conn, conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+        cur.execute("select * from video_gateway.key_usage where key_id = %s order by at", (key_id,))
+        return [dict(row) for row in cur.fetchall()]
+
+
+async def new_tenant(client: StackClient, credits: int = 100) -> str:
+    tenant = f"t-{short_id(8)}"
+    await client.put_brand(tenant)
+    await client.grant(tenant, credits, f"grant-{tenant}")
+    return tenant
+
+
+async def start_job(client: StackClient, tenant: str, **options: Any) -> jobs_pb2.Job:
+    post = f"p-{short_id(8)}"
+    await client.publish_upstream(
+        "social.post.copy_approved", copy_approved(tenant, post, f"evt-{short_id()}", **options)
+    )
+    return await client.find_job(tenant, post)
+
+
+async def wait_for(predicate: Any, timeout_s: float, what: str, interval_s: float = 0.2) -> Any:
+    """Call `predicate()` (sync or async) until it returns something truthy."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = predicate()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+        await asyncio.sleep(interval_s)
+
+
+async def wait_terminal(client: StackClient, job_id: str, timeout_s: float = 90.0) -> jobs_pb2.Job:
+    async def done() -> jobs_pb2.Job | None:
+        job = await client.get_job(job_id)
+        return job if job.status in TERMINAL else None
+
+    job: jobs_pb2.Job = await wait_for(done, timeout_s, f"job {job_id} to end")
+    return job
+
+
+async def wait_submitted(client: StackClient, job_id: str, timeout_s: float = 60.0) -> jobs_pb2.Job:
+    async def submitted() -> jobs_pb2.Job | None:
+        job = await client.get_job(job_id)
+        assert job.status not in TERMINAL or job.provider_job_id, f"job ended before submit: {job.error}"
+        return job if job.provider_job_id else None
+
+    job: jobs_pb2.Job = await wait_for(submitted, timeout_s, f"job {job_id} to be submitted")
+    return job
+
+
+async def publish_cancel(info: dict[str, Any], job: jobs_pb2.Job, reason: str) -> None:
+    """`video.cancel` as the dispatcher's CancelJob publishes it."""
+    cancel = pipeline_pb2.VideoCancel(
+        ref=pipeline_pb2.JobRef(job_id=job.job_id, tenant_id=job.tenant_id, social_post_id=job.social_post_id),
+        reason=reason,
+        provider=job.provider,
+        provider_job_id=job.provider_job_id,
+    )
+    nc = await nats.connect(info["nats_url"])
+    try:
+        headers = {"Nats-Msg-Id": f"test-cancel-{job.job_id}", "content-type": "application/x-protobuf"}
+        await nc.jetstream().publish("video.cancel", cancel.SerializeToString(), headers=headers)
+    finally:
+        await nc.drain()
+
+
+async def pipeline_messages(info: dict[str, Any], subject: str, message_type: type[Any]) -> list[Any]:
+    """Every message stored on `subject` in stream VIDEO, decoded (reads with an ephemeral ordered consumer)."""
+    nc = await nats.connect(info["nats_url"])
+    found: list[Any] = []
+    try:
+        js = nc.jetstream()
+        info_ = await js.stream_info("VIDEO", subjects_filter=subject)
+        total = (info_.state.subjects or {}).get(subject, 0)
+        if not total:
+            return found
+        sub = await js.subscribe(subject, ordered_consumer=True, stream="VIDEO")
+        try:
+            while len(found) < total:
+                msg = await sub.next_msg(timeout=10)
+                found.append(message_type.FromString(msg.data))
+        finally:
+            await sub.unsubscribe()
+    finally:
+        await nc.drain()
+    return found
