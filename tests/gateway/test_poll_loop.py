@@ -1,7 +1,7 @@
 """The poll loop on the real stack with scaled delays: checks on schedule, the timeout path, FAILED tasks, cancel.
 
 Poll settings for this module: first check 3 s after submission, then every 2 s, at most 5 checks (window 11 s).
-A task that never finishes is one the simulator keeps THROTTLED far longer than the window.
+A task that never finishes is the simulator's never-finish fault (RUNNING until cancelled).
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from tests.gateway.helpers import (
 )
 
 INITIAL_S, INTERVAL_S, MAX_CHECKS = 3.0, 2.0, 5
-NEVER_S = 600  # the simulator keeps such a task THROTTLED this long: it never finishes within a test
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +56,7 @@ async def test_checks_land_on_schedule_then_the_timeout_cancels_the_task_and_rel
     client = StackClient(info)
     try:
         tenant = await new_tenant(client)
-        sim.faults(throttle_seconds=NEVER_S, throttle_count=1)
+        sim.faults(provider="runway", never_finish=True)
         job = await wait_submitted(client, (await start_job(client, tenant)).job_id)
         assert (await client.balance(tenant)).held == 15
         job = await wait_terminal(client, job.job_id, timeout_s=INITIAL_S + INTERVAL_S * MAX_CHECKS + 30)
@@ -104,7 +103,7 @@ async def test_cancel_mid_poll_cancels_the_provider_task_and_stops_the_loop(poll
     client = StackClient(info)
     try:
         tenant = await new_tenant(client)
-        sim.faults(throttle_seconds=NEVER_S, throttle_count=1)
+        sim.faults(provider="runway", never_finish=True)
         job = await wait_submitted(client, (await start_job(client, tenant)).job_id)
         task_id = job.provider_job_id
         await wait_for(

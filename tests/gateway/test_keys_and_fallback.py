@@ -1,0 +1,154 @@
+"""Key pool and provider selection on the real stack: rotation on 429, invalidation on 401, failover to Kling,
+and a clear failure when no valid key is left.
+
+The gateway here has a pool of four Runway keys (the stack's own plus three) and three fal keys; the simulator
+accepts them all until a test revokes some. Tests run in file order: the last one revokes every key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+
+from social_video.v1 import common_pb2 as c
+from social_video.v1 import pipeline_pb2
+from svd_stack.client import StackClient
+from tests.conftest import RunningStack, running_stack
+from tests.gateway.helpers import Sim, keys, new_tenant, pipeline_messages, start_job, submission, usage, wait_terminal
+from video_gateway.keypool import label
+
+RUNWAY_POOL = ["rk-pool-key-aaaa1111", "rk-pool-key-bbbb2222", "rk-pool-key-cccc3333"]
+FAL_POOL = ["fk-pool-key-dddd4444", "fk-pool-key-eeee5555"]
+
+
+@pytest.fixture(scope="module")
+def keyed_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    with running_stack(
+        tmp_path_factory.mktemp("svd-keys"),
+        SVD_SIM_PROVIDERS="runway,kling",
+        RUNWAY_API_KEYS=",".join(RUNWAY_POOL),
+        FAL_API_KEYS=",".join(FAL_POOL),
+        VIDEO_POLL_INITIAL_DELAY_S="1",
+        VIDEO_POLL_INTERVAL_S="1",
+        VIDEO_POLL_MAX_ATTEMPTS="60",
+    ) as running:
+        yield running
+
+
+@pytest.fixture
+def sim(keyed_stack: RunningStack) -> Iterator[Sim]:
+    sim = Sim(keyed_stack.info)
+    sim.clear_faults()
+    yield sim
+    sim.clear_faults()
+
+
+def _after(requests: list[dict], seq: int) -> list[dict]:
+    return [r for r in requests if r["seq"] > seq]
+
+
+async def test_a_rate_limited_key_cools_down_and_the_call_moves_to_another_key(
+    keyed_stack: RunningStack, sim: Sim
+) -> None:
+    info = keyed_stack.info
+    client = StackClient(info)
+    limited = RUNWAY_POOL[0]
+    try:
+        tenant = await new_tenant(client)
+        sim.faults(provider="runway", slow_seconds=8, slow_count=1)
+        sim.faults(provider="runway", key=limited, status_error=429, retry_after=30, status_error_count=1)
+        job = await wait_terminal(client, (await start_job(client, tenant)).job_id, timeout_s=90)
+        assert job.status == c.JOB_STATUS_SUCCEEDED, job.error
+
+        runway = sim.requests(provider="runway")
+        (throttled,) = [r for r in runway if r["status"] == 429]
+        assert throttled["key"] == limited and throttled["retry_after"] == "30"
+        retry = _after(runway, throttled["seq"])[0]  # the same check, at once, with the next key
+        assert retry["task_id"] == throttled["task_id"] and retry["op"] == "status"
+        assert retry["key"] != limited and retry["status"] == 200
+        assert retry["time"] - throttled["time"] < 1.0
+        cooling = [r for r in _after(runway, throttled["seq"]) if r["time"] < throttled["time"] + 30]
+        assert cooling and all(r["key"] != limited for r in cooling)
+        # Least recently used first: consecutive calls spread over the pool.
+        used = [r["key"] for r in runway if r["task_id"] == job.provider_job_id and r["op"] == "status"]
+        assert len(set(used)) >= 3
+
+        row = keys(info, "runway")[label(limited)]
+        assert row["status"] == "valid" and row["cooldown_until"] > datetime.now(UTC)
+        assert b"rk-pool-key" not in bytes(row["ciphertext"])  # encrypted at rest
+        outcomes = [u["outcome"] for u in usage(info, row["id"])]
+        assert "rate_limited" in outcomes
+    finally:
+        await client.close()
+
+
+async def test_a_key_answered_401_is_invalidated_and_the_call_retried_with_another(
+    keyed_stack: RunningStack, sim: Sim
+) -> None:
+    info = keyed_stack.info
+    client = StackClient(info)
+    revoked = RUNWAY_POOL[1]
+    try:
+        tenant = await new_tenant(client)
+        since = max((r["seq"] for r in sim.requests()), default=0)
+        sim.keys("runway", revoke=[revoked])
+        sim.faults(provider="runway", slow_seconds=6, slow_count=1)
+        job = await wait_terminal(client, (await start_job(client, tenant)).job_id, timeout_s=90)
+        assert job.status == c.JOB_STATUS_SUCCEEDED, job.error
+
+        runway = [r for r in sim.requests(provider="runway") if r["seq"] > since]
+        with_revoked = [r for r in runway if r["key"] == revoked]
+        assert [r["status"] for r in with_revoked] == [401]  # once, then never again
+        retry = _after(runway, with_revoked[0]["seq"])[0]
+        assert retry["key"] != revoked and retry["op"] == with_revoked[0]["op"] and retry["status"] == 200
+        row = keys(info, "runway")[label(revoked)]
+        assert row["status"] == "invalid" and "401" in row["invalid_reason"]
+        assert [u["outcome"] for u in usage(info, row["id"])][-1] == "auth"
+    finally:
+        await client.close()
+
+
+async def test_runway_refusing_submits_fails_over_to_kling_which_is_billed(keyed_stack: RunningStack, sim: Sim) -> None:
+    info = keyed_stack.info
+    client = StackClient(info)
+    try:
+        tenant = await new_tenant(client)
+        since = max((r["seq"] for r in sim.requests()), default=0)
+        sim.faults(provider="runway", submit_status=503, submit_count=100)
+        job = await wait_terminal(client, (await start_job(client, tenant)).job_id, timeout_s=120)
+        assert job.status == c.JOB_STATUS_SUCCEEDED, job.error
+        assert job.provider == c.VIDEO_PROVIDER_KLING
+        assert submission(info, job.job_id)["provider"] == "kling"
+        submits = [r for r in sim.requests(op="submit") if r["seq"] > since]
+        assert [r["status"] for r in submits if r["provider"] == "runway"] == [503] * 4  # the retries, then failover
+        assert [r["status"] for r in submits if r["provider"] == "fal"] == [200]
+        announced = [
+            m
+            for m in await pipeline_messages(info, "video.submitted", pipeline_pb2.VideoSubmitted)
+            if m.ref.job_id == job.job_id
+        ]
+        assert [m.provider for m in announced] == [c.VIDEO_PROVIDER_KLING]
+        balance = await client.balance(tenant)
+        assert (balance.available, balance.held) == (100 - 12, 0)  # Kling's 5 s rate, not Runway's
+    finally:
+        await client.close()
+
+
+async def test_with_no_valid_key_left_the_job_fails_clearly(keyed_stack: RunningStack, sim: Sim) -> None:
+    info = keyed_stack.info
+    client = StackClient(info)
+    try:
+        tenant = await new_tenant(client)
+        sim.keys("runway", revoke=[info["runway_api_key"], *RUNWAY_POOL])
+        sim.keys("fal", revoke=[info["fal_api_key"], *FAL_POOL])
+        job = await wait_terminal(client, (await start_job(client, tenant)).job_id, timeout_s=60)
+        assert job.status == c.JOB_STATUS_FAILED
+        assert "no valid runway API key left" in job.error and "no valid kling API key left" in job.error, job.error
+        assert all(row["status"] == "invalid" for row in keys(info, "runway").values())
+        assert all(row["status"] == "invalid" for row in keys(info, "kling").values())
+        balance = await client.balance(tenant)
+        assert (balance.available, balance.held) == (100, 0)
+    finally:
+        await client.close()
