@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from PIL import Image, ImageDraw
 
 LIBS_DIR = Path(__file__).resolve().parents[2] / "libs"
 SIM_KEYS = ("sim-key-1", "sim-key-2")
+FAL_KEYS = ("falid1:secret-1", "falid2:secret-2")
 RUNWAY_HEADERS = {"Authorization": f"Bearer {SIM_KEYS[0]}", "X-Runway-Version": "2024-11-06"}
 
 ImageFactory = Callable[..., bytes]
@@ -60,27 +62,40 @@ def _free_port() -> int:
         return port
 
 
+@dataclass(frozen=True)
+class Sim:
+    """A running simulator subprocess: its plain-HTTP and TLS bases and the trust bundle for the latter."""
+
+    url: str
+    tls_url: str
+    bundle: Path
+
+    @property
+    def fal_host(self) -> str:
+        return self.tls_url.removeprefix("https://")
+
+
 @pytest.fixture(scope="session")
-def sim_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Start ``python -m provider_sim`` as a real subprocess; stop it by pid afterwards."""
-    port = _free_port()
+def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
+    """Start ``python -m provider_sim`` (HTTP + TLS) as a real subprocess; stop it by pid afterwards."""
+    port, tls_port = _free_port(), _free_port()
     base = tmp_path_factory.mktemp("provider_sim")
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(LIBS_DIR), os.environ.get("PYTHONPATH")])),
         "PROVIDER_SIM_RUNWAY_KEYS": ",".join(SIM_KEYS),
+        "PROVIDER_SIM_FAL_KEYS": ",".join(FAL_KEYS),
         "PROVIDER_SIM_WORK_DIR": str(base / "work"),
     }
+    env.pop("SSL_CERT_FILE", None)
+    tls_dir = base / "tls"
+    command = [sys.executable, "-m", "provider_sim", "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--tls-port", str(tls_port), "--tls-dir", str(tls_dir), "--no-access-log"]
     log_path = base / "sim.log"
     # A log file rather than a pipe: nobody drains a pipe while tests run,
     # and a full pipe would block the server.
     with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "provider_sim", "--host", "127.0.0.1", "--port", str(port), "--no-access-log"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -95,7 +110,7 @@ def sim_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             if time.monotonic() > deadline:
                 pytest.fail(f"simulator did not become healthy:\n{log_path.read_text()}")
             time.sleep(0.1)
-        yield url
+        yield Sim(url=url, tls_url=f"https://127.0.0.1:{tls_port}", bundle=tls_dir / "ca-bundle.pem")
     finally:
         proc.terminate()
         try:
@@ -103,6 +118,11 @@ def sim_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def sim_url(sim: Sim) -> str:
+    return sim.url
 
 
 class _ImageHandler(BaseHTTPRequestHandler):
