@@ -66,6 +66,18 @@ def validate_logo(png_bytes: bytes) -> tuple[int, int]:
     return _decode(png_bytes).size
 
 
+def validate_brand_logo(png_bytes: bytes) -> tuple[int, int]:
+    """The check for a brand kit's logo (``PutBrandAssets``): a PNG that this compositor can decode fully.
+
+    Same limits as :func:`validate_logo`, so a logo accepted at upload time always composites later.
+    """
+    size = validate_logo(png_bytes)
+    with Image.open(io.BytesIO(bytes(png_bytes))) as img:
+        if img.format != "PNG":
+            raise ValueError(f"invalid logo: expected a PNG, got {img.format}")
+    return size
+
+
 def decode_logo(png_bytes: bytes) -> Image.Image:
     """Validate and decode a logo into an RGBA image (alpha preserved)."""
     return _decode(png_bytes)

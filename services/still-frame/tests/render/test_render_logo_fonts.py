@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from still_frame.render.composite import validate_logo
 from still_frame.render.fonts import FontSet, has_glyph, load_font, make_measurer, primary_path, renderable_text
-from still_frame.render.logo import decode_logo, resize_logo
+from still_frame.render.logo import decode_logo, resize_logo, validate_brand_logo
 
 LogoFactory = Callable[..., bytes]
 
@@ -132,3 +132,11 @@ def test_runs_split_by_font() -> None:
     runs = fonts.runs("Hi 東京 ok")
     assert [text for text, _ in runs] == ["Hi ", "東京 ", "ok"]
     assert runs[0][1] is fonts.primary and runs[1][1] is not fonts.primary and runs[2][1] is fonts.primary
+
+
+def test_brand_logo_must_be_png(make_logo_png: LogoFactory) -> None:
+    assert validate_brand_logo(make_logo_png(400, 100)) == (400, 100)
+    with pytest.raises(ValueError, match=r"^invalid logo: expected a PNG, got WEBP"):
+        validate_brand_logo(make_logo_png(400, 100, fmt="WEBP"))
+    with pytest.raises(ValueError, match=r"^invalid logo: "):
+        validate_brand_logo(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
