@@ -159,23 +159,17 @@ class BrandsServicer(brands_pb2_grpc.BrandsServicer):
 
 
 def validate_logo(png: bytes) -> None:
-    """A logo must be a decodable PNG of sensible size, or the request fails now rather than the video later."""
-    import io
+    """A logo must be a PNG the still-frame compositor can use, or the request fails now rather than the video later.
 
-    from PIL import Image, UnidentifiedImageError
+    The check is the compositor's own (decodes every pixel, same size and aspect limits), so a logo accepted here
+    always composites later.
+    """
+    from still_frame.render.logo import validate_brand_logo  # pure Pillow code, no still-frame I/O
 
     try:
-        with Image.open(io.BytesIO(png)) as image:
-            if image.format != "PNG":
-                raise InvalidArgument(f"invalid logo: expected PNG, got {image.format}")
-            image.verify()
-            width, height = image.size
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        raise InvalidArgument(f"invalid logo: {exc}") from exc
-    if not (16 <= width <= 4096 and 16 <= height <= 4096):
-        raise InvalidArgument(f"invalid logo: {width}x{height} is outside 16..4096 pixels per side")
-    if max(width, height) / min(width, height) > 8:
-        raise InvalidArgument(f"invalid logo: aspect ratio {width}x{height} is too extreme")
+        validate_brand_logo(png)
+    except ValueError as exc:
+        raise InvalidArgument(str(exc)) from exc
 
 
 def _assets(row: Any) -> brands_pb2.BrandAssets:
