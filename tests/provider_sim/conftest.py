@@ -14,10 +14,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 from PIL import Image, ImageDraw
+
+if TYPE_CHECKING:
+    import fal_client
 
 LIBS_DIR = Path(__file__).resolve().parents[2] / "libs"
 SIM_KEYS = ("sim-key-1", "sim-key-2")
@@ -123,6 +127,28 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
 @pytest.fixture(scope="session")
 def sim_url(sim: Sim) -> str:
     return sim.url
+
+
+FalFactory = Callable[..., "fal_client.AsyncClient"]
+
+
+@pytest.fixture
+def fal(sim: Sim, monkeypatch: pytest.MonkeyPatch) -> FalFactory:
+    """Real fal-client AsyncClients (one per key) aimed at the simulator's TLS listener.
+
+    fal-client fixes its queue URL prefix from FAL_QUEUE_RUN_HOST when first imported, which may have
+    happened earlier in this process, so the prefix is pointed at the simulator directly here.
+    """
+    import fal_client
+    import fal_client.client
+
+    monkeypatch.setattr(fal_client.client, "QUEUE_URL_FORMAT", f"{sim.tls_url}/")
+    monkeypatch.setenv("SSL_CERT_FILE", str(sim.bundle))  # read by httpx when fal-client builds its client
+
+    def make(key: str = FAL_KEYS[0]) -> fal_client.AsyncClient:
+        return fal_client.AsyncClient(key=key)
+
+    return make
 
 
 class _ImageHandler(BaseHTTPRequestHandler):

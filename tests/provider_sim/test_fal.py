@@ -13,20 +13,18 @@ import os
 import ssl
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import av
 import certifi
 import fal_client
-import fal_client.client
 import httpx
 import pytest
 
-from tests.provider_sim.conftest import FAL_KEYS, Sim
+from tests.provider_sim.conftest import FAL_KEYS, FalFactory, Sim
 
 APP = "fal-ai/kling-video/v1.6/standard/image-to-video"
-FalFactory = Callable[..., fal_client.AsyncClient]
 
 
 @pytest.fixture(autouse=True)
@@ -36,17 +34,6 @@ def _clean(sim: Sim) -> Iterator[None]:
     httpx.delete(f"{sim.url}/_sim/faults").raise_for_status()
     for provider in ("fal", "runway"):
         httpx.post(f"{sim.url}/_sim/keys", json={"provider": provider, "restore": list(FAL_KEYS)}).raise_for_status()
-
-
-@pytest.fixture
-def fal(sim: Sim, monkeypatch: pytest.MonkeyPatch) -> FalFactory:
-    monkeypatch.setattr(fal_client.client, "QUEUE_URL_FORMAT", f"{sim.tls_url}/")
-    monkeypatch.setenv("SSL_CERT_FILE", str(sim.bundle))  # read by httpx when fal-client builds its client
-
-    def make(key: str = FAL_KEYS[0]) -> fal_client.AsyncClient:
-        return fal_client.AsyncClient(key=key)
-
-    return make
 
 
 @pytest.fixture
