@@ -56,10 +56,14 @@ class _Handler(BaseHTTPRequestHandler):
         behaviour = self.server.files.get(match.group(1)) if match else None
         if behaviour is None:
             return self._simple(404, b"not found", "text/plain")
-        name = match.group(1) if match else ""
-        status = self._serve(behaviour)
+        seen = Seen(match.group(1) if match else "", self.headers.get("Range"), 0)
         with self.server.lock:
-            self.server.seen.append(Seen(name, self.headers.get("Range"), status))
+            self.server.seen.append(seen)
+        try:
+            seen.status = self._serve(behaviour)
+        except (ConnectionError, BrokenPipeError):
+            seen.status = -1  # the client went away mid-body
+            self.close_connection = True
 
     def _simple(self, status: int, body: bytes, content_type: str, extra: dict[str, str] | None = None) -> int:
         self.send_response(status)

@@ -60,7 +60,9 @@ async def main(stop: asyncio.Event) -> None:
     publisher = EventPublisher(broker)
     try:
         async with (
-            ObjectStore.open(settings, part_attempts=settings.store_part_attempts) as store,
+            ObjectStore.open(
+                settings, max_attempts=settings.store_call_attempts, part_attempts=settings.store_part_attempts
+            ) as store,
             httpx.AsyncClient(timeout=settings.download_timeout_s, follow_redirects=False) as http,
         ):
             await sweep_stale_uploads(store, settings.stale_upload_s)

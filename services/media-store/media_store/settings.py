@@ -23,6 +23,7 @@ class MediaSettings(BaseServiceSettings, DatabaseSettings, SpacesSettings):
     download_allow_loopback_http: bool = False
     part_size_bytes: int = 8 * 1024 * 1024
     parts_in_flight: int = 4
+    store_call_attempts: int = 5  # botocore's attempts per S3 call (standard retry mode: backs off on SlowDown, 5xx)
     store_part_attempts: int = 4  # tries per multipart call on top of botocore's own retries
     download_url_ttl_s: int = 3600
     # An unfinished multipart upload older than this is a crashed attempt's leftover: aborted at start-up.

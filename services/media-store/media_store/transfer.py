@@ -230,7 +230,8 @@ async def stream_to_store(
             on_part=on_part,
         )
     except httpx.TransportError as exc:
-        raise TransferError(f"download failed: {type(exc).__name__}: {exc}", retryable=True) from exc
+        reason = f"download broke after {source.received} bytes: {type(exc).__name__}: {exc}"
+        raise TransferError(reason, retryable=True) from exc
     finally:
         await source.close()
 
