@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck stubs up down status clean
+.PHONY: demo test lint typecheck stubs up down status clean bench-still-frame
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,3 +41,6 @@ status: $(STAMP)
 
 clean: down
 	rm -rf out .svd
+
+bench-still-frame: $(STAMP)
+	$(BIN)/python -m tests.benchmarks.bench_still_frame

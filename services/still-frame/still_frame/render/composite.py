@@ -98,7 +98,7 @@ def render_still(
     headline or an invalid logo (``"invalid logo: ..."``).
     """
     width, height = output_size(aspect_ratio)
-    fonts = FontLibrary(style.font_family)
+    fonts = FontLibrary.for_thread(style.font_family)
     probe = fonts.at(_PROBE_FONT_SIZE)
     if not headline.strip():
         raise ValueError("headline must not be empty")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,6 +51,8 @@ _INVISIBLE_CATEGORIES = ("Mn", "Me", "Cf")  # marks, joiners, variation selector
 
 # Coverage verdicts per (font identity, character); pure data, safe to share.
 _coverage_cache: dict[tuple[str, str], bool] = {}
+_per_thread = threading.local()
+_MAX_LIBRARIES_PER_THREAD = 8
 
 
 class FontUnavailable(RuntimeError):
@@ -218,10 +221,11 @@ class FontSet:
         top, bottom = min(t for t, _ in extents), max(b for _, b in extents)
         x = 0.0
         left = right = 0.0
-        for run, font in runs:
+        for index, (run, font) in enumerate(runs):
             l_, _, r_, _ = font.getbbox(run, anchor="ls", stroke_width=self.stroke(font))
             left, right = min(left, x + l_), max(right, x + r_)
-            x += font.getlength(run)
+            if index + 1 < len(runs):  # the advance matters only when another run follows
+                x += font.getlength(run)
         ink_left = math.floor(left)
         return LineMetrics(width=math.ceil(right) - ink_left, height=bottom - top, dx=-ink_left, dy=-top)
 
@@ -237,11 +241,24 @@ class FontSet:
 
 
 class FontLibrary:
-    """:class:`FontSet` per size for one family.  Not shared between threads (FreeType faces)."""
+    """:class:`FontSet` per size for one family.  Not shared between threads (FreeType faces);
+    :meth:`for_thread` gives each worker thread its own, kept across renders (fonts stay loaded)."""
 
     def __init__(self, family: str | None = None) -> None:
         self.family = family
         self._sets: dict[int, FontSet] = {}
+
+    @classmethod
+    def for_thread(cls, family: str | None = None) -> FontLibrary:
+        libraries: dict[str | None, FontLibrary] | None = getattr(_per_thread, "libraries", None)
+        if libraries is None:
+            libraries = _per_thread.libraries = {}
+        library = libraries.get(family)
+        if library is None:
+            if len(libraries) >= _MAX_LIBRARIES_PER_THREAD:
+                libraries.clear()
+            library = libraries[family] = cls(family)
+        return library
 
     def at(self, size: int) -> FontSet:
         fonts = self._sets.get(size)

@@ -1,0 +1,1 @@
+"""Benchmark scripts (run as modules; pytest does not collect bench_*.py)."""
