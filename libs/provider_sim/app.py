@@ -59,7 +59,7 @@ def create_app(settings: SimSettings | None = None) -> Starlette:
     # fal hands out https CDN links: its outputs are served from the TLS listener when there is one.
     fal_signer = OutputSigner(secret, settings.tls_base_url() or settings.base_url(), settings.output_ttl_s)
     executor = ThreadPoolExecutor(settings.max_concurrent_renders, thread_name_prefix="render")
-    journal = RequestJournal()
+    journal = RequestJournal(settings.journal_capacity)
     context = SimContext(
         settings=settings,
         work_dir=work_dir,

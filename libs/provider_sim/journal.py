@@ -45,7 +45,7 @@ def classify(method: str, path: str) -> tuple[str | None, str, str | None]:
 
 
 class RequestJournal:
-    def __init__(self, capacity: int = 200_000) -> None:
+    def __init__(self, capacity: int = 50_000) -> None:
         self._records: deque[dict[str, Any]] = deque(maxlen=capacity)
         self._seq = 0
 

@@ -32,6 +32,7 @@ from provider_sim.faults import TaskFaults, failure_message
 from provider_sim.motion import parse_motion
 from provider_sim.outputs import OutputSigner
 from provider_sim.render import InvalidImageError, RenderCancelled, render_mp4
+from provider_sim.render_cache import RenderCache, cache_key
 from provider_sim.settings import SimSettings
 from provider_sim.sources import PromptImageError, load_prompt_image
 from provider_sim.validation import ImageToVideoRequest
@@ -180,6 +181,7 @@ class TaskRunner:
         self._work_dir = work_dir
         self._signers = signers
         self._executor = executor
+        self.cache = RenderCache(work_dir / "cache", enabled=settings.render_cache)
         self._slots = asyncio.Semaphore(settings.max_concurrent_renders)
 
     def start(self, task: Task) -> None:
@@ -281,13 +283,18 @@ class TaskRunner:
             out.write_bytes(b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2" + os.urandom(64 * 1024))
             task.render_progress = 1.0
         else:
+            key = cache_key(image, req.prompt_text, req.duration, req.width, req.height)
+            if self.cache.fetch(key, out):
+                task.render_progress = 1.0
+            else:
 
-            def on_progress(fraction: float) -> None:
-                if task.cancel_event.is_set():
-                    raise RenderCancelled
-                task.render_progress = fraction
+                def on_progress(fraction: float) -> None:
+                    if task.cancel_event.is_set():
+                        raise RenderCancelled
+                    task.render_progress = fraction
 
-            render_mp4(image, req.prompt_text, req.duration, req.width, req.height, out, on_progress)
+                render_mp4(image, req.prompt_text, req.duration, req.width, req.height, out, on_progress)
+                self.cache.store(key, out)
         if task.cancel_event.is_set():
             # Cancelled between the last frame and now: nobody will fetch it.
             out.unlink(missing_ok=True)

@@ -237,6 +237,7 @@ async def test_corrupt_output(api: Api, control: httpx.AsyncClient, sim: Sim, tm
 
 async def test_journal_records_key_op_task_and_fault(api: Api, control: httpx.AsyncClient) -> None:
     await control.delete("/_sim/requests")
+    await arm(control, provider=api.provider, never_finish=True)  # still in flight when cancelled
     first, second = api.keys
     task_id = await api.create(first)
     await arm(control, task_id=task_id, status_error=500, status_error_count=1)
@@ -261,7 +262,7 @@ async def test_fal_client_retries_429_itself_and_the_journal_shows_it(
     fal: FalFactory, data_uri: str, control: httpx.AsyncClient
 ) -> None:
     await control.delete("/_sim/requests")
-    await arm(control, provider="fal", submit_status=429, submit_count=2, retry_after=0)
+    await arm(control, provider="fal", submit_status=429, submit_count=2, retry_after=0, never_finish=True)
     handle = await fal().submit(APP, {"prompt": "pan left", "image_url": data_uri})
     submits = (await control.get("/_sim/requests", params={"op": "submit"})).json()["requests"]
     assert [r["status"] for r in submits] == [429, 429, 200]

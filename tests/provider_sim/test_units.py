@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 
 import pytest
 
+from provider_sim.fal_validation import FalInputError, parse_kling_input
 from provider_sim.faults import FaultConfig, FaultPlan
 from provider_sim.outputs import OutputSigner
+from provider_sim.render_cache import RenderCache, cache_key
 from provider_sim.validation import ImageToVideoRequest, RequestValidationError, parse_image_to_video
 
 PNG_URI = "data:image/png;base64," + base64.b64encode(b"\x89PNG fake").decode()
@@ -90,3 +93,53 @@ def test_fault_groups_count_down_independently() -> None:
     plan.apply(FaultConfig(status_error=500, status_error_count=5))
     plan.reset()
     assert plan.snapshot() == []
+
+
+def test_render_cache_links_identical_renders(tmp_path: Path) -> None:
+    cache = RenderCache(tmp_path / "cache")
+    key = cache_key(b"image", "zoom in", 5, 720, 1280)
+    assert key != cache_key(b"image", "zoom out", 5, 720, 1280)
+    assert key != cache_key(b"image", "zoom in", 10, 720, 1280)
+    first = tmp_path / "a.mp4"
+    assert not cache.fetch(key, first)
+    first.write_bytes(b"mp4 bytes")
+    cache.store(key, first)
+    first.unlink()  # a deleted task output leaves the cache entry
+    second = tmp_path / "b.mp4"
+    assert cache.fetch(key, second) and second.read_bytes() == b"mp4 bytes" and cache.hits == 1
+    assert not RenderCache(tmp_path / "cache", enabled=False).fetch(key, tmp_path / "c.mp4")
+
+
+def test_targeted_faults_most_specific_first_and_scoped() -> None:
+    plan = FaultPlan()
+    plan.apply(FaultConfig(status_error=500, status_error_count=5))
+    plan.apply(FaultConfig(provider="kling", key="k1", status_error=429, retry_after=4))
+    plan.apply(FaultConfig(provider="runway", submit_status=503))
+    assert plan.take_submit_fault("fal", "k1") is None
+    taken = plan.take_status_fault("fal", "k1", "t1")
+    assert taken is not None and (taken.status, taken.retry_after) == (429, 4)
+    again = plan.take_status_fault("fal", "k1", "t1")
+    assert again is not None and again.status == 500
+    submit = plan.take_submit_fault("runway", "any")
+    assert submit is not None and submit.status == 503
+    plan.apply(FaultConfig(provider="fal", slow_seconds=3, never_finish=True, expired_output=True))
+    assert plan.take_task_faults("runway").task_seconds == 0
+    faults = plan.take_task_faults("fal", "k2")
+    assert (faults.task_seconds, faults.never_finish, faults.expired_output) == (3, True, True)
+    assert [f["fault"] for f in plan.snapshot()] == ["status"]
+
+
+def test_kling_input_defaults_and_errors() -> None:
+    request, parsed = parse_kling_input(
+        {"prompt": "p", "image_url": PNG_URI}, "fal-ai/kling-video/v1.6/pro/image-to-video"
+    )
+    assert (request.duration, request.width, request.height) == (5, 1280, 720)
+    assert parsed.negative_prompt and parsed.cfg_scale == 0.5
+    vertical, _ = parse_kling_input(
+        {"prompt": "p", "image_url": PNG_URI, "duration": "10", "aspect_ratio": "9:16"}, "x/y"
+    )
+    assert (vertical.duration, vertical.width, vertical.height) == (10, 720, 1280)
+    with pytest.raises(FalInputError) as caught:
+        parse_kling_input({"image_url": 3, "cfg_scale": "high"}, "x/y")
+    locs = {tuple(item["loc"]) for item in caught.value.detail}
+    assert locs == {("body", "prompt"), ("body", "image_url"), ("body", "cfg_scale")}
