@@ -113,7 +113,7 @@ def test_render_cache_links_identical_renders(tmp_path: Path) -> None:
 def test_targeted_faults_most_specific_first_and_scoped() -> None:
     plan = FaultPlan()
     plan.apply(FaultConfig(status_error=500, status_error_count=5))
-    plan.apply(FaultConfig(provider="kling", key="k1", status_error=429, retry_after=4))
+    plan.apply(FaultConfig.model_validate({"provider": "kling", "key": "k1", "status_error": 429, "retry_after": 4}))
     plan.apply(FaultConfig(provider="runway", submit_status=503))
     assert plan.take_submit_fault("fal", "k1") is None
     taken = plan.take_status_fault("fal", "k1", "t1")
