@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -71,12 +73,29 @@ def _exists(pid: int) -> bool:
 
 
 @contextmanager
-def running_stack(home: Path, **overrides: str) -> Iterator[RunningStack]:
-    """A whole embedded stack in `home` (traces to a local sink); `overrides` are extra environment variables.
+def running_stack(home: Path | None = None, **overrides: str) -> Iterator[RunningStack]:
+    """A whole embedded stack (traces to a local sink); `overrides` are extra environment variables.
 
     The session `stack` fixture is one of these; a test that needs other settings (poll timing, fault-prone
-    providers) opens its own with a module-scoped fixture and pays the start-up once.
+    providers) opens its own with a module-scoped fixture and pays the start-up once. The stack really lives in a
+    fresh directory outside pytest's temporary root (`home`, if given, becomes a link to it): pytest makes that root
+    private (0700) at every session start, which would lock PostgreSQL, running as its own user, out of a stack that
+    another pytest session is using.
     """
+    real_home = Path(tempfile.mkdtemp(prefix="svd-test-home-"))
+    if home is not None:  # keep the caller's path working: it points at the real home
+        if home.is_dir() and not any(home.iterdir()):
+            home.rmdir()
+        home.symlink_to(real_home, target_is_directory=True)
+    try:
+        with _stack_in(real_home, overrides) as running:
+            yield running
+    finally:
+        shutil.rmtree(real_home, ignore_errors=True)
+
+
+@contextmanager
+def _stack_in(home: Path, overrides: dict[str, str]) -> Iterator[RunningStack]:
     setup_telemetry("e2e-tests")  # the tests publish like the upstream router: with a real trace context
     server, sink, port = start_sink()
     env = {
@@ -100,6 +119,6 @@ def running_stack(home: Path, **overrides: str) -> Iterator[RunningStack]:
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    with running_stack(tmp_path_factory.mktemp("svd-home")) as running:
+def stack() -> Iterator[RunningStack]:
+    with running_stack() as running:
         yield running
