@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from svd_stack import seaweed, sim
 from svd_stack.components import PLAN, Component, Context, child_env
+from tests.conftest import svd
 
 SECRETS = {
     "s3_access_key": "AK",
@@ -88,3 +94,38 @@ def test_user_key_pool_is_accepted_by_the_simulator_and_wins_for_services() -> N
     env = child_env(ctx, _component("video_gateway"))
     assert env["FAL_API_KEY"] == "f1:s" and env["RUNWAY_API_KEYS"] == "r1, r2"
     assert env["RUNWAY_BASE_URL"] == "http://127.0.0.1:8089"  # forced: a simulated provider is the simulator
+
+
+def test_kling_only_stack_serves_fal_over_tls_to_the_real_client(tmp_path: Path) -> None:
+    """`svd up` with SVD_SIM_PROVIDERS=kling: fal-client, given only what the stack exports, completes a request."""
+    home = tmp_path / "home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RUNWAY_", "FAL_", "SSL_CERT"))}
+    env["SVD_SIM_PROVIDERS"] = "kling"
+    up = svd("up", "--home", str(home), "--only", "provider-sim", env=env, timeout=120)
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        doc = json.loads((home / "stack.json").read_text())
+        assert doc["sim_providers"] == ["kling"]
+        assert httpx.get(f"{doc['provider_sim_url']}/_sim/keys").json()["keys"]["fal"]["accepted"] == [
+            doc["fal_api_key"]
+        ]
+        script = (
+            "import fal_client\n"
+            "handle = fal_client.submit('fal-ai/kling-video/v1.6/standard/image-to-video',"
+            " {'prompt': 'zoom in', 'image_url': 'data:image/png;base64,"
+            "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC'})\n"
+            "print(handle.get(interval=0.1)['video']['url'])\n"
+        )
+        client_env = {
+            **env,
+            "FAL_QUEUE_RUN_HOST": doc["fal_queue_host"],
+            "SSL_CERT_FILE": doc["sim_ca_bundle"],
+            "FAL_KEY": doc["fal_api_key"],
+        }
+        done = subprocess.run(
+            [sys.executable, "-c", script], env=client_env, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith(f"https://{doc['fal_queue_host']}/outputs/")
+    finally:
+        svd("down", "--home", str(home), env=env, timeout=120)
