@@ -1,9 +1,12 @@
-"""provider_sim: an offline, real-HTTP simulator of Runway's image_to_video API.
+"""provider_sim: an offline, real-HTTP simulator of the video providers' APIs.
 
-It speaks the public wire protocol (``X-Runway-Version: 2024-11-06``) so the
-project's real provider adapter can be exercised without network access, and
-it really renders: the prompt image is animated with a camera move read from
-the prompt text and encoded as an H.264 MP4 served from signed URLs.
+It speaks Runway's ``image_to_video`` API (``X-Runway-Version: 2024-11-06``)
+over HTTP and fal.ai's queue API for Kling over TLS with a local CA, so the
+project's real adapters (httpx for Runway, the real ``fal-client`` for Kling)
+run unchanged without network access. It really renders: the prompt image is
+animated with a camera move read from the prompt text and encoded as an H.264
+MP4 served from signed URLs. Faults, keys and a request journal are driven
+through the ``/_sim`` control plane (see README.md).
 """
 
 from provider_sim.motion import CameraMove, parse_motion

@@ -30,7 +30,7 @@ from provider_sim.settings import SimSettings
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m provider_sim",
-        description="Offline simulator of Runway's image_to_video API (renders real MP4s).",
+        description="Offline simulator of Runway's image_to_video and fal's queue API for Kling (renders real MP4s).",
     )
     parser.add_argument("--host", default=None, help="bind address (env PROVIDER_SIM_HOST, default 127.0.0.1)")
     parser.add_argument(
