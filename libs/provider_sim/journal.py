@@ -34,8 +34,8 @@ def classify(method: str, path: str) -> tuple[str | None, str, str | None]:
         return "runway", {"GET": "status", "DELETE": "cancel"}.get(method, method.lower()), match["id"]
     if match := _OUTPUT.match(path):
         return None, "output", match["id"]
-    if path.startswith("/v1/"):
-        return None, path, None
+    if path.startswith(("/v1/", "/openai/")):  # OpenAI images (recorded by its own module too)
+        return "openai", path, None
     if match := _FAL_REQUEST.match(path):
         tail = match["tail"] or ""
         return "fal", {"/status": "status", "/cancel": "cancel"}.get(tail, "result"), match["id"]

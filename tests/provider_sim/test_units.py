@@ -9,6 +9,7 @@ import pytest
 
 from provider_sim.fal_validation import FalInputError, parse_kling_input
 from provider_sim.faults import FaultConfig, FaultPlan
+from provider_sim.journal import classify
 from provider_sim.outputs import OutputSigner
 from provider_sim.render_cache import RenderCache, cache_key
 from provider_sim.validation import ImageToVideoRequest, RequestValidationError, parse_image_to_video
@@ -143,3 +144,26 @@ def test_kling_input_defaults_and_errors() -> None:
         parse_kling_input({"image_url": 3, "cfg_scale": "high"}, "x/y")
     locs = {tuple(item["loc"]) for item in caught.value.detail}
     assert locs == {("body", "prompt"), ("body", "image_url"), ("body", "cfg_scale")}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "expected"),
+    [
+        ("POST", "/v1/image_to_video", ("runway", "submit", None)),
+        ("GET", "/v1/tasks/t1", ("runway", "status", "t1")),
+        ("DELETE", "/v1/tasks/t1", ("runway", "cancel", "t1")),
+        ("POST", "/fal-ai/kling-video/v1.6/standard/image-to-video", ("fal", "submit", None)),
+        ("GET", "/fal-ai/kling-video/requests/r1/status", ("fal", "status", "r1")),
+        ("GET", "/fal-ai/kling-video/requests/r1", ("fal", "result", "r1")),
+        ("PUT", "/fal-ai/kling-video/requests/r1/cancel", ("fal", "cancel", "r1")),
+        ("GET", "/outputs/t1.mp4", (None, "output", "t1")),
+        ("POST", "/v1/images/generations", ("openai", "/v1/images/generations", None)),
+        (
+            "POST",
+            "/openai/deployments/d/images/generations",
+            ("openai", "/openai/deployments/d/images/generations", None),
+        ),
+    ],
+)
+def test_journal_classifies_calls(method: str, path: str, expected: tuple[str | None, str, str | None]) -> None:
+    assert classify(method, path) == expected
