@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 # Keeps an injected failure from being instantaneous, so pollers see a
 # non-terminal state first, as they would against the real service.
 _MIN_FAILURE_DELAY_S = 0.1
+_POSITIONS_TTL_S = 0.05
 
 
 class TaskStatus(StrEnum):
@@ -143,6 +144,9 @@ class Task:
 class TaskStore:
     def __init__(self) -> None:
         self._tasks: dict[str, Task] = {}
+        self._positions: dict[str, int] = {}
+        self._counts: dict[str, int] = {}
+        self._positions_at = 0.0
 
     def create(self, request: ImageToVideoRequest, faults: TaskFaults, **extra: Any) -> Task:
         task = Task(
@@ -166,13 +170,27 @@ class TaskStore:
         return list(self._tasks.values())
 
     def queue_position(self, task: Task) -> int:
-        """How many waiting tasks of the same provider were created before `task` (0 = next)."""
-        waiting = (TaskStatus.PENDING, TaskStatus.THROTTLED)
-        return sum(
-            1
-            for other in self._tasks.values()
-            if other.provider == task.provider and other.status in waiting and other.created_mono < task.created_mono
-        )
+        """How many waiting tasks of the same provider were created before `task` (0 = next).
+
+        Positions are computed for all waiting tasks at once and reused for a short while, so
+        thousands of status polls cost one pass over the store, not one each.
+        """
+        now = time.monotonic()
+        fresh = now - self._positions_at <= _POSITIONS_TTL_S
+        if fresh and task.id not in self._positions and task.created_mono >= self._positions_at:
+            # Submitted since the last pass: it queues behind everything counted then.
+            self._positions[task.id] = self._counts.get(task.provider, 0)
+            self._counts[task.provider] = self._positions[task.id] + 1
+        elif not fresh or task.id not in self._positions:
+            waiting = (TaskStatus.PENDING, TaskStatus.THROTTLED)
+            queued = sorted(
+                (t for t in self._tasks.values() if t.status in waiting), key=lambda t: (t.provider, t.created_mono)
+            )
+            self._positions, self._counts, self._positions_at = {}, {}, now
+            for item in queued:
+                self._positions[item.id] = self._counts.get(item.provider, 0)
+                self._counts[item.provider] = self._positions[item.id] + 1
+        return self._positions.get(task.id, 0)
 
 
 class TaskRunner:

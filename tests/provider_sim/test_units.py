@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import base64
+import time
 from pathlib import Path
 
 import pytest
 
 from provider_sim.fal_validation import FalInputError, parse_kling_input
-from provider_sim.faults import FaultConfig, FaultPlan
+from provider_sim.faults import FaultConfig, FaultPlan, TaskFaults
 from provider_sim.journal import classify
 from provider_sim.outputs import OutputSigner
 from provider_sim.render_cache import RenderCache, cache_key
+from provider_sim.tasks import TaskStatus, TaskStore
 from provider_sim.validation import ImageToVideoRequest, RequestValidationError, parse_image_to_video
 
 PNG_URI = "data:image/png;base64," + base64.b64encode(b"\x89PNG fake").decode()
@@ -167,3 +169,17 @@ def test_kling_input_defaults_and_errors() -> None:
 )
 def test_journal_classifies_calls(method: str, path: str, expected: tuple[str | None, str, str | None]) -> None:
     assert classify(method, path) == expected
+
+
+def test_queue_positions_per_provider() -> None:
+    store = TaskStore()
+    request = parse({"model": "gen4_turbo", "promptImage": PNG_URI, "ratio": "720:1280"})
+    fal = [store.create(request, TaskFaults(), provider="fal") for _ in range(3)]
+    runway = store.create(request, TaskFaults())
+    assert [store.queue_position(t) for t in fal] == [0, 1, 2]
+    assert store.queue_position(runway) == 0
+    fal[0].status = TaskStatus.RUNNING
+    time.sleep(0.06)  # past the reuse window: positions are recomputed
+    assert [store.queue_position(t) for t in fal[1:]] == [0, 1]
+    late = store.create(request, TaskFaults(), provider="fal")
+    assert store.queue_position(late) == 2
