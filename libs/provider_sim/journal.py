@@ -44,25 +44,31 @@ def classify(method: str, path: str) -> tuple[str | None, str, str | None]:
     return None, path, None
 
 
+FIELDS = ("seq", "time", "provider", "op", "method", "path", "key", "task_id", "status", "fault", "retry_after", "tls")
+_FILTERABLE = ("provider", "op", "key", "task_id", "method")
+
+
 class RequestJournal:
-    def __init__(self, capacity: int = 50_000) -> None:
-        self._records: deque[dict[str, Any]] = deque(maxlen=capacity)
+    """Records kept as tuples (a few hundred bytes each); dicts are built only when queried."""
+
+    def __init__(self, capacity: int = 200_000) -> None:
+        self._records: deque[tuple[Any, ...]] = deque(maxlen=capacity)
         self._seq = 0
 
-    def add(self, record: dict[str, Any]) -> None:
+    def add(self, record: Mapping[str, Any]) -> None:
         self._seq += 1
-        self._records.append({"seq": self._seq, **record})
+        self._records.append((self._seq, *(record.get(name) for name in FIELDS[1:])))
 
     def clear(self) -> None:
         self._records.clear()
 
     def query(self, filters: Mapping[str, str]) -> list[dict[str, Any]]:
         since = int(filters.get("since", "0") or 0)
-        wanted = {k: v for k, v in filters.items() if k in ("provider", "op", "key", "task_id", "method")}
+        wanted = [(FIELDS.index(k), v) for k, v in filters.items() if k in _FILTERABLE]
         return [
-            record
+            dict(zip(FIELDS, record, strict=True))
             for record in self._records
-            if record["seq"] > since and all(str(record.get(k)) == v for k, v in wanted.items())
+            if record[0] > since and all(str(record[i]) == v for i, v in wanted)
         ]
 
 

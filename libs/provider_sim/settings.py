@@ -34,7 +34,7 @@ class SimSettings(BaseSettings):
         default=None, description="Base of https URLs (fal queue URLs, fal outputs); default https://{host}:{tls_port}."
     )
     render_cache: bool = Field(default=True, description="Reuse the MP4 of an identical earlier render.")
-    journal_capacity: int = Field(default=50_000, ge=0, description="Request journal records kept (oldest dropped).")
+    journal_capacity: int = Field(default=200_000, ge=0, description="Request journal records kept (oldest dropped).")
     fal_queue_seconds: float = Field(
         default=0.0, ge=0.0, description="Minimum time a fal request spends IN_QUEUE before it starts."
     )
