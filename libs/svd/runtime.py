@@ -14,9 +14,11 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from faststream.nats import NatsBroker
 
-from svd.grpc.auth import StaticKeyStore
+from svd.apikeys import DatabaseKeyStore, migrate_keys
+from svd.db import create_engine
+from svd.grpc.auth import KeyStore, StaticKeyStore
 from svd.grpc.server import ServiceBinding, start_server
-from svd.settings import BaseServiceSettings
+from svd.settings import BaseServiceSettings, DatabaseSettings
 from svd.telemetry import setup_telemetry, shutdown_telemetry
 
 
@@ -48,13 +50,25 @@ async def serve_until_stopped(
     bindings: Sequence[ServiceBinding] = (),
     broker: NatsBroker | None = None,
 ) -> None:
-    """Start the bus consumers and the gRPC server (health and reflection included), run until `stop`, then drain."""
+    """Start the bus consumers and the gRPC server (health and reflection included), run until `stop`, then drain.
+
+    Callers authenticate with the configured keys (`SVD_API_KEYS`) and, for a service with a database, also with
+    keys issued by `svd keys create`.
+    """
+    keys: KeyStore = StaticKeyStore(settings.svd_api_keys)
+    key_engine = None
+    if isinstance(settings, DatabaseSettings):
+        await migrate_keys(settings.database_url)
+        key_engine = create_engine(settings.database_url, pool_size=2)
+        keys = DatabaseKeyStore(key_engine, keys)
     if broker is not None:
         await broker.start()
-    server = await start_server(settings.grpc_listen, bindings, StaticKeyStore(settings.svd_api_keys))
+    server = await start_server(settings.grpc_listen, bindings, keys)
     try:
         await stop.wait()
     finally:
         await server.stop(settings.shutdown_grace_s)
         if broker is not None:
             await broker.stop()
+        if key_engine is not None:
+            await key_engine.dispose()

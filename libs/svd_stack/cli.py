@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from svd_stack import commands, demo
+from svd_stack import commands, demo, keys
 
 app = typer.Typer(
     name="svd",
@@ -20,3 +20,4 @@ app.command("up")(commands.up)
 app.command("down")(commands.down)
 app.command("status")(commands.status)
 app.command("demo")(demo.demo_command)
+app.add_typer(keys.app, name="keys")

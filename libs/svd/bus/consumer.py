@@ -90,6 +90,10 @@ def subscribe(
         headers = dict(raw.headers or {})
         meta = raw.metadata
         try:
+            if len(raw.data) > spec.max_message_bytes:
+                raise codec.UndecodableMessage(
+                    f"message of {len(raw.data)} bytes exceeds the {spec.max_message_bytes}-byte limit"
+                )
             decoded = codec.decode(raw.data, headers, message_type)
         except codec.UndecodableMessage as exc:
             await _dead_letter(publisher, spec, raw.subject, raw.data, headers, meta.sequence.stream, str(exc))

@@ -48,6 +48,12 @@ CANCEL = "video.cancel"
 
 DEAD_LETTER_PREFIX = "dlq"
 
+# The seed generated videos with concurrency 2: at most this many upstream events of a kind are handled at once
+# across every dispatcher replica (the consumer's max_ack_pending; see dispatcher.handlers for the rest).
+UPSTREAM_CONCURRENCY = 2
+# An upstream event larger than this is a bug upstream, not a post: it is dead-lettered unread.
+UPSTREAM_MAX_BYTES = 64 * 1024
+
 # A published message id is remembered this long for de-duplication (covers every retry of a publish).
 DUPLICATE_WINDOW_S = 2 * 60 * 60.0
 
@@ -84,6 +90,8 @@ class ConsumerSpec:
     max_deliver: int = 10
     backoff_s: list[float] = field(default_factory=list)
     max_ack_pending: int = 1000
+    # Larger messages are dead-lettered before decoding.
+    max_message_bytes: int = 1024 * 1024
 
     def config(self) -> ConsumerConfig:
         return ConsumerConfig(
@@ -106,10 +114,28 @@ STREAMS: tuple[StreamSpec, ...] = (
 )
 
 CONSUMERS: tuple[ConsumerSpec, ...] = (
-    ConsumerSpec("dispatcher-copy-approved", SOCIAL, COPY_APPROVED),
-    ConsumerSpec("dispatcher-design-rejected", SOCIAL, DESIGN_REJECTED),
-    ConsumerSpec("dispatcher-client-rejected", SOCIAL, CLIENT_REJECTED),
-    ConsumerSpec("dispatcher-client-approved", SOCIAL, CLIENT_APPROVED),
+    ConsumerSpec(
+        "dispatcher-copy-approved",
+        SOCIAL,
+        COPY_APPROVED,
+        max_ack_pending=UPSTREAM_CONCURRENCY,
+        max_message_bytes=UPSTREAM_MAX_BYTES,
+    ),
+    ConsumerSpec(
+        "dispatcher-design-rejected",
+        SOCIAL,
+        DESIGN_REJECTED,
+        max_ack_pending=UPSTREAM_CONCURRENCY,
+        max_message_bytes=UPSTREAM_MAX_BYTES,
+    ),
+    ConsumerSpec(
+        "dispatcher-client-rejected",
+        SOCIAL,
+        CLIENT_REJECTED,
+        max_ack_pending=UPSTREAM_CONCURRENCY,
+        max_message_bytes=UPSTREAM_MAX_BYTES,
+    ),
+    ConsumerSpec("dispatcher-client-approved", SOCIAL, CLIENT_APPROVED, max_message_bytes=UPSTREAM_MAX_BYTES),
     ConsumerSpec("dispatcher-submitted", VIDEO, SUBMITTED),
     ConsumerSpec("dispatcher-stored", VIDEO, STORED),
     ConsumerSpec("dispatcher-failed", VIDEO, FAILED),

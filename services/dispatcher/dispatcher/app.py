@@ -6,10 +6,11 @@ import asyncio
 from pathlib import Path
 
 from dispatcher import handlers
-from dispatcher.ports import BillingClient
+from dispatcher.outbound import Outbound
+from dispatcher.ports import BillingClient, MediaClient
 from dispatcher.servicer import BrandsServicer, VideoJobsServicer
 from dispatcher.settings import DispatcherSettings
-from dispatcher.usecases import Dispatcher
+from dispatcher.usecases import JobLifecycle, PipelineEvents, UpstreamEvents
 from social_video.v1 import brands_pb2, brands_pb2_grpc, jobs_pb2, jobs_pb2_grpc
 from svd import db
 from svd.bus.broker import make_broker
@@ -28,19 +29,27 @@ async def main(stop: asyncio.Event) -> None:
     engine = db.create_engine(settings.database_url, settings.database_pool_size)
     sessions = db.session_factory(engine)
     billing_channel = channel(settings.billing_grpc_target, settings.svd_service_api_key)
+    media_channel = channel(settings.media_grpc_target, settings.svd_service_api_key)
     broker = make_broker(settings.nats_url, "dispatcher")
     publisher = EventPublisher(broker)
     try:
         async with ObjectStore.open(settings) as store:
-            dispatcher = Dispatcher(sessions, BillingClient(billing_channel), publisher, settings.hold_ttl_s)
-            handlers.register(broker, dispatcher, publisher)
+            lifecycle = JobLifecycle(
+                sessions,
+                BillingClient(billing_channel),
+                MediaClient(media_channel),
+                publisher,
+                Outbound(publisher),
+                settings.hold_ttl_s,
+            )
+            handlers.register(broker, UpstreamEvents(lifecycle), PipelineEvents(lifecycle), publisher)
             await serve_until_stopped(
                 settings,
                 stop,
                 [
                     ServiceBinding(
                         jobs_pb2_grpc.add_VideoJobsServicer_to_server,
-                        VideoJobsServicer(sessions, settings.watch_poll_interval_s),
+                        VideoJobsServicer(sessions, lifecycle, settings.watch_poll_interval_s),
                         jobs_pb2.DESCRIPTOR.services_by_name["VideoJobs"].full_name,
                     ),
                     ServiceBinding(
@@ -53,4 +62,5 @@ async def main(stop: asyncio.Event) -> None:
             )
     finally:
         await billing_channel.close()
+        await media_channel.close()
         await engine.dispose()

@@ -8,6 +8,7 @@ from enum import Enum
 from social_video.v1 import common_pb2 as c
 from social_video.v1 import upstream_pb2
 from svd.errors import InvalidArgument
+from svd.ids import new_id
 
 VIDEO_FORMATS = frozenset({c.PLATFORM_FORMAT_REEL, c.PLATFORM_FORMAT_STORY, c.PLATFORM_FORMAT_TIKTOK})
 IMAGE_FORMATS = frozenset({c.PLATFORM_FORMAT_STATIC, c.PLATFORM_FORMAT_CAROUSEL, c.PLATFORM_FORMAT_TEXT})
@@ -16,7 +17,14 @@ STORY_MAX_DURATION = 5
 ASPECT_RATIOS = ("9:16", "1:1")
 # The provider used for the conservative hold: the most expensive one we may fall back to.
 CONSERVATIVE_PROVIDER = c.VIDEO_PROVIDER_RUNWAY
+# Sane sizes: the upstream app's own limits with margin; anything bigger is a bug upstream, not a post.
+MAX_ID = 128
 MAX_HEADLINE = 300
+MAX_BODY = 5000
+MAX_CTA = 200
+MAX_HASHTAGS = 60
+MAX_HASHTAG = 140
+MAX_FEEDBACK = 4000
 
 
 class Route(Enum):
@@ -40,19 +48,45 @@ class VideoOptions:
     with_audio: bool
 
 
-def validate_approval(event: upstream_pb2.CopyApproved) -> VideoOptions:
-    """Check the ids and options of a video approval; defaults: 5 s, 9:16, silent."""
+def new_job_id() -> str:
+    return new_id()
+
+
+def validate_ids(event: object) -> None:
+    """Every upstream event names itself, its tenant and its post with non-empty ids of sane length."""
     for name in ("event_id", "tenant_id", "social_post_id"):
-        if not getattr(event, name):
+        value = getattr(event, name)
+        if not value.strip():
             raise InvalidArgument(f"{name} is required")
+        if len(value) > MAX_ID:
+            raise InvalidArgument(f"{name} is longer than {MAX_ID} characters")
+
+
+def validate_feedback(feedback: str) -> None:
+    if len(feedback) > MAX_FEEDBACK:
+        raise InvalidArgument(f"reviewer_feedback is longer than {MAX_FEEDBACK} characters")
+
+
+def _validate_copy(copy: c.PostCopy) -> None:
+    if not copy.headline.strip():
+        raise InvalidArgument("copy.headline is required")
+    for name, limit in (("headline", MAX_HEADLINE), ("body", MAX_BODY), ("cta", MAX_CTA)):
+        if len(getattr(copy, name)) > limit:
+            raise InvalidArgument(f"copy.{name} is longer than {limit} characters")
+    if len(copy.hashtags) > MAX_HASHTAGS:
+        raise InvalidArgument(f"copy.hashtags has more than {MAX_HASHTAGS} entries")
+    if any(len(tag) > MAX_HASHTAG for tag in copy.hashtags):
+        raise InvalidArgument(f"a hashtag is longer than {MAX_HASHTAG} characters")
+
+
+def validate_approval(event: upstream_pb2.CopyApproved) -> VideoOptions:
+    """Check the ids, copy and options of a video approval; defaults: 5 s, 9:16, silent."""
+    validate_ids(event)
     if event.platform == c.PLATFORM_UNSPECIFIED:
         raise InvalidArgument("platform is required")
     if event.content_type == c.CONTENT_TYPE_UNSPECIFIED:
         raise InvalidArgument("content_type is required")
-    if not event.copy.headline.strip():
-        raise InvalidArgument("copy.headline is required")
-    if len(event.copy.headline) > MAX_HEADLINE:
-        raise InvalidArgument(f"copy.headline is longer than {MAX_HEADLINE} characters")
+    _validate_copy(event.copy)
     duration = event.duration_seconds if event.HasField("duration_seconds") else 5
     if duration not in DURATIONS:
         raise InvalidArgument(f"duration_seconds must be 5 or 10, got {duration}")

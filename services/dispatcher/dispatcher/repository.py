@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, insert, literal, select, tuple_, update
+from sqlalchemy import and_, func, insert, literal, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -40,6 +40,21 @@ async def active_job_for_post(session: AsyncSession, tenant_id: str, social_post
             )
         )
     ).first()
+
+
+async def latest_job_for_post(session: AsyncSession, tenant_id: str, social_post_id: str) -> Any | None:
+    query = (
+        select(jobs)
+        .where(jobs.c.tenant_id == tenant_id, jobs.c.social_post_id == social_post_id)
+        .order_by(jobs.c.run.desc())
+        .limit(1)
+    )
+    return (await session.execute(query)).first()
+
+
+async def lock_post_key(session: AsyncSession, tenant_id: str, social_post_id: str) -> None:
+    """Serialise job creation for one post until the transaction ends (the post row may not exist yet)."""
+    await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(f"{tenant_id}/{social_post_id}", 0))))
 
 
 async def next_run(session: AsyncSession, tenant_id: str, social_post_id: str) -> int:

@@ -15,12 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dispatcher import domain
 from dispatcher import repository as repo
+from dispatcher.usecases import JobLifecycle
 from dispatcher.views import job_message
 from social_video.v1 import brands_pb2, brands_pb2_grpc, common_pb2, jobs_pb2, jobs_pb2_grpc
 from svd import keys
 from svd.db import transaction
 from svd.enums import short_name
-from svd.errors import InvalidArgument, NotFound
+from svd.errors import FailedPrecondition, InvalidArgument, NotFound
 from svd.grpc.auth import principal
 from svd.storage import ObjectStore
 from svd.timeutil import from_timestamp, to_timestamp
@@ -45,8 +46,11 @@ def _parse_token(token: str) -> tuple[datetime, str] | None:
 
 
 class VideoJobsServicer(jobs_pb2_grpc.VideoJobsServicer):
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], watch_interval_s: float) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], lifecycle: JobLifecycle, watch_interval_s: float
+    ) -> None:
         self._sessions = sessions
+        self._lifecycle = lifecycle
         self._watch_interval_s = watch_interval_s
 
     async def _visible_job(self, job_id: str) -> jobs_pb2.Job:
@@ -113,6 +117,19 @@ class VideoJobsServicer(jobs_pb2_grpc.VideoJobsServicer):
                 jobs_pb2.JobEvent(time=to_timestamp(row.time), level=row.level, message=row.message, metadata=metadata)
             )
         return jobs_pb2.GetJobEventsResponse(events=events)
+
+    async def CancelJob(self, request: jobs_pb2.CancelJobRequest, context: Any) -> jobs_pb2.CancelJobResponse:
+        """Stop a job wherever it is (credits released, provider task cancelled); cancelling twice is harmless."""
+        job = await self._visible_job(request.job_id)
+        if job.status in (common_pb2.JOB_STATUS_SUCCEEDED, common_pb2.JOB_STATUS_FAILED):
+            raise FailedPrecondition(
+                f"job {request.job_id} already {short_name(common_pb2.JobStatus, job.status)}; nothing to cancel"
+            )
+        caller = principal()
+        who = "an admin" if caller.is_admin else f"tenant {caller.tenant_id}"
+        reason = request.reason.strip()[:500] or f"cancelled by {who}"
+        await self._lifecycle.cancel(request.job_id, reason)
+        return jobs_pb2.CancelJobResponse(job=await self._visible_job(request.job_id))
 
 
 class BrandsServicer(brands_pb2_grpc.BrandsServicer):

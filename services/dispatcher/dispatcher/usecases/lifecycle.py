@@ -1,0 +1,148 @@
+"""The life of one video job, shared by every flow: start it (reserve, then request the design), end it as failed
+or cancelled (release the hold, send the post to DM review, say why).
+
+Each step is idempotent: the hold is named by the job (`job:<id>`), publishes carry deterministic message ids and a
+job that has already ended is left alone, so a redelivered event or a retried RPC repairs a crash without doing
+anything twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from dispatcher import domain
+from dispatcher import repository as repo
+from dispatcher.outbound import Outbound
+from dispatcher.ports import BillingClient, MediaClient
+from dispatcher.views import job_ref, video_spec
+from social_video.v1 import common_pb2 as c
+from social_video.v1 import pipeline_pb2
+from svd.bus import topology
+from svd.bus.publisher import EventPublisher
+from svd.db import transaction
+from svd.enums import short_name
+from svd.errors import FailedPrecondition
+from svd.ids import message_id
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BRAND = pipeline_pb2.BrandStyle(
+    primary_color="#1F2A44", secondary_color="#3E5C9A", accent_color="#F2A541", tone_of_voice="friendly"
+)
+
+
+@dataclass
+class JobLifecycle:
+    sessions: async_sessionmaker[AsyncSession]
+    billing: BillingClient
+    media: MediaClient
+    publisher: EventPublisher
+    outbound: Outbound
+    hold_ttl_s: int
+
+    async def advance(self, job: Any) -> None:
+        """Reserve credits (once) and request the design (deduplicated), unless the job already ended."""
+        if job.status not in repo.ACTIVE_STATUSES:
+            return
+        if not job.reservation_id:
+            amount = await self.billing.quote(domain.CONSERVATIVE_PROVIDER, job.duration_seconds)
+            try:
+                hold = await self.billing.reserve(
+                    job.tenant_id, amount, f"job:{job.job_id}", job.job_id, self.hold_ttl_s
+                )
+            except FailedPrecondition as exc:
+                await self.fail(job.job_id, c.JOB_STEP_RESERVING, exc.message)
+                return
+            async with transaction(self.sessions) as session:
+                current = await repo.job(session, job.job_id, lock=True)
+                if current is None or current.status not in repo.ACTIVE_STATUSES:
+                    # Cancelled while we were reserving: the hold must not outlive the job.
+                    await self.billing.release(hold.reservation_id, "job ended while reserving")
+                    return
+                job = await repo.update_job(
+                    session,
+                    job.job_id,
+                    reservation_id=hold.reservation_id,
+                    credits_reserved=hold.amount,
+                    step="still_frame",
+                    progress=domain.progress_for(c.JOB_STEP_STILL_FRAME),
+                )
+                await repo.log_event(
+                    session, job.job_id, f"reserved {hold.amount} credits", reservation_id=hold.reservation_id
+                )
+        await self.outbound.job_status(job, c.POST_STATUS_GENERATING_VIDEO, c.DELIVERABLE_STATUS_GENERATING)
+        request = pipeline_pb2.DesignRequested(ref=job_ref(job), spec=video_spec(job), brand=await self._brand(job))
+        await self.publisher.publish(
+            topology.DESIGN_REQUESTED, request, message_id(job.job_id, "design.requested", job.run)
+        )
+
+    async def _brand(self, job: Any) -> pipeline_pb2.BrandStyle:
+        async with self.sessions() as session:
+            row = await repo.brand(session, job.tenant_id)
+        if row is None:
+            return DEFAULT_BRAND
+        return pipeline_pb2.BrandStyle(
+            primary_color=row.primary_color,
+            secondary_color=row.secondary_color,
+            accent_color=row.accent_color,
+            font_family=row.font_family,
+            tone_of_voice=row.tone_of_voice,
+            logo_key=row.logo_key,
+        )
+
+    async def fail(self, job_id: str, phase: int, reason: str, provider_job_id: str = "") -> Any | None:
+        """End a job as failed: release its hold, send the post to DM review, say why."""
+        return await self._end(job_id, "failed", phase, reason, provider_job_id=provider_job_id)
+
+    async def cancel(self, job_id: str, reason: str) -> Any | None:
+        """End a job as cancelled wherever it is: release its hold, stop the pipeline and the provider task."""
+        async with self.sessions() as session:
+            job = await repo.job(session, job_id)
+        if job is None:
+            return None
+        phase = c.JobStep.Value(f"JOB_STEP_{job.step.upper()}")
+        job = await self._end(job_id, "cancelled", phase, f"cancelled: {reason}")
+        if job is not None and job.status == "cancelled":
+            await self.outbound.cancel_provider_task(job, reason)
+        return job
+
+    async def _end(self, job_id: str, status: str, phase: int, reason: str, provider_job_id: str = "") -> Any | None:
+        async with self.sessions() as session:
+            job = await repo.job(session, job_id)
+        if job is None:
+            return None
+        phase_name = short_name(c.JobStep, phase)
+        if job.status in repo.ACTIVE_STATUSES:
+            if job.reservation_id:
+                # Before the row changes: if the release fails the event is retried and the job is still active.
+                await self.billing.release(job.reservation_id, f"job {status} at {phase_name}: {reason}")
+            async with transaction(self.sessions) as session:
+                current = await repo.job(session, job_id, lock=True)
+                if current is None or current.status not in repo.ACTIVE_STATUSES:
+                    return current
+                job = await repo.update_job(session, job_id, status=status, error=reason, failed_phase=phase_name)
+                await repo.update_post(
+                    session,
+                    job.tenant_id,
+                    job.social_post_id,
+                    status="dm_review",
+                    deliverable_status="failed",
+                    status_reason=reason,
+                    design_job_id=None,
+                    design_provider=None,
+                )
+                await repo.log_event(
+                    session,
+                    job_id,
+                    f"job {status} at {phase_name}: {reason}",
+                    level="error" if status == "failed" else "warn",
+                    provider_job_id=provider_job_id or job.provider_job_id,
+                    provider=job.provider,
+                )
+        if job.status == status:
+            await self.outbound.job_status(job, c.POST_STATUS_DM_REVIEW, c.DELIVERABLE_STATUS_FAILED, reason=job.error)
+        return job
