@@ -1,0 +1,257 @@
+"""Billing benchmark: reserve + consume pairs per second over gRPC, and straight to PostgreSQL as the ceiling.
+
+Run: `python -m tests.benchmarks.bench_billing [--seconds 10] [--replicas 1] [--pool 8]` (or `make bench-billing`).
+
+It starts its own NATS and PostgreSQL (the embedded stack's, `svd up --only`) in a temporary home and real billing
+processes, then measures with 64 concurrent clients:
+
+- gRPC, one tenant (every pair contends for one account row) and 64 tenants (one each);
+- raw: the same two transactions (`billing.reserve`, `billing.consume`) issued straight to PostgreSQL from this
+  process through a pool of the same size, as the ceiling;
+
+and prints pairs/s with p50 / p99 pair latency. It then verifies there was no overdraft: every account's balance is
+its grant minus 15 per completed pair with nothing left held, the ledger sums to it and never showed a negative
+available, and 64 clients racing to reserve from an account holding 100 holds' worth get exactly 100 holds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+from billing.ledger import conninfo
+from social_video.v1 import billing_pb2, billing_pb2_grpc
+from tests.billing.replicas import Keys, Replica, start_replica
+
+CREDIT = "ai_video_generation"
+CLIENTS = 64
+PRICE = 15
+GRANT = 10**12
+REPO = Path(__file__).resolve().parents[2]
+
+Pair = Callable[[str, str], Awaitable[None]]  # (tenant, idempotency key) → one reserve + consume
+
+
+@dataclass
+class Result:
+    name: str
+    pairs: int
+    seconds: float
+    latencies_ms: list[float]
+
+    @property
+    def rate(self) -> float:
+        return self.pairs / self.seconds
+
+    def line(self) -> str:
+        q = statistics.quantiles(self.latencies_ms, n=100)
+        return f"{self.name:<34} {self.rate:>9,.0f} pairs/s   p50 {q[49]:6.2f} ms   p99 {q[98]:6.2f} ms"
+
+
+async def _drive(name: str, pair: Pair, tenants: list[str], seconds: float, done: dict[str, int]) -> Result:
+    """64 clients, each doing pairs back to back on its tenant for `seconds`."""
+    latencies: list[float] = []
+    stop_at = time.perf_counter() + seconds
+    run = uuid.uuid4().hex[:8]
+
+    async def client(i: int) -> None:
+        tenant = tenants[i % len(tenants)]
+        n = 0
+        while time.perf_counter() < stop_at:
+            began = time.perf_counter()
+            await pair(tenant, f"{run}-{i}-{n}")
+            latencies.append((time.perf_counter() - began) * 1000)
+            done[tenant] = done.get(tenant, 0) + 1
+            n += 1
+
+    began = time.perf_counter()
+    await asyncio.gather(*(client(i) for i in range(CLIENTS)))
+    return Result(name, len(latencies), time.perf_counter() - began, latencies)
+
+
+def grpc_pair(stubs: list[billing_pb2_grpc.BillingStub], metadata: tuple[tuple[str, str], ...]) -> Pair:
+    counter = iter(range(10**12))
+
+    async def pair(tenant: str, key: str) -> None:
+        stub = stubs[next(counter) % len(stubs)]
+        reserved = await stub.Reserve(
+            billing_pb2.ReserveRequest(tenant_id=tenant, credit_type=CREDIT, amount=PRICE, idempotency_key=key),
+            metadata=metadata,
+        )
+        await stub.Consume(
+            billing_pb2.ConsumeRequest(reservation_id=reserved.reservation.reservation_id, amount=PRICE),
+            metadata=metadata,
+        )
+
+    return pair
+
+
+def raw_pair(pool: AsyncConnectionPool) -> Pair:
+    async def pair(tenant: str, key: str) -> None:
+        async with pool.connection() as conn:
+            row = await (
+                await conn.execute(
+                    "SELECT * FROM billing.reserve(%s, %s, %s, %s, %s, %s)", (tenant, CREDIT, PRICE, key, "", 3600)
+                )
+            ).fetchone()
+        assert row is not None and row[0] == "ok", row
+        async with pool.connection() as conn:
+            done = await (
+                await conn.execute("SELECT * FROM billing.consume(%s, %s, %s)", (row[1], PRICE, None))
+            ).fetchone()
+        assert done is not None and done[0] == "ok", done
+
+    return pair
+
+
+def _verify(database_url: str, done: dict[str, int]) -> None:
+    """No overdraft, nothing held, and each account's ledger sums to its balance."""
+    with psycopg.connect(conninfo(database_url), autocommit=True) as conn:
+        for tenant, pairs in done.items():
+            balance, held = conn.execute(
+                "select balance, held from billing.accounts where tenant_id = %s", (tenant,)
+            ).fetchone() or (None, None)
+            assert (balance, held) == (GRANT - PRICE * pairs, 0), f"{tenant}: {balance}/{held} after {pairs} pairs"
+            sums = dict(
+                conn.execute(
+                    "select kind, sum(amount) from billing.ledger where tenant_id = %s group by kind", (tenant,)
+                ).fetchall()
+            )
+            assert sums["grant"] - sums["consume"] == balance and sums["hold"] - sums["consume"] == held
+        negative = conn.execute(
+            "select count(*) from billing.ledger where tenant_id = any(%s) and held_after > balance_after",
+            (list(done),),
+        ).fetchone()
+        assert negative == (0,), f"{negative} ledger entries show a negative available balance"
+
+
+async def _overdraft_probe(stub: billing_pb2_grpc.BillingStub, metadata: tuple[tuple[str, str], ...]) -> int:
+    """64 clients reserve until refused from an account that can hold exactly 100 pairs' worth (plus change)."""
+    tenant = f"probe-{uuid.uuid4().hex[:8]}"
+    grant = billing_pb2.GrantRequest(tenant_id=tenant, credit_type=CREDIT, amount=PRICE * 100 + 7, idempotency_key="p")
+    await stub.Grant(grant, metadata=metadata)
+    granted = 0
+
+    async def client(i: int) -> None:
+        nonlocal granted
+        for n in range(1000):
+            request = billing_pb2.ReserveRequest(
+                tenant_id=tenant, credit_type=CREDIT, amount=PRICE, idempotency_key=f"{i}-{n}"
+            )
+            try:
+                await stub.Reserve(request, metadata=metadata)
+            except grpc.aio.AioRpcError as exc:
+                assert exc.code() == grpc.StatusCode.FAILED_PRECONDITION, exc.details()
+                return
+            granted += 1
+
+    await asyncio.gather(*(client(i) for i in range(CLIENTS)))
+    return granted
+
+
+async def _grant_all(
+    stub: billing_pb2_grpc.BillingStub, metadata: tuple[tuple[str, str], ...], tenants: list[str]
+) -> None:
+    for tenant in tenants:
+        request = billing_pb2.GrantRequest(tenant_id=tenant, credit_type=CREDIT, amount=GRANT, idempotency_key="bench")
+        await stub.Grant(request, metadata=metadata)
+
+
+async def bench(targets: list[str], keys: Keys, database_url: str, seconds: float, pool_size: int) -> None:
+    metadata = (("authorization", f"Bearer {keys.admin}"),)
+    channels = [grpc.aio.insecure_channel(t) for t in targets for _ in range(2)]
+    stubs = [billing_pb2_grpc.BillingStub(ch) for ch in channels]
+    run = uuid.uuid4().hex[:6]
+    warm = [f"bench-{run}-warm-{i:02d}" for i in range(CLIENTS)]
+    one = [f"bench-{run}-one"]
+    many = [f"bench-{run}-{i:02d}" for i in range(CLIENTS)]
+    raw_one = [f"raw-{run}-one"]
+    raw_many = [f"raw-{run}-{i:02d}" for i in range(CLIENTS)]
+    await _grant_all(stubs[0], metadata, warm + one + many + raw_one + raw_many)
+    done: dict[str, int] = {}
+    pair = grpc_pair(stubs, metadata)
+    await _drive("warm-up", pair, warm, 2.0, done)  # connections opened, statements prepared
+    results = [
+        await _drive("gRPC, 64 clients, 1 tenant", pair, one, seconds, done),
+        await _drive("gRPC, 64 clients, 64 tenants", pair, many, seconds, done),
+    ]
+    async with AsyncConnectionPool(
+        conninfo(database_url),
+        min_size=pool_size,
+        max_size=pool_size,
+        kwargs={"autocommit": True, "prepare_threshold": 0},
+    ) as pool:
+        results += [
+            await _drive("raw PostgreSQL, 64 clients, 1 tenant", raw_pair(pool), raw_one, seconds, done),
+            await _drive("raw PostgreSQL, 64 clients, 64 tenants", raw_pair(pool), raw_many, seconds, done),
+        ]
+    print(
+        f"\nbilling: reserve + consume pairs, {CLIENTS} concurrent clients, {seconds:.0f} s each, "
+        f"{len(targets)} replica(s), pool {pool_size}, {os.cpu_count()} CPUs"
+    )
+    for result in results:
+        print("  " + result.line())
+    for grpc_result, raw_result in ((results[0], results[2]), (results[1], results[3])):
+        print(f"  {grpc_result.name}: {100 * grpc_result.rate / raw_result.rate:.0f} % of raw")
+    _verify(database_url, done)
+    probe = await _overdraft_probe(stubs[0], metadata)
+    assert probe == 100, f"{probe} holds of {PRICE} granted from {PRICE * 100 + 7} credits"
+    print(
+        f"  overdraft check: {sum(done.values()):,} pairs verified against balances and ledgers; "
+        f"64 racing clients got exactly {probe} holds from 100 holds' worth of credits: zero overdrafts"
+    )
+    for ch in channels:
+        await ch.close()
+
+
+def _svd(home: Path, *args: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "svd_stack", *args, "--home", str(home)], cwd=REPO, capture_output=True, text=True
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"svd {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--replicas", type=int, default=1)
+    parser.add_argument("--pool", type=int, default=8, help="connections per billing process (and for raw)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-billing-") as tmp:
+        home = Path(tmp)
+        _svd(home, "up", "--only", "nats", "--only", "postgres")
+        replicas: list[Replica] = []
+        try:
+            info = json.loads((home / "stack.json").read_text())
+            keys = Keys()
+            for _ in range(args.replicas):
+                replicas.append(
+                    start_replica(
+                        info["database_url"], info["nats_url"], keys, home / "logs", database_pool_size=str(args.pool)
+                    )
+                )
+            asyncio.run(bench([r.target for r in replicas], keys, info["database_url"], args.seconds, args.pool))
+        finally:
+            for replica in replicas:
+                replica.stop()
+            _svd(home, "down")
+
+
+if __name__ == "__main__":
+    main()
