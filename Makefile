@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck stubs up down status clean bench-still-frame
+.PHONY: demo test lint typecheck stubs up down status clean bench-still-frame bench-billing
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,3 +44,6 @@ clean: down
 
 bench-still-frame: $(STAMP)
 	$(BIN)/python -m tests.benchmarks.bench_still_frame
+
+bench-billing: $(STAMP)
+	$(BIN)/python -m tests.benchmarks.bench_billing
