@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 
 from PIL import Image
@@ -83,6 +84,7 @@ class StillFrame:
             span.set_attribute("social_video.job_id", ref.job_id)
             span.set_attribute("social_video.image_provider", self.images.name)
             span.set_attribute("social_video.still_key", key)
+            started = time.perf_counter()
             if await self._already_stored(key):
                 log.info("still %s already stored (redelivery); not painting it again", key)
             else:
@@ -92,7 +94,16 @@ class StillFrame:
                     log.warning("still frame failed for job %s: %s", ref.job_id, exc)
                     await self._fail(ref, str(exc))
                     return Ack()
+                made = time.perf_counter()
                 await self.store.put_bytes(key, png, "image/png")
+                log.info(
+                    "still for job %s (%s): made in %.0f ms, stored in %.0f ms (%d KiB)",
+                    ref.job_id,
+                    self.images.name,
+                    (made - started) * 1000,
+                    (time.perf_counter() - made) * 1000,
+                    len(png) // 1024,
+                )
         ready = pipeline_pb2.StillReady(ref=ref, spec=request.spec, still_key=key)
         await self.publisher.publish(topology.STILL_READY, ready, message_id(ref.job_id, "still.ready", ref.run))
         return Ack()
@@ -105,7 +116,7 @@ class StillFrame:
             width, height = output_size(request.spec.aspect_ratio or "9:16")
         except ValueError as exc:
             raise StillFailed(str(exc)) from exc
-        logo = await self._logo(request.brand.logo_key)
+        logo = await self._logo(request.brand.logo_key)  # before any paid call: a missing logo fails for free
         prompt = build_image_prompt(brief_from_request(request))
         image_request = ImageRequest(prompt, width, height, style, seed=f"{ref.social_post_id}:{ref.run}")
         with _tracer.start_as_current_span("still_frame.image") as span:

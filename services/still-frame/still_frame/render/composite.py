@@ -8,6 +8,7 @@ and tests can check; :func:`compose_still` returns only the image.
 from __future__ import annotations
 
 import io
+import zlib
 from dataclasses import dataclass
 
 from PIL import Image, ImageDraw, ImageOps
@@ -185,5 +186,6 @@ def encode_png(img: Image.Image) -> bytes:
     if img.mode not in ("RGB", "RGBA"):
         img = img.convert("RGBA" if "A" in img.getbands() else "RGB")
     buffer = io.BytesIO()
-    img.save(buffer, format="PNG", compress_level=3)
+    # Run-length zlib strategy: on smooth backgrounds it is both smaller and faster than the default.
+    img.save(buffer, format="PNG", compress_level=3, compress_type=zlib.Z_RLE)
     return buffer.getvalue()
