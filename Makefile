@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck stubs up down status clean bench-still-frame bench-billing
+.PHONY: demo test lint typecheck stubs up down status clean bench-still-frame bench-billing bench-provider-sim
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,3 +47,6 @@ bench-still-frame: $(STAMP)
 
 bench-billing: $(STAMP)
 	$(BIN)/python -m tests.benchmarks.bench_billing
+
+bench-provider-sim: $(STAMP)
+	$(BIN)/python -m tests.benchmarks.bench_provider_sim

@@ -58,7 +58,7 @@ def _bind(host: str, port: int) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
-    sock.listen(128)
+    sock.listen(1024)
     sock.set_inheritable(True)
     return sock
 
@@ -118,7 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     app = create_app(settings)
     work_dir = app.state.sim.work_dir
     print(f"provider_sim listening on {settings.base_url()} (outputs in {work_dir})", flush=True)
-    common = {"log_level": args.log_level, "access_log": not args.no_access_log}
+    # Keep idle connections longer than clients' pools do (httpx: 5 s), as the real APIs' load balancers
+    # do; a server closing first races the client's reuse of the connection.
+    common = {"log_level": args.log_level, "access_log": not args.no_access_log, "timeout_keep_alive": 75}
     follower = None
     if tls_sock is not None:
         files = tls.prepare(settings.tls_dir or work_dir / "tls", _cert_hosts(settings.host))
