@@ -15,7 +15,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from provider_sim.sources import shorten
 from provider_sim.validation import ImageToVideoRequest
+
+__all__ = ["DEFAULT_ENDPOINT", "KLING_ENDPOINTS", "FalInputError", "parse_kling_input", "shorten"]
 
 DEFAULT_ENDPOINT = "fal-ai/kling-video/v1.6/standard/image-to-video"
 # Endpoints sharing the Kling image-to-video input schema that the simulator serves.
@@ -30,7 +33,6 @@ KLING_ENDPOINTS = frozenset(
 MAX_PROMPT = 2500
 # Output frame size per aspect ratio (Kling renders 720p).
 FRAME_SIZES: dict[str, tuple[int, int]] = {"16:9": (1280, 720), "9:16": (720, 1280), "1:1": (960, 960)}
-_DATA_URI_PREVIEW = 48
 
 
 class KlingImageToVideoInput(BaseModel):
@@ -57,13 +59,6 @@ def _detail(exc: ValidationError) -> list[dict[str, Any]]:
     for error in errors:
         error["loc"] = ["body", *error["loc"]]
     return errors
-
-
-def shorten(value: str) -> str:
-    """A data URI reduced to its head, for logs and the debug listing."""
-    if value[:5].lower() == "data:" and len(value) > _DATA_URI_PREVIEW:
-        return f"{value[:_DATA_URI_PREVIEW]}...({len(value)} chars)"
-    return value
 
 
 def parse_kling_input(body: object, endpoint: str) -> tuple[ImageToVideoRequest, KlingImageToVideoInput]:

@@ -15,10 +15,18 @@ from urllib.parse import urlsplit
 import httpx
 
 DATA_URI_RE = re.compile(r"^data:image/(png|jpeg|jpg|webp|gif);base64,", re.IGNORECASE)
+_DATA_URI_PREVIEW = 48
 
 
 class PromptImageError(Exception):
     """The prompt image could not be obtained (bad URI, fetch failure, too large)."""
+
+
+def shorten(value: str) -> str:
+    """A data URI reduced to its head, for logs and listings; anything else unchanged."""
+    if value[:5].lower() == "data:" and len(value) > _DATA_URI_PREVIEW:
+        return f"{value[:_DATA_URI_PREVIEW]}...({len(value)} chars)"
+    return value
 
 
 def is_http_url(uri: str) -> bool:

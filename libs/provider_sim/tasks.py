@@ -22,7 +22,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -34,7 +34,7 @@ from provider_sim.outputs import OutputSigner
 from provider_sim.render import InvalidImageError, RenderCancelled, render_mp4
 from provider_sim.render_cache import RenderCache, cache_key
 from provider_sim.settings import SimSettings
-from provider_sim.sources import PromptImageError, load_prompt_image
+from provider_sim.sources import PromptImageError, load_prompt_image, shorten
 from provider_sim.validation import ImageToVideoRequest
 
 Signers = dict[str, OutputSigner]
@@ -233,6 +233,8 @@ class TaskRunner:
                     return
                 loop = asyncio.get_running_loop()
                 await loop.run_in_executor(self._executor, self._produce_output, task)
+                # The input is consumed: keep no multi-megabyte data URI per task while it stays listed.
+                task.request = replace(task.request, prompt_image=shorten(task.request.prompt_image))
             if task.faults.never_finish:
                 task.log("Still generating")
                 await asyncio.Event().wait()  # until cancelled
