@@ -47,7 +47,7 @@ async def main(stop: asyncio.Event) -> None:
     settings = BillingSettings()  # type: ignore[call-arg]
     await db.migrate(settings.database_url, "billing", VERSIONS)
     async with open_pool(settings.database_url, settings.database_pool_size) as pool:
-        ledger = Ledger(pool)
+        ledger = Ledger(pool, settings.batch_flushers)
         sweeper = asyncio.create_task(sweep_expired_holds(ledger, settings.sweep_interval_s, stop))
         try:
             await serve_until_stopped(settings, stop, [binding(ledger, settings.default_hold_ttl_s)])

@@ -1,9 +1,10 @@
-"""Billing use cases over PostgreSQL: each credit movement is one call of a server-side function.
+"""Billing use cases over PostgreSQL: each credit movement is a call of a server-side function.
 
 `reserve`, `consume`, `release`, `grant_credits` and `expire_due` (migration 0002) lock the account row before
 reading or writing a hold, so concurrent calls on one account are serialised and can never overdraw; idempotency keys
 and hold states make a retried call return the first outcome instead of moving credits twice. Every call is a single
-statement on an autocommit connection with a prepared plan: one round trip, one transaction.
+statement on an autocommit connection with a prepared plan: one round trip, one transaction. Holds, consumes and
+releases that arrive together share one transaction (`billing.batcher`, group commit).
 """
 
 from __future__ import annotations
@@ -17,12 +18,10 @@ from psycopg.rows import namedtuple_row
 from psycopg_pool import AsyncConnectionPool
 
 from billing import domain
+from billing.batcher import Batcher, Movement
 from billing.domain import Balance, Hold, HoldState, Outcome, Rate
 from svd.errors import NotFound, Unavailable
 
-_RESERVE = "SELECT * FROM billing.reserve(%s, %s, %s, %s, %s, %s)"
-_CONSUME = "SELECT * FROM billing.consume(%s, %s, %s)"
-_RELEASE = "SELECT * FROM billing.release(%s, %s, %s)"
 _GRANT = "SELECT * FROM billing.grant_credits(%s, %s, %s, %s, %s)"
 _EXPIRE = "SELECT billing.expire_due(%s)"
 _BALANCE = "SELECT balance, held FROM billing.accounts WHERE tenant_id = %s AND credit_type = %s"
@@ -76,8 +75,9 @@ def _hold(row: Any) -> Hold:
 class Ledger:
     """The billing use cases over one connection pool."""
 
-    def __init__(self, pool: AsyncConnectionPool) -> None:
+    def __init__(self, pool: AsyncConnectionPool, flushers: int = 2) -> None:
         self._pool = pool
+        self._batcher = Batcher(pool, flushers)
 
     async def _fetch(self, query: str, params: Sequence[Any]) -> list[Any]:
         try:
@@ -98,7 +98,9 @@ class Ledger:
         domain.check_required(tenant_id=tenant_id, idempotency_key=idempotency_key)
         domain.check_amount(amount)
         domain.check_ttl(ttl_s)
-        row = await self._one(_RESERVE, (tenant_id, credit_type, amount, idempotency_key, job_id, ttl_s))
+        row = await self._batcher.apply(
+            Movement("reserve", tenant_id, credit_type, amount, idempotency_key, job_id, ttl_s)
+        )
         if row.o_outcome == Outcome.INSUFFICIENT:
             raise domain.insufficient(amount, row.o_balance - row.o_held)
         return _hold(row), Balance(tenant_id, credit_type, row.o_balance, row.o_held)
@@ -106,18 +108,18 @@ class Ledger:
     async def consume(self, reservation_id: str, amount: int, tenant: str | None) -> tuple[Hold, Balance]:
         """Spend `amount` of a hold and release the rest, once; `tenant` limits which holds the caller may name."""
         domain.check_required(reservation_id=reservation_id)
-        return await self._resolve(_CONSUME, (reservation_id, amount, tenant), "consume")
+        return await self._resolve(Movement("consume", reservation_id, amount=amount, tenant=tenant))
 
     async def release(self, reservation_id: str, reason: str, tenant: str | None) -> tuple[Hold, Balance]:
         """Give a hold's credits back, once."""
         domain.check_required(reservation_id=reservation_id)
-        return await self._resolve(_RELEASE, (reservation_id, reason, tenant), "release")
+        return await self._resolve(Movement("release", reservation_id, text=reason, tenant=tenant))
 
-    async def _resolve(self, query: str, params: Sequence[Any], action: str) -> tuple[Hold, Balance]:
-        row = await self._one(query, params)
+    async def _resolve(self, movement: Movement) -> tuple[Hold, Balance]:
+        row = await self._batcher.apply(movement)
         outcome = Outcome(row.o_outcome)
         if outcome not in (Outcome.OK, Outcome.SAME):
-            raise domain.hold_error(outcome, str(params[0]), action, row.o_state, row.o_amount)
+            raise domain.hold_error(outcome, movement.ref, movement.kind, row.o_state, row.o_amount)
         return _hold(row), Balance(row.o_tenant_id, row.o_credit_type, row.o_balance, row.o_held)
 
     async def grant(self, tenant_id: str, credit_type: str, amount: int, idempotency_key: str, reason: str) -> Balance:
