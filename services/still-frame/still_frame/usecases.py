@@ -124,7 +124,8 @@ class StillFrame:
             try:
                 background = await self.images.generate(image_request)
             except ImageRefused as exc:
-                raise StillFailed(f"image provider refused the prompt (content policy): {exc.message}") from exc
+                reason = f"image provider {exc.provider} refused the prompt (content policy, {exc.code}): {exc.message}"
+                raise StillFailed(reason) from exc
             except ImageProviderError as exc:
                 raise StillFailed(f"image provider {exc.provider} failed: {exc.message}") from exc
         await self._progress(ref, 50, "Compositing headline and logo")

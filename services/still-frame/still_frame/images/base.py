@@ -34,6 +34,10 @@ class ImageProviderError(Exception):
 class ImageRefused(ImageProviderError):
     """The provider's safety system refused the prompt (a content-policy refusal; retrying will not help)."""
 
+    def __init__(self, provider: str, message: str, code: str) -> None:
+        super().__init__(provider, message)
+        self.code = code
+
 
 class ImageProviderUnavailable(ImageProviderError):
     """Timeouts, 5xx or 429 persisted through every retry."""

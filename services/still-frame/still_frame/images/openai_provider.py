@@ -102,14 +102,16 @@ class OpenAIImages:
 
     def _translate(self, exc: openai.APIStatusError) -> ImageProviderError:
         status = exc.status_code
+        body = exc.body if isinstance(exc.body, dict) else {}
+        detail = str(body.get("message") or exc.message)
         if status == 400 and exc.code in REFUSAL_CODES:
-            return ImageRefused(self.name, f"{self.name} refused the prompt ({exc.code}): {exc.message}")
+            return ImageRefused(self.name, detail, exc.code)
         if status in TRANSIENT_STATUSES or status >= 500:
             reason = "rate limited (HTTP 429)" if status == 429 else f"HTTP {status}"
             return ImageProviderUnavailable(
                 self.name, f"{self.name} still failing after {self.attempts} attempts: {reason}"
             )
-        return ImageProviderError(self.name, f"{self.name} rejected the request (HTTP {status}): {exc.message}")
+        return ImageProviderError(self.name, f"{self.name} rejected the request (HTTP {status}): {detail}")
 
     async def aclose(self) -> None:
         await self._client.close()

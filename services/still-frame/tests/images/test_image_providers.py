@@ -101,8 +101,9 @@ async def test_azure_through_the_library_azure_client(sim: str) -> None:
 async def test_refusal_is_not_retried_and_says_why(sim: str) -> None:
     _faults(sim, refusals=1)
     provider = _openai(sim)
-    with pytest.raises(ImageRefused, match=r"openai refused the prompt \(content_policy_violation\): .*safety system"):
+    with pytest.raises(ImageRefused, match=r"^Your request was rejected as a result of our safety system") as caught:
         await provider.generate(REQUEST)
+    assert caught.value.code == "content_policy_violation" and caught.value.provider == "openai"
     await provider.aclose()
     assert len(_requests(sim)) == 1
 
