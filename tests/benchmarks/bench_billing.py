@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import statistics
@@ -26,15 +27,18 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
+import psutil
 import psycopg
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from psycopg.rows import namedtuple_row
 from psycopg_pool import AsyncConnectionPool
 
-from billing.ledger import conninfo
+from billing.ledger import Ledger, conninfo
 from social_video.v1 import billing_pb2, billing_pb2_grpc
 from tests.billing.replicas import Keys, Replica, start_replica
 
@@ -43,6 +47,7 @@ CLIENTS = 64
 PRICE = 15
 GRANT = 10**12
 REPO = Path(__file__).resolve().parents[2]
+BATCH_FLUSHERS = 2  # as the service's default (BATCH_FLUSHERS)
 
 Pair = Callable[[str, str], Awaitable[None]]  # (tenant, idempotency key) → one reserve + consume
 
@@ -53,6 +58,7 @@ class Result:
     pairs: int
     seconds: float
     latencies_ms: list[float]
+    cpu_s: dict[str, float] = field(default_factory=dict)  # CPU seconds used during the run, per process group
 
     @property
     def rate(self) -> float:
@@ -60,10 +66,41 @@ class Result:
 
     def line(self) -> str:
         q = statistics.quantiles(self.latencies_ms, n=100)
-        return f"{self.name:<34} {self.rate:>9,.0f} pairs/s   p50 {q[49]:6.2f} ms   p99 {q[98]:6.2f} ms"
+        cpu = "  ".join(f"{name} {1e6 * used / self.pairs:4.0f}" for name, used in self.cpu_s.items())
+        return (
+            f"{self.name:<42} {self.rate:>7,.0f} pairs/s  p50 {q[49]:7.2f} ms  p99 {q[98]:7.2f} ms  CPU µs/pair: {cpu}"
+        )
 
 
-async def _drive(name: str, pair: Pair, tenants: list[str], seconds: float, done: dict[str, int]) -> Result:
+class CpuMeter:
+    """CPU seconds used by process groups: this process, the billing replicas, PostgreSQL (postmaster and backends)."""
+
+    def __init__(self, groups: dict[str, list[int]]) -> None:
+        self._groups = {name: [psutil.Process(pid) for pid in pids] for name, pids in groups.items()}
+
+    def _now(self) -> dict[str, float]:
+        used: dict[str, float] = {}
+        for name, roots in self._groups.items():
+            total = 0.0
+            for root in roots:
+                for proc in [root, *root.children(recursive=True)]:
+                    with contextlib.suppress(psutil.Error):
+                        times = proc.cpu_times()
+                        total += times.user + times.system
+            used[name] = total
+        return used
+
+    @contextlib.contextmanager
+    def measure(self, into: dict[str, float]) -> Iterator[None]:
+        before = self._now()
+        yield
+        after = self._now()
+        into.update({name: after[name] - before[name] for name in after})
+
+
+async def _drive(
+    name: str, pair: Pair, tenants: list[str], seconds: float, done: dict[str, int], meter: CpuMeter | None = None
+) -> Result:
     """64 clients, each doing pairs back to back on its tenant for `seconds`."""
     latencies: list[float] = []
     stop_at = time.perf_counter() + seconds
@@ -79,9 +116,13 @@ async def _drive(name: str, pair: Pair, tenants: list[str], seconds: float, done
             done[tenant] = done.get(tenant, 0) + 1
             n += 1
 
-    began = time.perf_counter()
-    await asyncio.gather(*(client(i) for i in range(CLIENTS)))
-    return Result(name, len(latencies), time.perf_counter() - began, latencies)
+    result = Result(name, 0, 0.0, latencies)
+    with meter.measure(result.cpu_s) if meter else contextlib.nullcontext():
+        began = time.perf_counter()
+        await asyncio.gather(*(client(i) for i in range(CLIENTS)))
+        result.seconds = time.perf_counter() - began
+    result.pairs = len(latencies)
+    return result
 
 
 def grpc_pair(stubs: list[billing_pb2_grpc.BillingStub], metadata: tuple[tuple[str, str], ...]) -> Pair:
@@ -119,6 +160,27 @@ def raw_pair(pool: AsyncConnectionPool) -> Pair:
     return pair
 
 
+def ledger_pair(ledger: Ledger) -> Pair:
+    async def pair(tenant: str, key: str) -> None:
+        hold, _ = await ledger.reserve(tenant, CREDIT, PRICE, key, "", 3600)
+        await ledger.consume(hold.reservation_id, PRICE, None)
+
+    return pair
+
+
+def health_pair(channels: list[grpc.aio.Channel]) -> Pair:
+    """Two health checks: the gRPC transport alone (same server, interceptors and tracing; no database)."""
+    stubs = [health_pb2_grpc.HealthStub(ch) for ch in channels]
+    counter = iter(range(10**12))
+
+    async def pair(tenant: str, key: str) -> None:
+        stub = stubs[next(counter) % len(stubs)]
+        await stub.Check(health_pb2.HealthCheckRequest())
+        await stub.Check(health_pb2.HealthCheckRequest())
+
+    return pair
+
+
 def _verify(database_url: str, done: dict[str, int]) -> None:
     """No overdraft, nothing held, and each account's ledger sums to its balance."""
     with psycopg.connect(conninfo(database_url), autocommit=True) as conn:
@@ -127,7 +189,7 @@ def _verify(database_url: str, done: dict[str, int]) -> None:
                 "select balance, held from billing.accounts where tenant_id = %s", (tenant,)
             ).fetchone() or (None, None)
             assert (balance, held) == (GRANT - PRICE * pairs, 0), f"{tenant}: {balance}/{held} after {pairs} pairs"
-            sums = dict(
+            sums: dict[str, int] = dict(
                 conn.execute(
                     "select kind, sum(amount) from billing.ledger where tenant_id = %s group by kind", (tenant,)
                 ).fetchall()
@@ -172,42 +234,58 @@ async def _grant_all(
         await stub.Grant(request, metadata=metadata)
 
 
-async def bench(targets: list[str], keys: Keys, database_url: str, seconds: float, pool_size: int) -> None:
+async def bench(
+    targets: list[str], keys: Keys, database_url: str, seconds: float, pool_size: int, meter: CpuMeter
+) -> None:
     metadata = (("authorization", f"Bearer {keys.admin}"),)
     channels = [grpc.aio.insecure_channel(t) for t in targets for _ in range(2)]
     stubs = [billing_pb2_grpc.BillingStub(ch) for ch in channels]
     run = uuid.uuid4().hex[:6]
-    warm = [f"bench-{run}-warm-{i:02d}" for i in range(CLIENTS)]
-    one = [f"bench-{run}-one"]
-    many = [f"bench-{run}-{i:02d}" for i in range(CLIENTS)]
-    raw_one = [f"raw-{run}-one"]
-    raw_many = [f"raw-{run}-{i:02d}" for i in range(CLIENTS)]
-    await _grant_all(stubs[0], metadata, warm + one + many + raw_one + raw_many)
+
+    def tenants(kind: str) -> tuple[list[str], list[str]]:
+        return [f"{kind}-{run}-one"], [f"{kind}-{run}-{i:02d}" for i in range(CLIENTS)]
+
+    warm, (one, many), (raw_one, raw_many), (led_one, led_many) = (
+        tenants("warm")[1],
+        tenants("grpc"),
+        tenants("raw"),
+        tenants("ledger"),
+    )
+    await _grant_all(stubs[0], metadata, warm + one + many + raw_one + raw_many + led_one + led_many)
     done: dict[str, int] = {}
     pair = grpc_pair(stubs, metadata)
     await _drive("warm-up", pair, warm, 2.0, done)  # connections opened, statements prepared
     results = [
-        await _drive("gRPC, 64 clients, 1 tenant", pair, one, seconds, done),
-        await _drive("gRPC, 64 clients, 64 tenants", pair, many, seconds, done),
+        await _drive("gRPC transport alone (2 health checks)", health_pair(channels), one, seconds, {}, meter),
+        await _drive("gRPC, 1 tenant", pair, one, seconds, done, meter),
+        await _drive("gRPC, 64 tenants", pair, many, seconds, done, meter),
     ]
     async with AsyncConnectionPool(
         conninfo(database_url),
         min_size=pool_size,
         max_size=pool_size,
-        kwargs={"autocommit": True, "prepare_threshold": 0},
+        kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": namedtuple_row},
     ) as pool:
+        ledger = Ledger(pool, BATCH_FLUSHERS)
         results += [
-            await _drive("raw PostgreSQL, 64 clients, 1 tenant", raw_pair(pool), raw_one, seconds, done),
-            await _drive("raw PostgreSQL, 64 clients, 64 tenants", raw_pair(pool), raw_many, seconds, done),
+            await _drive("raw PostgreSQL, 1 tx per call, 1 tenant", raw_pair(pool), raw_one, seconds, done, meter),
+            await _drive("raw PostgreSQL, 1 tx per call, 64 tenants", raw_pair(pool), raw_many, seconds, done, meter),
+            await _drive("raw PostgreSQL, group commit, 1 tenant", ledger_pair(ledger), led_one, seconds, done, meter),
+            await _drive(
+                "raw PostgreSQL, group commit, 64 tenants", ledger_pair(ledger), led_many, seconds, done, meter
+            ),
         ]
     print(
-        f"\nbilling: reserve + consume pairs, {CLIENTS} concurrent clients, {seconds:.0f} s each, "
-        f"{len(targets)} replica(s), pool {pool_size}, {os.cpu_count()} CPUs"
+        f"\nbilling: reserve + consume pairs, {CLIENTS} concurrent clients, {seconds:.0f} s per row, "
+        f"{len(targets)} replica(s), pool {pool_size}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
     )
     for result in results:
         print("  " + result.line())
-    for grpc_result, raw_result in ((results[0], results[2]), (results[1], results[3])):
-        print(f"  {grpc_result.name}: {100 * grpc_result.rate / raw_result.rate:.0f} % of raw")
+    for grpc_result, raws in ((results[1], results[3::2]), (results[2], results[4::2])):
+        ceiling = max(raws, key=lambda r: r.rate)
+        print(
+            f"  {grpc_result.name}: {100 * grpc_result.rate / ceiling.rate:.0f} % of the raw ceiling ({ceiling.name})"
+        )
     _verify(database_url, done)
     probe = await _overdraft_probe(stubs[0], metadata)
     assert probe == 100, f"{probe} holds of {PRICE} granted from {PRICE * 100 + 7} credits"
@@ -246,7 +324,15 @@ def main() -> None:
                         info["database_url"], info["nats_url"], keys, home / "logs", database_pool_size=str(args.pool)
                     )
                 )
-            asyncio.run(bench([r.target for r in replicas], keys, info["database_url"], args.seconds, args.pool))
+            meter = CpuMeter(
+                {
+                    "bench": [os.getpid()],
+                    "billing": [r.process.pid for r in replicas],
+                    "postgres": [info["processes"]["postgres"]["pid"]],
+                }
+            )
+            targets = [r.target for r in replicas]
+            asyncio.run(bench(targets, keys, info["database_url"], args.seconds, args.pool, meter))
         finally:
             for replica in replicas:
                 replica.stop()
