@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck stubs up down status clean bench-still-frame bench-billing bench-provider-sim
+.PHONY: demo test lint typecheck stubs up down status clean bench-still-frame bench-billing bench-provider-sim bench-gateway
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,3 +50,6 @@ bench-billing: $(STAMP)
 
 bench-provider-sim: $(STAMP)
 	$(BIN)/python -m tests.benchmarks.bench_provider_sim
+
+bench-gateway: $(STAMP)
+	$(BIN)/python -m tests.benchmarks.bench_gateway
