@@ -67,7 +67,7 @@ async def main(stop: asyncio.Event) -> None:
             )
     await db.migrate(settings.database_url, "video_gateway", VERSIONS)
     engine = db.create_engine(settings.database_url, settings.database_pool_size)
-    pool_engine = KeyPool.create_engine(settings.database_url, settings.database_pool_size)
+    relaxed_engine = KeyPool.create_engine(settings.database_url, settings.database_relaxed_pool_size)
     broker = make_broker(settings.nats_url, "video-gateway")
     publisher = EventPublisher(broker)
     outbound = Outbound(publisher)
@@ -76,7 +76,7 @@ async def main(stop: asyncio.Event) -> None:
             ObjectStore.open(settings) as store,
             httpx.AsyncClient(base_url=settings.runway_base_url, timeout=settings.provider_timeout_s) as runway_http,
         ):
-            pool = KeyPool(pool_engine, cipher, default_cooldown_s=settings.provider_key_cooldown_s)
+            pool = KeyPool(relaxed_engine, cipher, default_cooldown_s=settings.provider_key_cooldown_s)
             for name in configured:
                 await pool.sync(name, settings.keys(name))
             found = adapters(settings, runway_http)
@@ -90,7 +90,7 @@ async def main(stop: asyncio.Event) -> None:
                 for name in submit_order(found)
             }
             log.info("video providers, in order: %s", ", ".join(providers) or "none")
-            submissions = Submissions(db.session_factory(engine))
+            submissions = Submissions(db.session_factory(engine), relaxed_engine)
             schedule = PollSchedule(
                 settings.video_poll_initial_delay_s, settings.video_poll_interval_s, settings.video_poll_max_attempts
             )
@@ -121,4 +121,4 @@ async def main(stop: asyncio.Event) -> None:
                 await flusher
     finally:
         await engine.dispose()
-        await pool_engine.dispose()
+        await relaxed_engine.dispose()

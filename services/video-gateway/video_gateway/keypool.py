@@ -120,7 +120,8 @@ class KeyPool:
 
     @staticmethod
     def create_engine(database_url: str, pool_size: int) -> AsyncEngine:
-        """The pool's own engine: its writes need no synchronous commit."""
+        """An engine whose commits do not wait for the WAL flush: for writes a crash may lose harmlessly (lease
+        stamps, cooldowns, usage, check counters)."""
         engine = create_async_engine(
             database_url,
             pool_size=pool_size,

@@ -20,7 +20,9 @@ CommaList = Annotated[list[str], NoDecode]
 
 
 class GatewaySettings(BaseServiceSettings, DatabaseSettings, SpacesSettings):
-    database_pool_size: int = 20
+    database_pool_size: int = 8
+    # Connections for the per-call writes (key leases, check counters) that commit without waiting for the WAL.
+    database_relaxed_pool_size: int = 8
 
     runway_api_key: str = ""
     runway_api_keys: CommaList = []
@@ -55,7 +57,7 @@ class GatewaySettings(BaseServiceSettings, DatabaseSettings, SpacesSettings):
     video_poll_initial_delay_s: float = 45.0
     video_poll_interval_s: float = 30.0
     video_poll_max_attempts: int = 15
-    video_poll_concurrency: int = 32
+    video_poll_concurrency: int = 64
 
     @field_validator("runway_api_keys", "fal_api_keys", mode="before")
     @classmethod
