@@ -10,6 +10,7 @@ time, not the upload. Storage errors are translated to domain errors at this bou
 from __future__ import annotations
 
 import asyncio
+import io
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -197,17 +198,21 @@ class ObjectStore:
         sent = 0
         numbered = 0
 
-        async def send(number: int, body: bytes) -> None:
+        async def send(number: int, part: io.BytesIO, size: int) -> None:
             nonlocal sent
-            try:
-                response = await self._retrying(
-                    lambda: self._s3.upload_part(
-                        Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body
-                    )
+
+            def attempt() -> Awaitable[dict[str, Any]]:
+                part.seek(0)
+                return self._s3.upload_part(  # type: ignore[no-any-return]
+                    Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=part
                 )
+
+            try:
+                response = await self._retrying(attempt)
                 parts[number] = response["ETag"]
-                sent += len(body)
+                sent += size
             finally:
+                part.close()
                 slots.release()
             if on_part is not None:
                 await on_part(sent)
@@ -217,10 +222,14 @@ class ObjectStore:
             numbered += 1
             if numbered > MAX_PARTS:
                 raise ValueError(f"{key}: more than {MAX_PARTS} parts; raise the part size")
-            body = b"".join(pending)
+            size = sum(len(chunk) for chunk in pending)
+            # The part is a file object that alone owns its bytes: aiohttp then sends it in small pieces as the
+            # socket drains (bytes would be handed whole to the transport, whose buffer would copy them), and
+            # BytesIO shares rather than copies bytes nobody else references.
+            await slots.acquire()  # first: while waiting, only the chunks are held, not a joined copy as well
+            part = io.BytesIO(b"".join(pending))
             pending.clear()
-            await slots.acquire()
-            tasks.add(asyncio.create_task(send(numbered, body)))
+            tasks.add(asyncio.create_task(send(numbered, part, size)))
             _raise_first_failure(tasks)
 
         try:
