@@ -60,6 +60,10 @@ def _run(database_url: str, action: Callable[[AsyncEngine], Awaitable[T]]) -> T:
 
 def _table(records: list[KeyRecord]) -> Table:
     table = Table("key id", "scope", "name", "created", "revoked")
+    for column in table.columns:
+        column.overflow = "fold"
+    table.columns[0].no_wrap = True  # ids must stay whole and copyable, even in a narrow terminal
+    table.columns[0].min_width = 21
     for record in records:
         scope = "admin" if record.is_admin else f"tenant {record.tenant_id}"
         revoked = record.revoked_at.isoformat(timespec="seconds") if record.revoked_at else ""
@@ -81,6 +85,7 @@ def create(
     url = _database_url(home, database_url)
     issued = _run(url, lambda engine: create_key(engine, tenant_id=tenant, admin=admin, name=name))
     console.print(_table([issued.record]))
+    typer.echo(f"key id: {issued.record.key_id}")
     console.print("Store this key now; it is not shown again:", style="bold")
     typer.echo(issued.api_key)
 

@@ -157,6 +157,15 @@ async def list_jobs(
     return list((await session.execute(query.limit(limit))).all())
 
 
+async def events_after(session: AsyncSession, job_id: str, after_event_id: int) -> list[Any]:
+    query = (
+        select(job_events)
+        .where(job_events.c.job_id == job_id, job_events.c.event_id > after_event_id)
+        .order_by(job_events.c.event_id)
+    )
+    return list((await session.execute(query)).all())
+
+
 async def events(
     session: AsyncSession, job_id: str, start: datetime | None, end: datetime | None, limit: int
 ) -> list[Any]:

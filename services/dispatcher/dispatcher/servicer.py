@@ -20,7 +20,7 @@ from dispatcher.views import job_message
 from social_video.v1 import brands_pb2, brands_pb2_grpc, common_pb2, jobs_pb2, jobs_pb2_grpc
 from svd import keys
 from svd.db import transaction
-from svd.enums import short_name
+from svd.enums import from_short_name, short_name
 from svd.errors import FailedPrecondition, InvalidArgument, NotFound
 from svd.grpc.auth import principal
 from svd.storage import ObjectStore
@@ -43,6 +43,22 @@ def _parse_token(token: str) -> tuple[datetime, str] | None:
         return datetime.fromisoformat(created), str(job_id)
     except (ValueError, TypeError) as exc:
         raise InvalidArgument("invalid page_token") from exc
+
+
+def _update(
+    job: jobs_pb2.Job, step: int, percent: int, label: str, terminal: bool = False
+) -> jobs_pb2.WatchJobResponse:
+    if job.status == common_pb2.JOB_STATUS_FAILED and terminal:
+        label = job.error
+    elif job.status == common_pb2.JOB_STATUS_CANCELLED and terminal:
+        label = job.error
+    return jobs_pb2.WatchJobResponse(
+        job=job,
+        step=step,  # type: ignore[arg-type]
+        label=label or domain.step_label(step),
+        percent=percent,
+        terminal=terminal,
+    )
 
 
 class VideoJobsServicer(jobs_pb2_grpc.VideoJobsServicer):
@@ -84,20 +100,32 @@ class VideoJobsServicer(jobs_pb2_grpc.VideoJobsServicer):
     async def WatchJob(
         self, request: jobs_pb2.WatchJobRequest, context: Any
     ) -> AsyncIterator[jobs_pb2.WatchJobResponse]:
-        last: tuple[int, int, int] | None = None
-        while True:
-            job = await self._visible_job(request.job_id)
-            state = (job.status, job.step, job.progress)
-            terminal = job.status in domain.TERMINAL_JOB_STATUSES
-            if state != last or terminal:
-                label = job.error if job.status == common_pb2.JOB_STATUS_FAILED else domain.step_label(job.step)
-                yield jobs_pb2.WatchJobResponse(
-                    job=job, step=job.step, label=label, percent=job.progress, terminal=terminal
-                )
-                last = state
-            if terminal:
-                return
+        """The job's state now, then every progress change from its event log as it is written, then its end.
+
+        Following the log rather than sampling the row means a step that lasts less than the watch interval is
+        still seen, in order.
+        """
+        job = await self._visible_job(request.job_id)
+        async with self._sessions() as session:
+            history = await repo.events_after(session, request.job_id, 0)
+        last_event = history[-1].event_id if history else 0
+        last = (job.step, job.progress)
+        yield _update(job, job.step, job.progress, "")
+        while job.status not in domain.TERMINAL_JOB_STATUSES:
             await asyncio.sleep(self._watch_interval_s)
+            async with self._sessions() as session:
+                rows = await repo.events_after(session, request.job_id, last_event)
+            job = await self._visible_job(request.job_id)
+            for row in rows:
+                last_event = row.event_id
+                if "step" not in row.metadata:
+                    continue
+                step = from_short_name(common_pb2.JobStep, row.metadata["step"])
+                percent = int(row.metadata.get("percent", 0))
+                if (step, percent) > last:
+                    last = (step, percent)
+                    yield _update(job, step, percent, row.message, terminal=False)
+        yield _update(job, job.step, job.progress, "", terminal=True)
 
     async def GetJobEvents(self, request: jobs_pb2.GetJobEventsRequest, context: Any) -> jobs_pb2.GetJobEventsResponse:
         await self._visible_job(request.job_id)

@@ -72,7 +72,12 @@ class JobLifecycle:
                     progress=domain.progress_for(c.JOB_STEP_STILL_FRAME),
                 )
                 await repo.log_event(
-                    session, job.job_id, f"reserved {hold.amount} credits", reservation_id=hold.reservation_id
+                    session,
+                    job.job_id,
+                    f"reserved {hold.amount} credits",
+                    reservation_id=hold.reservation_id,
+                    step=job.step,
+                    percent=job.progress,
                 )
         await self.outbound.job_status(job, c.POST_STATUS_GENERATING_VIDEO, c.DELIVERABLE_STATUS_GENERATING)
         request = pipeline_pb2.DesignRequested(ref=job_ref(job), spec=video_spec(job), brand=await self._brand(job))

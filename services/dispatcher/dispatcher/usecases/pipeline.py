@@ -47,7 +47,7 @@ class PipelineEvents:
                 ended = job
             else:
                 ended = None
-                await repo.update_job(
+                updated = await repo.update_job(
                     session,
                     job.job_id,
                     provider=provider,
@@ -69,6 +69,8 @@ class PipelineEvents:
                     f"submitted to {provider}",
                     provider_job_id=event.provider_job_id,
                     motion_prompt=event.motion_prompt,
+                    step=updated.step,
+                    percent=updated.progress,
                 )
         if ended is not None and ended.status == "cancelled":
             await self.lifecycle.outbound.cancel_provider_task(ended, ended.error, event.provider_job_id)
@@ -136,6 +138,8 @@ class PipelineEvents:
                     object_key=event.object_key,
                     credits_consumed=amount,
                     provider=job.provider,
+                    step=job.step,
+                    percent=job.progress,
                 )
         if job.status != "succeeded" or job.media_id != event.media_id:
             return

@@ -184,7 +184,13 @@ class UpstreamEvents:
             current_job_id=job.job_id,
             status_reason="",
         )
-        metadata: dict[str, Any] = {"event_id": event.event_id, "run": job.run, "wake_reason": job.wake_reason}
+        metadata: dict[str, Any] = {
+            "event_id": event.event_id,
+            "run": job.run,
+            "wake_reason": job.wake_reason,
+            "step": job.step,
+            "percent": job.progress,
+        }
         if job.reviewer_feedback:
             metadata |= {"reviewer_feedback": job.reviewer_feedback, "media_unlinked": unlinked}
         await repo.log_event(session, job.job_id, "job created", **metadata)
