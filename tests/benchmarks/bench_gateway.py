@@ -122,6 +122,20 @@ async def seed_polls(nats_url: str, tasks: list[str], submitted: list[datetime])
         await nc.drain()
 
 
+async def parked(nats_url: str, timeout_s: float = 300) -> None:
+    """Wait until the gateway has taken every poll message once (each now waits in JetStream for its delay)."""
+    nc = await nats.connect(nats_url)
+    try:
+        js = nc.jetstream()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if not (await js.consumer_info("VIDEO", "video-gateway-poll")).num_pending:
+                return
+            await asyncio.sleep(0.5)
+    finally:
+        await nc.drain()
+
+
 def drift(
     journal: list[dict[str, Any]], submitted: dict[str, float], initial: float, interval: float, rounds: int
 ) -> list[float]:
@@ -168,7 +182,8 @@ async def bench(jobs: int, initial: float, interval: float, rounds: int, home: P
         first_due = base.timestamp() + initial
 
         # Idle: every poll message has been delivered once and parked with its delay; no check is due yet.
-        idle_from = time.time() + 5
+        await parked(info["nats_url"])
+        idle_from = time.time() + 3
         if first_due - idle_from < 10:
             raise SystemExit(f"--initial too short: seeding took {seeded_s:.0f} s, no idle window left")
         await asyncio.sleep(idle_from - time.time())

@@ -91,7 +91,7 @@ class Poller:
                 return await self._end(event, CANCELLED, "the provider task was cancelled")
         if self._schedule.exhausted(check):
             return await self._time_out(event, provider, check)
-        if check == 1 or status.progress > 0:
+        if status.progress > 0:  # the dispatcher shows "polling" from video.submitted on; only real progress is news
             label = f"Animating ({status.detail or status.state.value})"
             await self._outbound.progress(event.ref, c.JOB_STEP_POLLING, int(status.progress * 100), label)
         return Retry(self._schedule.wait_for(check + 1, self._elapsed(event)))

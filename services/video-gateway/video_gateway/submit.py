@@ -63,7 +63,7 @@ class Submitter:
             mine, row = await self._submissions.claim(ref.job_id, ref.run, prompt, self._claim_stale_after_s)
             if not mine:
                 if row.state == SUBMITTING:
-                    return Retry(5.0, "another worker is submitting this run")
+                    return Retry(15.0, "another worker is submitting this run")
                 if row.provider_job_id:  # submitted before: announce again (deduplicated downstream)
                     await self._outbound.submitted(event, row)
                 return Ack()  # cancelled or failed before a provider accepted it
