@@ -55,7 +55,8 @@ class _Handler(BaseHTTPRequestHandler):
         match = re.match(r"^/files/([^/?]+)", self.path)
         behaviour = self.server.files.get(match.group(1)) if match else None
         if behaviour is None:
-            return self._simple(404, b"not found", "text/plain")
+            self._simple(404, b"not found", "text/plain")
+            return
         seen = Seen(match.group(1) if match else "", self.headers.get("Range"), 0)
         with self.server.lock:
             self.server.seen.append(seen)
