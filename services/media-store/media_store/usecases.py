@@ -83,7 +83,7 @@ class MediaStore:
                 try:
                     async with _beating(heartbeat, self.config.heartbeat_s):
                         record = await self._store(event, record)
-                except StoringFailed as exc:
+                except (StoringFailed, Unavailable) as exc:  # Unavailable: the store, after its retries
                     log.warning("job %s run %d: storing failed: %s", ref.job_id, ref.run, exc)
                     await self._set_state(record.media_id, "failed")
                     await self._fail(event, str(exc))
