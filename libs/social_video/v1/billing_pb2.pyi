@@ -135,8 +135,12 @@ class ReserveRequest(_message.Message):
     credit_type: _builtins.str
     amount: _builtins.int
     idempotency_key: _builtins.str
+    """Names the hold within the tenant: a retried Reserve with the same key answers the same hold, in whatever state
+    it is now, and moves nothing.
+    """
     job_id: _builtins.str
     ttl_seconds: _builtins.int
+    """The hold expires (its credits are released, recorded as `expire`) this long after it was made; default 1 h."""
     def __init__(
         self,
         *,
@@ -181,6 +185,10 @@ Global___ReserveResponse: _TypeAlias = ReserveResponse  # noqa: Y015
 
 @_typing.final
 class ConsumeRequest(_message.Message):
+    """Consuming a consumed hold again answers its final state; consuming a released or expired one is
+    FAILED_PRECONDITION and changes nothing.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     RESERVATION_ID_FIELD_NUMBER: _builtins.int
@@ -228,6 +236,10 @@ Global___ConsumeResponse: _TypeAlias = ConsumeResponse  # noqa: Y015
 
 @_typing.final
 class ReleaseRequest(_message.Message):
+    """Releasing a released or expired hold again answers its final state; releasing a consumed one is
+    FAILED_PRECONDITION and changes nothing.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     RESERVATION_ID_FIELD_NUMBER: _builtins.int
