@@ -193,9 +193,11 @@ async def bench(jobs: int, initial: float, interval: float, rounds: int, home: P
         rss_idle, _ = proc_rss_mib(pid)
 
         # Checks: `rounds` rounds, each spread over one interval.
-        cpu1, busy_t0 = proc_cpu_s(pid), time.time()
+        sim_pid = int(info["processes"]["provider-sim"]["pid"])
+        cpu1, sim_cpu1, busy_t0 = proc_cpu_s(pid), proc_cpu_s(sim_pid), time.time()
         await asyncio.sleep(first_due + rounds * interval + 3 - time.time())
         busy_cpu = (proc_cpu_s(pid) - cpu1) / (time.time() - busy_t0)
+        sim_cpu = (proc_cpu_s(sim_pid) - sim_cpu1) / (time.time() - busy_t0)
         rss_end, rss_peak = proc_rss_mib(pid)
         async with httpx.AsyncClient(timeout=120) as http:
             response = await http.get(
@@ -217,6 +219,8 @@ async def bench(jobs: int, initial: float, interval: float, rounds: int, home: P
             },
             "cpu_idle_pct": round(100 * idle_cpu, 2),
             "cpu_busy_pct": round(100 * busy_cpu, 1),
+            "simulator_cpu_busy_pct": round(100 * sim_cpu, 1),
+            "load_average": os.getloadavg(),
             "checks_per_s": round(jobs / interval),
             "checks": {"due": due_checks, "made": len(late)},
             "drift_s": {
