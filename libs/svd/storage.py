@@ -176,8 +176,9 @@ class ObjectStore:
     ) -> StoredObject:
         """Multipart-upload an async stream of chunks with at most `max_in_flight` parts in memory and in flight.
 
-        Chunks are gathered until a part is full (a part holds the chunks themselves, joined once), so memory is
-        about `(max_in_flight + 1) * part_size` whatever the object size. Each part is retried on throttling and
+        Chunks are gathered until a part is full and joined once a slot is free, so memory is at most about
+        `(max_in_flight + 1) * part_size` (parts in flight, plus the next part's chunks while they are joined)
+        whatever the object size. Each part is retried on throttling and
         transient errors; `on_part(bytes_sent_so_far)` is awaited after each part lands. The upload is aborted on
         any failure or cancellation, so no orphaned parts are left behind.
         """
