@@ -62,22 +62,31 @@ class Batcher:
         self._flushers = flushers
         self._max_batch = max_batch
         self._pending: list[tuple[Movement, asyncio.Future[Any]]] = []
-        self._running: set[asyncio.Task[None]] = set()
+        self._active = 0  # drain tasks started and not finished (counted synchronously, never stale)
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def apply(self, movement: Movement) -> Any:
         """The movement's result row (`o_outcome`, the hold, the account afterwards)."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending.append((movement, future))
-        if len(self._running) < self._flushers:
+        if self._active < self._flushers:
+            self._active += 1
             task = asyncio.create_task(self._drain())
-            self._running.add(task)
-            task.add_done_callback(self._running.discard)
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         return await future
 
     async def _drain(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending[: self._max_batch], self._pending[self._max_batch :]
-            await self._flush(batch)
+        try:
+            while self._pending:
+                batch, self._pending = self._pending[: self._max_batch], self._pending[self._max_batch :]
+                try:
+                    await self._flush(batch)
+                except Exception as exc:  # never leave a caller waiting
+                    log.exception("applying a batch of %d movements failed", len(batch))
+                    _fail(batch, exc)
+        finally:
+            self._active -= 1  # in the same step as the last look at `_pending`: no movement is left behind
 
     async def _flush(self, batch: list[tuple[Movement, asyncio.Future[Any]]]) -> None:
         try:

@@ -82,3 +82,12 @@ async def test_batches_are_bounded() -> None:
     await asyncio.gather(*(batcher.apply(_release(f"r{i}")) for i in range(35)))
     assert max(len(b) for b in pool.batches) == 10
     assert sum(len(b) for b in pool.batches) == 35
+
+
+async def test_a_movement_arriving_as_the_last_batch_ends_is_still_sent() -> None:
+    pool = FakePool()
+    batcher = Batcher(pool, flushers=1)  # type: ignore[arg-type]
+    for i in range(20):  # each one arrives just as the previous batch's task is finishing
+        first = asyncio.create_task(batcher.apply(_release(f"a{i}")))
+        await first
+        assert await asyncio.wait_for(batcher.apply(_release(f"b{i}")), 1) == ("ok", f"b{i}")
