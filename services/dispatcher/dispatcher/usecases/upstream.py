@@ -59,7 +59,7 @@ class UpstreamEvents:
                 "with_audio": options.with_audio,
                 "wake_reason": "copy_approved",
             }
-            job = await self._start(event, values)
+            job = await self._start(event, values, after_success=False)
             if job is not None:
                 span.set_attribute("social_video.job_id", job.job_id)
                 await self.lifecycle.advance(job)
@@ -137,8 +137,14 @@ class UpstreamEvents:
             )
             return True
 
-    async def _start(self, event: Any, values: dict[str, Any], unlinked_media: int = 0) -> Any | None:
-        """The job this event created (a new one unless a redelivery finds it), or None when one is in flight."""
+    async def _start(
+        self, event: Any, values: dict[str, Any], unlinked_media: int = 0, after_success: bool = True
+    ) -> Any | None:
+        """The job this event created (a new one unless a redelivery finds it), or None when one is in flight.
+
+        A repeated approval of a post whose video was made (`after_success` False) starts nothing either: only a
+        rejection re-runs a video; a new approval after a failure or a cancel is a retry and does start a job.
+        """
         async with transaction(self._sessions) as session:
             job = await repo.job_by_event(session, event.event_id)
             if job is not None:
@@ -151,6 +157,16 @@ class UpstreamEvents:
                     session,
                     in_flight.job_id,
                     "event ignored: a job for this post is in flight",
+                    level="warn",
+                    event_id=event.event_id,
+                )
+                return None
+            latest = await repo.latest_job_for_post(session, event.tenant_id, event.social_post_id)
+            if not after_success and latest is not None and latest.status == "succeeded":
+                await repo.log_event(
+                    session,
+                    latest.job_id,
+                    "approval ignored: this post's video was already made (a rejection re-runs it)",
                     level="warn",
                     event_id=event.event_id,
                 )
