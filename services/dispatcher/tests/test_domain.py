@@ -77,3 +77,40 @@ def test_progress_moves_forward_only() -> None:
     assert domain.advances(c.JOB_STEP_STILL_FRAME, 15, c.JOB_STEP_POLLING, 40)
     assert not domain.advances(c.JOB_STEP_POLLING, 60, c.JOB_STEP_POLLING, 50)
     assert not domain.advances(c.JOB_STEP_STORING, 90, c.JOB_STEP_STILL_FRAME, 15)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda e: setattr(e, "event_id", "  "), "event_id is required"),
+        (lambda e: setattr(e, "tenant_id", "t" * 129), "tenant_id is longer than 128 characters"),
+        (lambda e: setattr(e.copy, "headline", " "), "copy.headline is required"),
+        (lambda e: setattr(e.copy, "body", "b" * 5001), "copy.body is longer than 5000 characters"),
+        (lambda e: setattr(e.copy, "cta", "c" * 201), "copy.cta is longer than 200 characters"),
+        (lambda e: e.copy.hashtags.extend(["h"] * 61), "copy.hashtags has more than 60 entries"),
+        (lambda e: e.copy.hashtags.append("h" * 141), "a hashtag is longer than 140 characters"),
+    ],
+)
+def test_ids_and_copy_of_sane_size(mutate, message: str) -> None:  # type: ignore[no-untyped-def]
+    event = approval()
+    mutate(event)
+    with pytest.raises(InvalidArgument, match=message):
+        domain.validate_approval(event)
+
+
+def test_limits_are_inclusive() -> None:
+    event = approval(tenant_id="t" * 128)
+    event.copy.body = "b" * 5000
+    event.copy.hashtags.extend(["h" * 140] * 60)
+    assert domain.validate_approval(event).duration_seconds == 5
+
+
+def test_reviewer_feedback_has_a_limit() -> None:
+    domain.validate_feedback("f" * 4000)
+    with pytest.raises(InvalidArgument, match="reviewer_feedback is longer than 4000 characters"):
+        domain.validate_feedback("f" * 4001)
+
+
+def test_rejections_are_checked_for_ids_too() -> None:
+    with pytest.raises(InvalidArgument, match="social_post_id is required"):
+        domain.validate_ids(upstream_pb2.ClientRejected(event_id="e", tenant_id="t"))
