@@ -6,6 +6,7 @@ Create Date: 2026-11-21
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -41,7 +42,7 @@ def upgrade(schema: str) -> None:
         *_stamps(),
         schema=schema,
     )
-    text_default = {"nullable": False, "server_default": ""}
+    text_default: dict[str, Any] = {"nullable": False, "server_default": ""}
     op.create_table(
         "jobs",
         sa.Column("job_id", sa.String(64), primary_key=True),
