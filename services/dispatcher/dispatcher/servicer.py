@@ -23,6 +23,7 @@ from svd.db import transaction
 from svd.enums import from_short_name, short_name
 from svd.errors import FailedPrecondition, InvalidArgument, NotFound
 from svd.grpc.auth import principal
+from svd.logos import validate_brand_logo
 from svd.storage import ObjectStore
 from svd.timeutil import from_timestamp, to_timestamp
 
@@ -209,8 +210,6 @@ def validate_logo(png: bytes) -> None:
     The check is the compositor's own (decodes every pixel, same size and aspect limits), so a logo accepted here
     always composites later.
     """
-    from still_frame.render.logo import validate_brand_logo  # pure Pillow code, no still-frame I/O
-
     try:
         validate_brand_logo(png)
     except ValueError as exc:

@@ -1,86 +1,33 @@
-"""Logo validation, decoding and alpha-correct resizing.
-
-Logos arrive as untrusted bytes.  They are checked from the header before
-any pixel is decoded (size limits also defuse decompression bombs), then
-fully decoded to catch truncated files.  Resizing is done on premultiplied
-alpha so transparent edges do not pick up dark fringes.
+"""Logo handling for the compositor: validation and decoding (shared with the dispatcher, in `svd.logos`) and
+alpha-correct resizing: done on premultiplied alpha so transparent edges do not pick up dark fringes.
 """
 
 from __future__ import annotations
 
-import io
-import warnings
-
 from PIL import Image
 
-ALLOWED_FORMATS = frozenset({"PNG", "WEBP", "JPEG", "GIF"})
-MAX_LOGO_BYTES = 20 * 1024 * 1024
-MIN_LOGO_SIDE = 16
-MAX_LOGO_SIDE = 8192
-MAX_LOGO_ASPECT = 12.0
+from svd.logos import (
+    ALLOWED_FORMATS,
+    MAX_LOGO_ASPECT,
+    MAX_LOGO_BYTES,
+    MAX_LOGO_SIDE,
+    MIN_LOGO_SIDE,
+    decode_logo,
+    validate_brand_logo,
+    validate_logo,
+)
 
-
-def _open_checked(data: bytes) -> Image.Image:
-    if not isinstance(data, bytes | bytearray | memoryview):
-        raise ValueError(f"invalid logo: expected bytes, got {type(data).__name__}")
-    if len(data) == 0:
-        raise ValueError("invalid logo: empty data")
-    if len(data) > MAX_LOGO_BYTES:
-        raise ValueError(f"invalid logo: {len(data)} bytes exceeds {MAX_LOGO_BYTES}")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(bytes(data)))
-    except Exception as exc:  # noqa: BLE001 - untrusted bytes: Pillow raises many types
-        raise ValueError(f"invalid logo: cannot decode image ({exc})") from None
-    if img.format not in ALLOWED_FORMATS:
-        raise ValueError(
-            f"invalid logo: format {img.format!r} not supported (use one of {', '.join(sorted(ALLOWED_FORMATS))})"
-        )
-    w, h = img.size
-    if min(w, h) < MIN_LOGO_SIDE:
-        raise ValueError(f"invalid logo: {w}x{h} is too small (min side {MIN_LOGO_SIDE} px)")
-    if max(w, h) > MAX_LOGO_SIDE:
-        raise ValueError(f"invalid logo: {w}x{h} is too large (max side {MAX_LOGO_SIDE} px)")
-    if max(w, h) / min(w, h) > MAX_LOGO_ASPECT:
-        raise ValueError(f"invalid logo: {w}x{h} aspect ratio exceeds {MAX_LOGO_ASPECT:g}:1")
-    return img
-
-
-def _decode(data: bytes) -> Image.Image:
-    img = _open_checked(data)
-    try:
-        img.load()
-        rgba = img.convert("RGBA")
-    except Exception as exc:  # noqa: BLE001 - truncated/corrupt pixel data, same boundary
-        raise ValueError(f"invalid logo: corrupt image data ({exc})") from None
-    return rgba
-
-
-def validate_logo(png_bytes: bytes) -> tuple[int, int]:
-    """Check that ``png_bytes`` is a usable logo and return its ``(width, height)``.
-
-    Raises ``ValueError("invalid logo: ...")`` for undecodable data,
-    unsupported formats, or absurd sizes/aspect ratios.
-    """
-    return _decode(png_bytes).size
-
-
-def validate_brand_logo(png_bytes: bytes) -> tuple[int, int]:
-    """The check for a brand kit's logo (``PutBrandAssets``): a PNG that this compositor can decode fully.
-
-    Same limits as :func:`validate_logo`, so a logo accepted at upload time always composites later.
-    """
-    size = validate_logo(png_bytes)
-    with Image.open(io.BytesIO(bytes(png_bytes))) as img:
-        if img.format != "PNG":
-            raise ValueError(f"invalid logo: expected a PNG, got {img.format}")
-    return size
-
-
-def decode_logo(png_bytes: bytes) -> Image.Image:
-    """Validate and decode a logo into an RGBA image (alpha preserved)."""
-    return _decode(png_bytes)
+__all__ = [
+    "ALLOWED_FORMATS",
+    "MAX_LOGO_ASPECT",
+    "MAX_LOGO_BYTES",
+    "MAX_LOGO_SIDE",
+    "MIN_LOGO_SIDE",
+    "decode_logo",
+    "resize_logo",
+    "validate_brand_logo",
+    "validate_logo",
+]
 
 
 def resize_logo(logo: Image.Image, size: tuple[int, int]) -> Image.Image:
