@@ -8,6 +8,7 @@ A `Task` is a one-shot step between components (bus topology provisioning). `PLA
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import json
 import pwd
@@ -32,6 +33,8 @@ SECRET_FACTORIES: dict[str, Callable[[], str]] = {
     "s3_secret_key": lambda: secrets.token_urlsafe(30),
     "admin_api_key": lambda: "svd_" + secrets.token_urlsafe(32),
     "service_api_key": lambda: "svd_svc_" + secrets.token_urlsafe(32),
+    # Fernet key the gateway encrypts provider API keys with at rest (urlsafe base64 of 32 random bytes).
+    "provider_key_encryption_key": lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
     "runway_api_key": lambda: "sim_" + secrets.token_urlsafe(24),
     # fal keys look like "<key id>:<key secret>".
     "fal_api_key": lambda: f"sim{secrets.token_hex(8)}:{secrets.token_urlsafe(24)}",
@@ -131,7 +134,11 @@ def stack_exports(ctx: Context) -> Exports:
     keys = (ctx.secrets["admin_api_key"], ctx.secrets["service_api_key"])
     accepted = {hashlib.sha256(key.encode()).hexdigest(): "*" for key in keys}
     return Exports(
-        defaults={"SVD_API_KEYS": json.dumps(accepted), "SVD_SERVICE_API_KEY": ctx.secrets["service_api_key"]}
+        defaults={
+            "SVD_API_KEYS": json.dumps(accepted),
+            "SVD_SERVICE_API_KEY": ctx.secrets["service_api_key"],
+            "PROVIDER_KEY_ENCRYPTION_KEY": ctx.secrets["provider_key_encryption_key"],
+        }
     )
 
 
