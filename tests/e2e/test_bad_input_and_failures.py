@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import nats
@@ -12,22 +11,7 @@ from social_video.v1 import common_pb2 as c
 from social_video.v1 import jobs_pb2, outbound_pb2, pipeline_pb2
 from svd.ids import short_id
 from svd_stack.client import StackClient, copy_approved
-
-
-async def _messages(nats_url: str, subject: str, count: int, timeout_s: float = 20.0) -> list[nats.aio.msg.Msg]:
-    nc = await nats.connect(nats_url)
-    try:
-        sub = await nc.jetstream().subscribe(subject, ordered_consumer=True)
-        found = []
-        deadline = asyncio.get_running_loop().time() + timeout_s
-        while len(found) < count and asyncio.get_running_loop().time() < deadline:
-            try:
-                found.append(await sub.next_msg(timeout=1))
-            except TimeoutError:
-                continue
-        return found
-    finally:
-        await nc.drain()
+from tests.dispatcher.support import subject_messages
 
 
 async def test_malformed_events_are_dead_lettered_and_image_formats_forwarded(stack) -> None:
@@ -58,7 +42,7 @@ async def test_malformed_events_are_dead_lettered_and_image_formats_forwarded(st
     try:
         letters = [
             pipeline_pb2.DeadLetter.FromString(m.data)
-            for m in await _messages(info["nats_url"], "dlq.social.post.copy_approved", 50, timeout_s=10)
+            for m in await subject_messages(info["nats_url"], "dlq.social.post.copy_approved", timeout_s=2.0)
         ]
         reasons = [letter.reason for letter in letters]
         assert any("invalid social_video.v1.CopyApproved JSON" in r for r in reasons), reasons
@@ -67,7 +51,7 @@ async def test_malformed_events_are_dead_lettered_and_image_formats_forwarded(st
 
         forwarded = [
             json_format.Parse(m.data, outbound_pb2.DesignerRequested())
-            for m in await _messages(info["nats_url"], "agent.social_post_designer.requested", 50, timeout_s=10)
+            for m in await subject_messages(info["nats_url"], "agent.social_post_designer.requested", timeout_s=2.0)
         ]
         ours = [f for f in forwarded if f.social_post_id == static_post]
         assert len(ours) == 1
@@ -100,7 +84,7 @@ async def test_insufficient_credits_fails_the_job_without_a_paid_call(stack) -> 
 
         statuses = [
             json.loads(m.data)
-            for m in await _messages(info["nats_url"], "social.post.status_changed", 200, timeout_s=5)
+            for m in await subject_messages(info["nats_url"], "social.post.status_changed", timeout_s=2.0)
         ]
         ours = [s for s in statuses if s.get("socialPostId") == post]
         assert ours and ours[-1]["postStatus"] == "POST_STATUS_DM_REVIEW"
