@@ -15,6 +15,7 @@ SECRETS = {
     "s3_secret_key": "SK",
     "admin_api_key": "admin-key",
     "service_api_key": "service-key",
+    "provider_key_encryption_key": "kek",
     "runway_api_key": "sim-key",
     "fal_api_key": "sim-fal-id:secret",
 }
