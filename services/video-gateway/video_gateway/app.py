@@ -74,7 +74,16 @@ async def main(stop: asyncio.Event) -> None:
     try:
         async with (
             ObjectStore.open(settings) as store,
-            httpx.AsyncClient(base_url=settings.runway_base_url, timeout=settings.provider_timeout_s) as runway_http,
+            httpx.AsyncClient(
+                base_url=settings.runway_base_url,
+                timeout=settings.provider_timeout_s,
+                # Keep a connection per concurrent check alive: httpx's default keeps 20, so at the poll concurrency
+                # most checks would open (and close) a new connection.
+                limits=httpx.Limits(
+                    max_connections=settings.video_poll_concurrency + 16,
+                    max_keepalive_connections=settings.video_poll_concurrency + 16,
+                ),
+            ) as runway_http,
         ):
             pool = KeyPool(relaxed_engine, cipher, default_cooldown_s=settings.provider_key_cooldown_s)
             for name in configured:
