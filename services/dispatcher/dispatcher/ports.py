@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import grpc
 
 from social_video.v1 import billing_pb2, billing_pb2_grpc, media_pb2, media_pb2_grpc
+from social_video.v1 import common_pb2 as c
 from svd.grpc.client import translate
 
 CREDIT_TYPE = "ai_video_generation"
@@ -26,7 +27,7 @@ class BillingClient:
     def __init__(self, channel: grpc.aio.Channel) -> None:
         self._stub = billing_pb2_grpc.BillingStub(channel)
 
-    async def quote(self, provider: int, duration_seconds: int) -> int:
+    async def quote(self, provider: c.VideoProvider.ValueType, duration_seconds: int) -> int:
         try:
             response = await self._stub.Quote(
                 billing_pb2.QuoteRequest(provider=provider, duration_seconds=duration_seconds), timeout=10

@@ -21,7 +21,7 @@ def job_message(row: Any, post: Any | None = None) -> jobs_pb2.Job:
         error=row.error,
         created_at=to_timestamp(row.created_at),
         updated_at=to_timestamp(row.updated_at),
-        provider=from_short_name(c.VideoProvider, row.provider) if row.provider else 0,
+        provider=from_short_name(c.VideoProvider, row.provider) if row.provider else c.VIDEO_PROVIDER_UNSPECIFIED,
         provider_job_id=row.provider_job_id,
         reservation_id=row.reservation_id,
         credits_reserved=row.credits_reserved,
@@ -35,7 +35,7 @@ def job_message(row: Any, post: Any | None = None) -> jobs_pb2.Job:
         wake_reason=from_short_name(c.WakeReason, row.wake_reason),
         run=row.run,
         platform_format=from_short_name(c.PlatformFormat, row.platform_format),
-        failed_phase=from_short_name(c.JobStep, row.failed_phase) if row.failed_phase else 0,
+        failed_phase=from_short_name(c.JobStep, row.failed_phase) if row.failed_phase else c.JOB_STEP_UNSPECIFIED,
     )
     if post is not None:
         job.post_status = from_short_name(c.PostStatus, post.status)
