@@ -82,8 +82,14 @@ def subscribe(
     publisher: EventPublisher,
     *,
     max_workers: int = 1,
+    fetch_wait_s: float = 0.5,
 ) -> None:
-    """Bind `handler` to the durable consumer `spec` (declared by the topology, never here)."""
+    """Bind `handler` to the durable consumer `spec` (declared by the topology, never here).
+
+    Up to `max_workers` handlers run at once. Messages are pulled in batches of up to `max_workers`; a pull hands
+    over what it has after at most `fetch_wait_s` (a batch is not waited for until it fills), so a message that
+    becomes deliverable (e.g. a `Retry` whose delay ran out) is handled within that time even when few arrive.
+    """
 
     async def on_message(msg: NatsMessage) -> None:
         raw = msg.raw_message
@@ -111,7 +117,7 @@ def subscribe(
                 outcome = Retry(backoff_s(meta.num_delivered), str(exc))
         await _settle(msg, outcome, publisher, spec, raw.subject, raw.data, headers, meta.sequence.stream)
 
-    subscriber_options = {"pull_sub": PullSub(batch_size=max_workers, timeout=5.0)}
+    subscriber_options = {"pull_sub": PullSub(batch_size=max_workers, timeout=fetch_wait_s)}
     if max_workers > 1:
         subscriber_options["max_workers"] = max_workers
     broker.subscriber(
