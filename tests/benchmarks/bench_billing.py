@@ -1,6 +1,7 @@
 """Billing benchmark: reserve + consume pairs per second over gRPC, and straight to PostgreSQL as the ceiling.
 
-Run: `python -m tests.benchmarks.bench_billing [--seconds 10] [--replicas 1] [--pool 8]` (or `make bench-billing`).
+Run: `python -m tests.benchmarks.bench_billing [--seconds 10] [--replicas 1] [--pool 8] [--flushers 2]`
+(or `make bench-billing`).
 
 It starts its own NATS and PostgreSQL (the embedded stack's, `svd up --only`) in a temporary home and real billing
 processes, then measures with 64 concurrent clients:
@@ -47,7 +48,6 @@ CLIENTS = 64
 PRICE = 15
 GRANT = 10**12
 REPO = Path(__file__).resolve().parents[2]
-BATCH_FLUSHERS = 2  # as the service's default (BATCH_FLUSHERS)
 
 Pair = Callable[[str, str], Awaitable[None]]  # (tenant, idempotency key) → one reserve + consume
 
@@ -73,17 +73,22 @@ class Result:
 
 
 class CpuMeter:
-    """CPU seconds used by process groups: this process, the billing replicas, PostgreSQL (postmaster and backends)."""
+    """CPU seconds used by process groups: this process, the billing replicas, PostgreSQL (postmaster and backends).
 
-    def __init__(self, groups: dict[str, list[int]]) -> None:
+    Only the groups named in `with_children` count their child processes (PostgreSQL's backends; not this process's
+    children, which are the billing replicas, counted on their own)."""
+
+    def __init__(self, groups: dict[str, list[int]], with_children: frozenset[str] = frozenset({"postgres"})) -> None:
         self._groups = {name: [psutil.Process(pid) for pid in pids] for name, pids in groups.items()}
+        self._with_children = with_children
 
     def _now(self) -> dict[str, float]:
         used: dict[str, float] = {}
         for name, roots in self._groups.items():
             total = 0.0
             for root in roots:
-                for proc in [root, *root.children(recursive=True)]:
+                children = root.children(recursive=True) if name in self._with_children else []
+                for proc in [root, *children]:
                     with contextlib.suppress(psutil.Error):
                         times = proc.cpu_times()
                         total += times.user + times.system
@@ -235,7 +240,7 @@ async def _grant_all(
 
 
 async def bench(
-    targets: list[str], keys: Keys, database_url: str, seconds: float, pool_size: int, meter: CpuMeter
+    targets: list[str], keys: Keys, database_url: str, seconds: float, pool_size: int, flushers: int, meter: CpuMeter
 ) -> None:
     metadata = (("authorization", f"Bearer {keys.admin}"),)
     channels = [grpc.aio.insecure_channel(t) for t in targets for _ in range(2)]
@@ -266,7 +271,7 @@ async def bench(
         max_size=pool_size,
         kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": namedtuple_row},
     ) as pool:
-        ledger = Ledger(pool, BATCH_FLUSHERS)
+        ledger = Ledger(pool, flushers)
         results += [
             await _drive("raw PostgreSQL, 1 tx per call, 1 tenant", raw_pair(pool), raw_one, seconds, done, meter),
             await _drive("raw PostgreSQL, 1 tx per call, 64 tenants", raw_pair(pool), raw_many, seconds, done, meter),
@@ -277,7 +282,8 @@ async def bench(
         ]
     print(
         f"\nbilling: reserve + consume pairs, {CLIENTS} concurrent clients, {seconds:.0f} s per row, "
-        f"{len(targets)} replica(s), pool {pool_size}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
+        f"{len(targets)} replica(s), pool {pool_size}, {flushers} flusher(s), {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.1f}"
     )
     for result in results:
         print("  " + result.line())
@@ -310,6 +316,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--replicas", type=int, default=1)
     parser.add_argument("--pool", type=int, default=8, help="connections per billing process (and for raw)")
+    parser.add_argument("--flushers", type=int, default=2, help="group-commit batches in flight per process")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-billing-") as tmp:
         home = Path(tmp)
@@ -321,7 +328,12 @@ def main() -> None:
             for _ in range(args.replicas):
                 replicas.append(
                     start_replica(
-                        info["database_url"], info["nats_url"], keys, home / "logs", database_pool_size=str(args.pool)
+                        info["database_url"],
+                        info["nats_url"],
+                        keys,
+                        home / "logs",
+                        database_pool_size=str(args.pool),
+                        batch_flushers=str(args.flushers),
                     )
                 )
             meter = CpuMeter(
@@ -332,7 +344,7 @@ def main() -> None:
                 }
             )
             targets = [r.target for r in replicas]
-            asyncio.run(bench(targets, keys, info["database_url"], args.seconds, args.pool, meter))
+            asyncio.run(bench(targets, keys, info["database_url"], args.seconds, args.pool, args.flushers, meter))
         finally:
             for replica in replicas:
                 replica.stop()
