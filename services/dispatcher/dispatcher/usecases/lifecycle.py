@@ -116,38 +116,40 @@ class JobLifecycle:
         return job
 
     async def _end(self, job_id: str, status: str, phase: int, reason: str, provider_job_id: str = "") -> Any | None:
-        async with self.sessions() as session:
-            job = await repo.job(session, job_id)
-        if job is None:
-            return None
         phase_name = short_name(c.JobStep, phase)
-        if job.status in repo.ACTIVE_STATUSES:
+        # The job row stays locked while the hold is released, so a racing `stored` (which consumes under the same
+        # lock) sees either a running job with its hold or an ended one: never charged-and-cancelled. A failed
+        # release rolls everything back and the event is retried.
+        async with transaction(self.sessions) as session:
+            job = await repo.job(session, job_id, lock=True)
+            if job is None or job.status not in repo.ACTIVE_STATUSES:
+                return job
+            hold_note = ""
             if job.reservation_id:
-                # Before the row changes: if the release fails the event is retried and the job is still active.
-                await self.billing.release(job.reservation_id, f"job {status} at {phase_name}: {reason}")
-            async with transaction(self.sessions) as session:
-                current = await repo.job(session, job_id, lock=True)
-                if current is None or current.status not in repo.ACTIVE_STATUSES:
-                    return current
-                job = await repo.update_job(session, job_id, status=status, error=reason, failed_phase=phase_name)
-                await repo.update_post(
-                    session,
-                    job.tenant_id,
-                    job.social_post_id,
-                    status="dm_review",
-                    deliverable_status="failed",
-                    status_reason=reason,
-                    design_job_id=None,
-                    design_provider=None,
-                )
-                await repo.log_event(
-                    session,
-                    job_id,
-                    f"job {status} at {phase_name}: {reason}",
-                    level="error" if status == "failed" else "warn",
-                    provider_job_id=provider_job_id or job.provider_job_id,
-                    provider=job.provider,
-                )
+                try:
+                    await self.billing.release(job.reservation_id, f"job {status} at {phase_name}: {reason}")
+                except FailedPrecondition as exc:  # expired on its own (or resolved elsewhere): nothing held now
+                    hold_note = exc.message
+            job = await repo.update_job(session, job_id, status=status, error=reason, failed_phase=phase_name)
+            await repo.update_post(
+                session,
+                job.tenant_id,
+                job.social_post_id,
+                status="dm_review",
+                deliverable_status="failed",
+                status_reason=reason,
+                design_job_id=None,
+                design_provider=None,
+            )
+            await repo.log_event(
+                session,
+                job_id,
+                f"job {status} at {phase_name}: {reason}",
+                level="error" if status == "failed" else "warn",
+                provider_job_id=provider_job_id or job.provider_job_id,
+                provider=job.provider,
+                **({"hold": hold_note} if hold_note else {}),
+            )
         if job.status == status:
             await self.outbound.job_status(job, c.POST_STATUS_DM_REVIEW, c.DELIVERABLE_STATUS_FAILED, reason=job.error)
         return job

@@ -17,6 +17,7 @@ from social_video.v1 import common_pb2 as c
 from social_video.v1 import pipeline_pb2
 from svd.db import transaction
 from svd.enums import short_name
+from svd.errors import FailedPrecondition
 
 log = logging.getLogger(__name__)
 
@@ -102,11 +103,18 @@ class PipelineEvents:
             return
         if job.status == "running":
             amount = min(await self.lifecycle.billing.quote(event.provider, job.duration_seconds), job.credits_reserved)
-            await self.lifecycle.billing.consume(job.reservation_id, amount)
+            # Consumed under the job's row lock: a cancel or failure racing this waits, then finds the job ended.
             async with transaction(self._sessions) as session:
                 current = await repo.job(session, job.job_id, lock=True)
                 if current is None or current.status != "running":
                     return
+                billing_note = ""
+                try:
+                    await self.lifecycle.billing.consume(job.reservation_id, amount)
+                except FailedPrecondition as exc:
+                    # The hold expired before the video was stored (the pipeline outlived its TTL): the client still
+                    # gets the video; the missed charge is on record for an operator.
+                    billing_note, amount = exc.message, 0
                 job = await repo.update_job(
                     session,
                     job.job_id,
@@ -130,6 +138,10 @@ class PipelineEvents:
                     media_id=event.media_id,
                     status_reason="",
                 )
+                if billing_note:
+                    await repo.log_event(
+                        session, job.job_id, f"credits not consumed: {billing_note}", level="error", amount=amount
+                    )
                 await repo.log_event(
                     session,
                     job.job_id,
