@@ -50,28 +50,38 @@ class ServiceBinding:
 
 
 class AuthAndErrorsInterceptor(grpc.aio.ServerInterceptor):
-    """Authenticates every call but health/reflection and maps domain errors to status codes."""
+    """Authenticates every call but health/reflection and maps domain errors to status codes.
+
+    The wrapped handler is built once per method and authenticates from each call's own metadata, so a call pays
+    for the key lookup (cached by the key store) and nothing else.
+    """
 
     def __init__(self, keys: KeyStore) -> None:
         self._keys = keys
+        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
 
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
         details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
-        handler = await continuation(details)
         method = details.method  # type: ignore[attr-defined]
-        if handler is None or method.startswith(_OPEN_PREFIXES):
-            return handler
-        metadata = {k: v for k, v in (details.invocation_metadata or ()) if isinstance(v, str)}  # type: ignore[attr-defined]
-        token = bearer_token(metadata)
-        found = await self._keys.lookup(token) if token else None
-        return _wrap(handler, found)
+        if method.startswith(_OPEN_PREFIXES):
+            return await continuation(details)
+        wrapped = self._wrapped.get(method)
+        if wrapped is None:
+            handler = await continuation(details)
+            if handler is None:
+                return handler
+            wrapped = self._wrapped[method] = _wrap(handler, self._keys)
+        return wrapped
 
 
-def _wrap(handler: grpc.RpcMethodHandler, found: Any) -> grpc.RpcMethodHandler:
+def _wrap(handler: grpc.RpcMethodHandler, keys: KeyStore) -> grpc.RpcMethodHandler:
     async def authenticate(context: grpc.aio.ServicerContext) -> None:
+        metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
+        token = bearer_token(metadata)
+        found = await keys.lookup(token) if token else None
         if found is None:
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid API key")
         current_principal.set(found)
