@@ -88,7 +88,20 @@ def prepare(data: Path, socket_dir: Path, log: Path, env: Mapping[str, str]) -> 
 
 def command(data: Path, port: int, socket_dir: Path) -> list[str]:
     """Run the server directly (no pg_ctl) so the postmaster is our child and its pid is ours."""
-    return [str(bin_dir() / "postgres"), "-D", str(data), "-h", "127.0.0.1", "-p", str(port), "-k", str(socket_dir)]
+    # Room for every service pool (the gateway alone may open 80 connections under load) and test replicas.
+    return [
+        str(bin_dir() / "postgres"),
+        "-D",
+        str(data),
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "-k",
+        str(socket_dir),
+        "-c",
+        "max_connections=400",
+    ]
 
 
 def url(port: int, database: str = DATABASE) -> str:

@@ -60,7 +60,7 @@ def _rate(r: Rate) -> billing_pb2.Rate:
     )
 
 
-def _provider(provider: int, provider_name: str) -> str:
+def _provider(provider: common_pb2.VideoProvider.ValueType, provider_name: str) -> str:
     name = _PROVIDER.get(provider) or provider_name.strip().lower()
     if not name:
         raise InvalidArgument("provider or provider_name is required")

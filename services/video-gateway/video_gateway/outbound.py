@@ -55,7 +55,12 @@ class Outbound:
         await self._publisher.publish(topology.READY, ready, message_id(poll.ref.job_id, "ready", poll.ref.run))
 
     async def failed(
-        self, ref: pipeline_pb2.JobRef, phase: int, reason: str, provider: int = 0, provider_job_id: str = ""
+        self,
+        ref: pipeline_pb2.JobRef,
+        phase: c.JobStep.ValueType,
+        reason: str,
+        provider: c.VideoProvider.ValueType = c.VIDEO_PROVIDER_UNSPECIFIED,
+        provider_job_id: str = "",
     ) -> None:
         log.warning("job %s run %d failed at step %d: %s", ref.job_id, ref.run, phase, reason)
         failed = pipeline_pb2.VideoFailed(
@@ -63,7 +68,7 @@ class Outbound:
         )
         await self._publisher.publish(topology.FAILED, failed, message_id(ref.job_id, "failed", ref.run))
 
-    async def progress(self, ref: pipeline_pb2.JobRef, step: int, percent: int, label: str) -> None:
+    async def progress(self, ref: pipeline_pb2.JobRef, step: c.JobStep.ValueType, percent: int, label: str) -> None:
         progress = pipeline_pb2.VideoProgress(ref=ref, step=step, percent=percent, label=label)
         await self._publisher.publish(
             topology.PROGRESS, progress, message_id(ref.job_id, f"progress.{step}.{percent}", ref.run)

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
+from social_video.v1 import common_pb2 as c
+
 
 class TaskState(StrEnum):
     PENDING = "pending"
@@ -95,7 +97,7 @@ class VideoProvider(Protocol):
     """One image-to-video provider's protocol; every call uses the API key it is given."""
 
     name: str  # "runway" | "kling", as stored with a submission
-    rate_provider: int  # social_video.v1.VideoProvider: billing's rate key (with the duration)
+    rate_provider: c.VideoProvider.ValueType  # billing's rate key (with the duration)
 
     async def submit(self, request: SubmitRequest, key: str) -> str: ...
 
