@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import grpc
 import pytest
@@ -19,14 +18,6 @@ from tests.dispatcher.support import (
     tenant_client,
     wait_job,
 )
-
-
-@pytest.fixture
-def sim(stack) -> Iterator[Simulator]:
-    simulator = Simulator(stack)
-    simulator.clear()
-    yield simulator
-    simulator.clear()
 
 
 async def _until(predicate, timeout_s: float = 60.0, what: str = "condition"):  # type: ignore[no-untyped-def]

@@ -3,7 +3,7 @@ deliverable failed, a status event saying why, and the hold released (the balanc
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -19,14 +19,6 @@ from tests.dispatcher.support import (
     tenant_client,
     wait_job,
 )
-
-
-@pytest.fixture
-def sim(stack) -> Iterator[Simulator]:
-    simulator = Simulator(stack)
-    simulator.clear()
-    yield simulator
-    simulator.clear()
 
 
 def _delete_logo(client: Any, stack: Any, logo_key: str) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -29,6 +28,7 @@ from tests.dispatcher.support import (
     tenant_client,
     wait_job,
 )
+from tests.processes import free_port
 
 MALFORMED = 200
 
@@ -82,12 +82,6 @@ async def test_two_hundred_malformed_messages_then_a_valid_one_that_completes(st
         assert all(d.reason for d in ours)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def second_dispatcher(stack) -> Iterator[int]:
     """Another dispatcher replica with the first one's configuration (its own gRPC port), stopped by its pid."""
@@ -95,7 +89,7 @@ def second_dispatcher(stack) -> Iterator[int]:
     environ = dict(
         item.split("=", 1) for item in Path(f"/proc/{first}/environ").read_bytes().decode().split("\0") if "=" in item
     )
-    environ["GRPC_LISTEN"] = f"127.0.0.1:{_free_port()}"
+    environ["GRPC_LISTEN"] = f"127.0.0.1:{free_port()}"
     log = open(stack.home / "logs" / "dispatcher-replica.log", "ab")
     replica = subprocess.Popen([sys.executable, "-m", "dispatcher"], env=environ, stdout=log, stderr=log)
     try:

@@ -5,20 +5,17 @@ from __future__ import annotations
 import base64
 import io
 import os
-import socket
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import httpx
 import pytest
 from PIL import Image, ImageDraw
+
+from tests.processes import free_port, simulator_process
 
 if TYPE_CHECKING:
     import fal_client
@@ -59,13 +56,6 @@ def data_uri(make_image: ImageFactory) -> str:
     return f"data:image/jpeg;base64,{payload}"
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @dataclass(frozen=True)
 class Sim:
     """A running simulator subprocess: its plain-HTTP and TLS bases and the trust bundle for the latter."""
@@ -82,7 +72,7 @@ class Sim:
 @pytest.fixture(scope="session")
 def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
     """Start ``python -m provider_sim`` (HTTP + TLS) as a real subprocess; stop it by pid afterwards."""
-    port, tls_port = _free_port(), _free_port()
+    port, tls_port = free_port(), free_port()
     base = tmp_path_factory.mktemp("provider_sim")
     env = {
         **os.environ,
@@ -93,35 +83,9 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
     }
     env.pop("SSL_CERT_FILE", None)
     tls_dir = base / "tls"
-    command = [sys.executable, "-m", "provider_sim", "--host", "127.0.0.1", "--port", str(port)]
-    command += ["--tls-port", str(tls_port), "--tls-dir", str(tls_dir), "--no-access-log"]
-    log_path = base / "sim.log"
-    # A log file rather than a pipe: nobody drains a pipe while tests run,
-    # and a full pipe would block the server.
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"simulator exited with {proc.returncode}:\n{log_path.read_text()}")
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"simulator did not become healthy:\n{log_path.read_text()}")
-            time.sleep(0.1)
+    args = ["--tls-port", str(tls_port), "--tls-dir", str(tls_dir), "--no-access-log"]
+    with simulator_process(port, args, env, base / "sim.log") as url:
         yield Sim(url=url, tls_url=f"https://127.0.0.1:{tls_port}", bundle=tls_dir / "ca-bundle.pem")
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
 
 
 @pytest.fixture(scope="session")
