@@ -36,11 +36,11 @@ import grpc
 import psutil
 import psycopg
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from psycopg.rows import namedtuple_row
 from psycopg_pool import AsyncConnectionPool
 
-from billing.ledger import Ledger, conninfo
+from billing.ledger import Ledger
 from social_video.v1 import billing_pb2, billing_pb2_grpc
+from svd.db.pool import conninfo, open_pool
 from tests.billing.replicas import Keys, Replica, start_replica
 
 CREDIT = "ai_video_generation"
@@ -265,12 +265,7 @@ async def bench(
         await _drive("gRPC, 1 tenant", pair, one, seconds, done, meter),
         await _drive("gRPC, 64 tenants", pair, many, seconds, done, meter),
     ]
-    async with AsyncConnectionPool(
-        conninfo(database_url),
-        min_size=pool_size,
-        max_size=pool_size,
-        kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": namedtuple_row},
-    ) as pool:
+    async with open_pool(database_url, pool_size, "bench-billing") as pool:
         ledger = Ledger(pool, flushers)
         results += [
             await _drive("raw PostgreSQL, 1 tx per call, 1 tenant", raw_pair(pool), raw_one, seconds, done, meter),

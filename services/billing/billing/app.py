@@ -7,10 +7,11 @@ import contextlib
 import logging
 from pathlib import Path
 
-from billing.ledger import Ledger, open_pool
+from billing.ledger import Ledger
 from billing.servicer import binding
 from billing.settings import BillingSettings
 from svd import db
+from svd.db.pool import open_pool
 from svd.runtime import serve_until_stopped
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ async def sweep_expired_holds(ledger: Ledger, interval_s: float, stop: asyncio.E
 async def main(stop: asyncio.Event) -> None:
     settings = BillingSettings()  # type: ignore[call-arg]
     await db.migrate(settings.database_url, "billing", VERSIONS)
-    async with open_pool(settings.database_url, settings.database_pool_size) as pool:
+    async with open_pool(settings.database_url, settings.database_pool_size, "billing") as pool:
         ledger = Ledger(pool, settings.batch_flushers)
         sweeper = asyncio.create_task(sweep_expired_holds(ledger, settings.sweep_interval_s, stop))
         try:

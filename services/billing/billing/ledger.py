@@ -14,7 +14,6 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
-from psycopg.rows import namedtuple_row
 from psycopg_pool import AsyncConnectionPool
 
 from billing import domain
@@ -36,25 +35,6 @@ _ENTRIES = """SELECT * FROM billing.ledger
 WHERE tenant_id = %s AND credit_type = %s AND entry_id > %s
   AND created_at >= coalesce(%s::timestamptz, '-infinity') AND created_at < coalesce(%s::timestamptz, 'infinity')
 ORDER BY entry_id LIMIT %s"""
-
-
-def conninfo(database_url: str) -> str:
-    """libpq connection string of a SQLAlchemy URL (`postgresql+psycopg://…`)."""
-    from sqlalchemy.engine import make_url
-
-    return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-def open_pool(database_url: str, size: int) -> AsyncConnectionPool:
-    """A fixed-size pool of autocommit connections that prepare every statement on first use."""
-    return AsyncConnectionPool(
-        conninfo(database_url),
-        min_size=size,
-        max_size=size,
-        kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": namedtuple_row},
-        open=False,
-        name="billing",
-    )
 
 
 def _hold(row: Any) -> Hold:

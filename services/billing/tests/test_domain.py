@@ -6,7 +6,6 @@ import pytest
 
 from billing import domain
 from billing.domain import Balance, Outcome
-from billing.ledger import conninfo
 from svd.errors import FailedPrecondition, InvalidArgument, NotFound
 
 
@@ -67,7 +66,3 @@ def test_seed_rates() -> None:
     assert domain.DEFAULT_RATES[("runway", 5)] == 15
     assert domain.DEFAULT_RATES[("runway", 10)] == 25
     assert domain.DEFAULT_RATES[("kling", 5)] == 12
-
-
-def test_conninfo_drops_the_sqlalchemy_driver() -> None:
-    assert conninfo("postgresql+psycopg://postgres@127.0.0.1:5432/svd") == "postgresql://postgres@127.0.0.1:5432/svd"

@@ -11,6 +11,7 @@ import httpx
 from svd import db
 from svd.bus.broker import make_broker
 from svd.bus.publisher import EventPublisher
+from svd.db.pool import open_pool
 from svd.runtime import serve_until_stopped
 from svd.storage import ObjectStore
 from video_gateway import handlers
@@ -67,12 +68,15 @@ async def main(stop: asyncio.Event) -> None:
             )
     await db.migrate(settings.database_url, "video_gateway", VERSIONS)
     engine = db.create_engine(settings.database_url, settings.database_pool_size)
-    relaxed_engine = KeyPool.create_engine(settings.database_url, settings.database_relaxed_pool_size)
     broker = make_broker(settings.nats_url, "video-gateway")
     publisher = EventPublisher(broker)
     outbound = Outbound(publisher)
     try:
         async with (
+            # Per-call writes a crash may lose harmlessly: key leases and cooldowns, usage, check counters.
+            open_pool(
+                settings.database_url, settings.database_relaxed_pool_size, "video-gateway", durable=False
+            ) as relaxed,
             ObjectStore.open(settings) as store,
             httpx.AsyncClient(
                 base_url=settings.runway_base_url,
@@ -85,7 +89,7 @@ async def main(stop: asyncio.Event) -> None:
                 ),
             ) as runway_http,
         ):
-            pool = KeyPool(relaxed_engine, cipher, default_cooldown_s=settings.provider_key_cooldown_s)
+            pool = KeyPool(relaxed, cipher, default_cooldown_s=settings.provider_key_cooldown_s)
             for name in configured:
                 await pool.sync(name, settings.keys(name))
             found = adapters(settings, runway_http)
@@ -99,7 +103,7 @@ async def main(stop: asyncio.Event) -> None:
                 for name in submit_order(found)
             }
             log.info("video providers, in order: %s", ", ".join(providers) or "none")
-            submissions = Submissions(db.session_factory(engine), relaxed_engine)
+            submissions = Submissions(db.session_factory(engine), relaxed)
             schedule = PollSchedule(
                 settings.video_poll_initial_delay_s, settings.video_poll_interval_s, settings.video_poll_max_attempts
             )
@@ -130,4 +134,3 @@ async def main(stop: asyncio.Event) -> None:
                 await flusher
     finally:
         await engine.dispose()
-        await relaxed_engine.dispose()

@@ -1,10 +1,10 @@
 """The provider key pool: several API keys per provider, encrypted at rest, leased per outbound call.
 
-Keys live in `video_gateway.provider_keys`, shared by every gateway replica. A lease is one statement: the least
-recently used valid key that is not cooling down is stamped and returned (`FOR UPDATE SKIP LOCKED`, so concurrent
-leases from several replicas never wait on each other while another key is free). A 429 puts the key in cooldown
-(`Retry-After`, else a default); a 401/403 marks it invalid for good. Pool writes run on their own autocommit
-connections with `synchronous_commit = off`: a lease stamp lost in a crash costs nothing, and it keeps leasing cheap.
+Keys live in `video_gateway.provider_keys`, shared by every gateway replica. A lease is one prepared statement: the
+least recently used valid key that is not cooling down is stamped and returned (`FOR UPDATE SKIP LOCKED`, so
+concurrent leases from several replicas never wait on each other while another key is free). A 429 puts the key in
+cooldown (`Retry-After`, else a default); a 401/403 marks it invalid for good. Pool writes run on autocommit connections
+with `synchronous_commit = off`: a lease stamp lost in a crash costs nothing, and it keeps leasing cheap.
 Usage events are buffered and written in batches by one background task (at most a second's worth is lost on a
 crash). Decrypted keys are cached in memory by key id.
 """
@@ -14,16 +14,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from sqlalchemy import insert, text, update
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from svd.telemetry import instrument_engine
-from video_gateway.models import KEY_INVALID, KEY_RETIRED, KEY_VALID, SCHEMA, key_usage, provider_keys
+from svd.db.pool import Pool
+from video_gateway.models import KEY_INVALID, KEY_RETIRED, KEY_VALID, SCHEMA
 from video_gateway.providers.base import ErrorKind, ProviderError
 
 log = logging.getLogger(__name__)
@@ -32,30 +30,41 @@ _LEASE = f"""
     UPDATE {SCHEMA}.provider_keys SET last_used_at = clock_timestamp(), lease_count = lease_count + 1
     WHERE id = (
         SELECT id FROM {SCHEMA}.provider_keys
-        WHERE provider = :provider AND status = '{KEY_VALID}' AND (cooldown_until IS NULL OR cooldown_until <= now())
+        WHERE provider = %(provider)s AND status = '{KEY_VALID}' AND (cooldown_until IS NULL OR cooldown_until <= now())
         ORDER BY last_used_at NULLS FIRST, id
         LIMIT 1 FOR UPDATE {{skip}})
     RETURNING id, label, fingerprint, ciphertext
     """
-_LEASE_SKIP = text(_LEASE.replace("{skip}", "SKIP LOCKED"))
-_LEASE_WAIT = text(_LEASE.replace("{skip}", ""))
-_AVAILABILITY = text(
-    f"""
+_LEASE_SKIP = _LEASE.replace("{skip}", "SKIP LOCKED")
+_LEASE_WAIT = _LEASE.replace("{skip}", "")
+_AVAILABILITY = f"""
     SELECT count(*) FILTER (WHERE status = '{KEY_VALID}') AS valid,
            count(*) FILTER (WHERE status = '{KEY_VALID}' AND (cooldown_until IS NULL OR cooldown_until <= now()))
                AS free,
            extract(epoch FROM min(cooldown_until) FILTER (WHERE status = '{KEY_VALID}') - now()) AS next_free_s,
            string_agg(label || ' ' || invalid_reason, '; ') FILTER (WHERE status = '{KEY_INVALID}') AS invalid
-    FROM {SCHEMA}.provider_keys WHERE provider = :provider
+    FROM {SCHEMA}.provider_keys WHERE provider = %(provider)s
     """
-)
-_COOL_DOWN = text(
-    f"""
+_COOL_DOWN = f"""
     UPDATE {SCHEMA}.provider_keys
-    SET cooldown_until = greatest(coalesce(cooldown_until, now()), now() + make_interval(secs => :seconds))
-    WHERE id = :id
+    SET cooldown_until = greatest(coalesce(cooldown_until, now()), now() + make_interval(secs => %(seconds)s))
+    WHERE id = %(id)s
     """
-)
+_INVALIDATE = f"UPDATE {SCHEMA}.provider_keys SET status = '{KEY_INVALID}', invalid_reason = %s WHERE id = %s"
+_ADD_KEY = f"""
+    INSERT INTO {SCHEMA}.provider_keys (provider, fingerprint, label, ciphertext)
+    VALUES (%(provider)s, %(fingerprint)s, %(label)s, %(ciphertext)s)
+    ON CONFLICT (provider, fingerprint) DO UPDATE SET ciphertext = EXCLUDED.ciphertext,
+        status = CASE WHEN provider_keys.status = '{KEY_RETIRED}' THEN '{KEY_VALID}' ELSE provider_keys.status END
+    """
+_RETIRE_OTHERS = f"""
+    UPDATE {SCHEMA}.provider_keys SET status = '{KEY_RETIRED}'
+    WHERE provider = %s AND fingerprint <> ALL(%s) AND status <> '{KEY_RETIRED}'
+    """
+_WRITE_USAGE = f"""
+    INSERT INTO {SCHEMA}.key_usage (key_id, at, action, outcome, http_status, job_id)
+    SELECT * FROM unnest(%s::int[], %s::timestamptz[], %s::text[], %s::text[], %s::smallint[], %s::text[])
+    """
 
 
 class KeyCipher:
@@ -110,48 +119,27 @@ class Usage:
 
 
 class KeyPool:
-    def __init__(self, engine: AsyncEngine, cipher: KeyCipher, *, default_cooldown_s: float) -> None:
-        self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+    """The key pool over a pool of autocommit connections that do not wait for the WAL flush (`svd.db.pool`,
+    `durable=False`): every write here (lease stamps, cooldowns, invalidations, usage) is one a crash may lose
+    harmlessly, and a lease is one prepared statement per outbound call."""
+
+    def __init__(self, connections: Pool, cipher: KeyCipher, *, default_cooldown_s: float) -> None:
+        self._connections = connections
         self._cipher = cipher
         self._default_cooldown_s = default_cooldown_s
         self._secrets: dict[tuple[int, bytes], str] = {}
         self._configured: dict[str, str] = {}  # fingerprint → key, for the keys this replica is configured with
         self._usage: list[Usage] = []
 
-    @staticmethod
-    def create_engine(database_url: str, pool_size: int) -> AsyncEngine:
-        """An engine whose commits do not wait for the WAL flush: for writes a crash may lose harmlessly (lease
-        stamps, cooldowns, usage, check counters)."""
-        engine = create_async_engine(
-            database_url,
-            pool_size=pool_size,
-            max_overflow=pool_size,
-            # No ping per checkout: each poll check checks out twice, and the pings were a sixth of its CPU. A
-            # connection the server dropped fails one statement (its caller retries) and SQLAlchemy then replaces
-            # every pooled connection.
-            pool_pre_ping=False,
-            connect_args={"options": "-c synchronous_commit=off"},
-        )
-        instrument_engine(engine)
-        return engine
-
     async def sync(self, provider: str, secrets: list[str]) -> None:
         """Make the configured keys of `provider` the pool: add new ones, re-encrypt known ones with the current
         KEK, retire keys no longer configured. Keys marked invalid stay invalid."""
         prints = [fingerprint(provider, s) for s in secrets]
         self._configured.update(zip(prints, secrets, strict=True))
-        async with self._engine.connect() as conn:
+        async with self._connections.connection() as conn, conn.transaction():
             for secret, digest in zip(secrets, prints, strict=True):
                 await conn.execute(
-                    text(
-                        f"""
-                        INSERT INTO {SCHEMA}.provider_keys (provider, fingerprint, label, ciphertext)
-                        VALUES (:provider, :fingerprint, :label, :ciphertext)
-                        ON CONFLICT (provider, fingerprint) DO UPDATE SET ciphertext = EXCLUDED.ciphertext,
-                            status = CASE WHEN provider_keys.status = '{KEY_RETIRED}' THEN '{KEY_VALID}'
-                                          ELSE provider_keys.status END
-                        """
-                    ),
+                    _ADD_KEY,
                     {
                         "provider": provider,
                         "fingerprint": digest,
@@ -159,25 +147,18 @@ class KeyPool:
                         "ciphertext": self._cipher.encrypt(secret),
                     },
                 )
-            await conn.execute(
-                update(provider_keys)
-                .where(
-                    provider_keys.c.provider == provider,
-                    provider_keys.c.fingerprint.not_in(prints),
-                    provider_keys.c.status != KEY_RETIRED,
-                )
-                .values(status=KEY_RETIRED)
-            )
+            await conn.execute(_RETIRE_OTHERS, (provider, prints))
 
     async def lease(self, provider: str) -> Lease:
         """The least recently used usable key of `provider`; `ProviderError` (NO_KEY, or RATE_LIMITED with the wait
         until a key leaves its cooldown) when there is none."""
-        async with self._engine.connect() as conn:
-            row = (await conn.execute(_LEASE_SKIP, {"provider": provider})).first()
+        params = {"provider": provider}
+        async with self._connections.connection() as conn:
+            row = await (await conn.execute(_LEASE_SKIP, params)).fetchone()
             if row is None:
-                availability = (await conn.execute(_AVAILABILITY, {"provider": provider})).one()
+                availability: Any = await (await conn.execute(_AVAILABILITY, params)).fetchone()
                 if availability.free:  # every free key was being leased concurrently: wait for one
-                    row = (await conn.execute(_LEASE_WAIT, {"provider": provider})).first()
+                    row = await (await conn.execute(_LEASE_WAIT, params)).fetchone()
                 if row is None:
                     raise _unavailable(provider, availability)
         secret = self._configured.get(row.fingerprint) or self._secret(row.id, bytes(row.ciphertext))
@@ -199,17 +180,13 @@ class KeyPool:
     async def cool_down(self, lease: Lease, retry_after_s: float | None) -> None:
         seconds = retry_after_s if retry_after_s is not None else self._default_cooldown_s
         log.warning("%s key %s rate limited: cooling down for %.1f s", lease.provider, lease.label, seconds)
-        async with self._engine.connect() as conn:
+        async with self._connections.connection() as conn:
             await conn.execute(_COOL_DOWN, {"id": lease.key_id, "seconds": seconds})
 
     async def invalidate(self, lease: Lease, reason: str) -> None:
         log.error("%s key %s marked invalid: %s", lease.provider, lease.label, reason)
-        async with self._engine.connect() as conn:
-            await conn.execute(
-                update(provider_keys)
-                .where(provider_keys.c.id == lease.key_id)
-                .values(status=KEY_INVALID, invalid_reason=reason[:300])
-            )
+        async with self._connections.connection() as conn:
+            await conn.execute(_INVALIDATE, (reason[:300], lease.key_id))
 
     def record(self, lease: Lease, action: str, outcome: str, http_status: int = 0, job_id: str = "") -> None:
         """Buffer one usage event (written by `flush`)."""
@@ -220,10 +197,10 @@ class KeyPool:
         batch, self._usage = self._usage, []
         if not batch:
             return 0
-        rows: list[dict[str, Any]] = [u.__dict__ for u in batch]
+        columns = [list(column) for column in zip(*(astuple(u) for u in batch), strict=True)]
         try:
-            async with self._engine.connect() as conn:
-                await conn.execute(insert(key_usage), rows)
+            async with self._connections.connection() as conn:
+                await conn.execute(_WRITE_USAGE, columns)
         except Exception:
             self._usage[:0] = batch  # keep them for the next flush
             raise

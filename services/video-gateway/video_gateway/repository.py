@@ -11,20 +11,27 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from svd.db import transaction
-from video_gateway.models import ACTIVE, CANCELLED, POLLING, SUBMITTING, submissions
+from svd.db.pool import Pool
+from video_gateway.models import ACTIVE, CANCELLED, POLLING, SCHEMA, SUBMITTING, submissions
+
+_COUNT_CHECK = f"""
+    UPDATE {SCHEMA}.submissions SET checks = checks + 1, last_check_at = now()
+    WHERE job_id = %s AND run = %s AND state = '{POLLING}'
+    RETURNING checks
+    """
 
 
 class Submissions:
-    """`sessions` commit durably. The per-check counter, on the poll loop's hot path, is one autocommit statement on
-    `relaxed`, an engine that does not wait for the WAL flush: a count lost in a crash changes nothing (the schedule
-    is anchored at the submission time)."""
+    """`sessions` commit durably. The per-check counter, on the poll loop's hot path, is one prepared autocommit
+    statement on `relaxed`, connections that do not wait for the WAL flush: a count lost in a crash changes nothing
+    (the schedule is anchored at the submission time)."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], relaxed: AsyncEngine) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], relaxed: Pool) -> None:
         self._sessions = sessions
-        self._relaxed = relaxed.execution_options(isolation_level="AUTOCOMMIT")
+        self._relaxed = relaxed
 
     def _key(self, job_id: str, run: int) -> Any:
         return (submissions.c.job_id == job_id) & (submissions.c.run == run)
@@ -91,15 +98,9 @@ class Submissions:
 
     async def count_check(self, job_id: str, run: int) -> int | None:
         """Count one status check of a polling run; None when the run is not polling any more (or unknown)."""
-        async with self._relaxed.connect() as conn:
-            return (
-                await conn.execute(
-                    update(submissions)
-                    .where(self._key(job_id, run), submissions.c.state == POLLING)
-                    .values(checks=submissions.c.checks + 1, last_check_at=func.now())
-                    .returning(submissions.c.checks)
-                )
-            ).scalar()
+        async with self._relaxed.connection() as conn:
+            row = await (await conn.execute(_COUNT_CHECK, (job_id, run))).fetchone()
+        return None if row is None else int(row.checks)
 
     async def finish(self, job_id: str, run: int, state: str, reason: str = "") -> bool:
         """End an active run in `state`; False when it had already ended."""

@@ -21,11 +21,9 @@ CommaList = Annotated[list[str], NoDecode]
 
 class GatewaySettings(BaseServiceSettings, DatabaseSettings, SpacesSettings):
     database_pool_size: int = 8
-    # Connections for the per-call writes (key leases, check counters) that commit without waiting for the WAL. Every
-    # poll check takes one twice, so pool + overflow (as many again) should cover VIDEO_POLL_CONCURRENCY: with 8 (16
-    # at most) the checks queued for connections and overflow ones were opened and closed per statement, capping a
-    # gateway at ~40 checks/s.
-    database_relaxed_pool_size: int = 32
+    # Connections for the per-call writes (key leases, check counters) that commit without waiting for the WAL. A poll
+    # check holds one for a statement at a time, twice, so a fraction of VIDEO_POLL_CONCURRENCY is enough.
+    database_relaxed_pool_size: int = 16
 
     runway_api_key: str = ""
     runway_api_keys: CommaList = []

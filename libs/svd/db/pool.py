@@ -1,0 +1,39 @@
+"""Plain psycopg connection pools for hot paths: one prepared statement per call, no ORM layer in between.
+
+SQLAlchemy Core builds, caches and wraps every statement (and runs it through a greenlet); on a path taken hundreds
+of times a second (billing movements, the gateway's poll checks) that costs more CPU than the database itself. These
+pools hand out autocommit connections that prepare each statement on first use and return rows as named tuples.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeAlias
+
+from psycopg import AsyncConnection
+from psycopg.rows import namedtuple_row
+from psycopg_pool import AsyncConnectionPool
+from sqlalchemy.engine import make_url
+
+# Rows are named tuples: columns are read by name.
+Pool: TypeAlias = AsyncConnectionPool[AsyncConnection[Any]]
+
+
+def conninfo(database_url: str) -> str:
+    """libpq connection string of a SQLAlchemy URL (`postgresql+psycopg://…`)."""
+    return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def open_pool(database_url: str, size: int, name: str, *, durable: bool = True) -> Pool:
+    """A fixed-size pool of autocommit connections (open it with `async with`).
+
+    `durable=False` sets `synchronous_commit = off` on its connections: commits return before the WAL reaches the
+    disk, so a crash may lose the last fraction of a second of writes. Only for writes whose loss is harmless."""
+    options = {} if durable else {"options": "-c synchronous_commit=off"}
+    return Pool(
+        conninfo(database_url),
+        min_size=size,
+        max_size=size,
+        kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": namedtuple_row, **options},
+        open=False,
+        name=name,
+    )
