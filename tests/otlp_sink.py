@@ -33,6 +33,11 @@ class SpanSink(trace_service_pb2_grpc.TraceServiceServicer):
                 found[trace_id].add(service)
             return dict(found)
 
+    def span_names(self, trace_id: str, service: str) -> set[str]:
+        """The names of the spans `service` exported in trace `trace_id`."""
+        with self._lock:
+            return {name for svc, trace, name in self.spans if trace == trace_id and svc == service}
+
 
 def start_sink() -> tuple[grpc.Server, SpanSink, int]:
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))

@@ -93,5 +93,7 @@ async def test_approved_reel_becomes_a_stored_video_in_client_review(stack, tmp_
                 break
             await asyncio.sleep(0.5)
         assert SERVICES <= stack.sink.services_by_trace().get(trace_id, set())
+        # The provider calls are traced through the gateway's HTTP transport: the submit and the status checks.
+        assert {"POST", "GET", "video_gateway.poll"} <= stack.sink.span_names(trace_id, "video-gateway")
     finally:
         await client.close()

@@ -7,6 +7,8 @@ import logging
 from pathlib import Path
 
 import httpx
+from httpx_aiohttp import AiohttpTransport
+from opentelemetry.instrumentation.httpx import AsyncOpenTelemetryTransport
 
 from svd import db
 from svd.bus.broker import make_broker
@@ -54,6 +56,25 @@ def adapters(settings: GatewaySettings, runway_http: httpx.AsyncClient) -> dict[
     return found
 
 
+def runway_client(settings: GatewaySettings) -> httpx.AsyncClient:
+    """The HTTP client of Runway calls: httpx's interface over aiohttp's connection pool, traced.
+
+    httpx's own pool (httpcore on anyio) cost about 1.3 ms of CPU per request and scans every pooled connection on
+    each one; the aiohttp transport costs about 0.3 ms. At 10,000 jobs in flight the status checks alone are 333
+    requests a second, so this is most of what separates a gateway that keeps its schedule from one that drifts."""
+    # One connection per concurrent check stays alive, so checks never queue for (or reopen) connections.
+    limits = httpx.Limits(
+        max_connections=settings.video_poll_concurrency + 16,
+        max_keepalive_connections=settings.video_poll_concurrency + 16,
+    )
+    return httpx.AsyncClient(
+        base_url=settings.runway_base_url,
+        timeout=settings.provider_timeout_s,
+        limits=limits,
+        transport=AsyncOpenTelemetryTransport(AiohttpTransport(limits=limits)),
+    )
+
+
 async def main(stop: asyncio.Event) -> None:
     settings = GatewaySettings()  # type: ignore[call-arg]
     configured = [name for name in ("runway", "kling") if settings.keys(name)]
@@ -78,16 +99,7 @@ async def main(stop: asyncio.Event) -> None:
                 settings.database_url, settings.database_relaxed_pool_size, "video-gateway", durable=False
             ) as relaxed,
             ObjectStore.open(settings) as store,
-            httpx.AsyncClient(
-                base_url=settings.runway_base_url,
-                timeout=settings.provider_timeout_s,
-                # Keep a connection per concurrent check alive: httpx's default keeps 20, so at the poll concurrency
-                # most checks would open (and close) a new connection.
-                limits=httpx.Limits(
-                    max_connections=settings.video_poll_concurrency + 16,
-                    max_keepalive_connections=settings.video_poll_concurrency + 16,
-                ),
-            ) as runway_http,
+            runway_client(settings) as runway_http,
         ):
             pool = KeyPool(relaxed, cipher, default_cooldown_s=settings.provider_key_cooldown_s)
             for name in configured:
