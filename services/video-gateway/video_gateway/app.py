@@ -138,7 +138,7 @@ async def main(stop: asyncio.Event) -> None:
                 publisher,
                 poll_concurrency=settings.video_poll_concurrency,
             )
-            flusher = asyncio.create_task(pool.run_flusher(stop))
+            flusher = asyncio.create_task(pool.run_flusher(stop, retention_s=settings.key_usage_retention_days * 86400))
             try:
                 await serve_until_stopped(settings, stop, broker=broker)
             finally:

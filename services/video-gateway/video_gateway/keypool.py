@@ -61,6 +61,11 @@ _RETIRE_OTHERS = f"""
     UPDATE {SCHEMA}.provider_keys SET status = '{KEY_RETIRED}'
     WHERE provider = %s AND fingerprint <> ALL(%s) AND status <> '{KEY_RETIRED}'
     """
+# Oldest first, a bounded batch per statement: pruning never holds long locks or builds a huge transaction.
+_PRUNE_USAGE = f"""
+    DELETE FROM {SCHEMA}.key_usage WHERE id IN (
+        SELECT id FROM {SCHEMA}.key_usage WHERE at < now() - make_interval(secs => %s) LIMIT %s)
+    """
 _WRITE_USAGE = f"""
     INSERT INTO {SCHEMA}.key_usage (key_id, at, action, outcome, http_status, job_id)
     SELECT * FROM unnest(%s::int[], %s::timestamptz[], %s::text[], %s::text[], %s::smallint[], %s::text[])
@@ -206,9 +211,31 @@ class KeyPool:
             raise
         return len(batch)
 
-    async def run_flusher(self, stop: asyncio.Event, interval_s: float = 1.0) -> None:
-        """Flush usage events every `interval_s` until `stop`, then once more."""
+    async def prune_usage(self, older_than_s: float, batch: int = 10_000) -> int:
+        """Delete usage events older than `older_than_s`, `batch` rows per statement; returns how many."""
+        deleted = 0
+        async with self._connections.connection() as conn:
+            while True:
+                count = (await conn.execute(_PRUNE_USAGE, (older_than_s, batch))).rowcount
+                deleted += count
+                if count < batch:
+                    return deleted
+
+    async def run_flusher(
+        self, stop: asyncio.Event, *, retention_s: float, interval_s: float = 1.0, prune_every_s: float = 3600.0
+    ) -> None:
+        """Flush usage events every `interval_s` until `stop`, then once more; prune events older than
+        `retention_s` at start and every `prune_every_s`."""
+        loop = asyncio.get_running_loop()
+        next_prune = loop.time()
         while not stop.is_set():
+            if loop.time() >= next_prune:
+                next_prune = loop.time() + prune_every_s
+                try:
+                    if pruned := await self.prune_usage(retention_s):
+                        log.info("pruned %d key usage events older than %.0f days", pruned, retention_s / 86400)
+                except Exception:
+                    log.exception("pruning key usage failed; will retry")
             try:
                 await asyncio.wait_for(stop.wait(), interval_s)
             except TimeoutError:

@@ -45,6 +45,9 @@ class GatewaySettings(BaseServiceSettings, DatabaseSettings, SpacesSettings):
     # A 429 without Retry-After cools the key down this long.
     provider_key_cooldown_s: float = 30.0
 
+    # Key usage (one row per provider call) is kept this long, then pruned.
+    key_usage_retention_days: float = 14.0
+
     provider_timeout_s: float = 20.0
     provider_submit_attempts: int = 4
     # A submit (all its retries, on one provider) gives up after this long, so a handler stays within its ack wait.
