@@ -7,6 +7,8 @@ It starts its own NATS and PostgreSQL (the embedded stack's, `svd up --only`) in
 processes, then measures with 64 concurrent clients:
 
 - gRPC, one tenant (every pair contends for one account row) and 64 tenants (one each);
+- the floor: the same clients making two health checks against a bare grpc.aio server (no interceptors, tracing or
+  database; `grpc_floor`), and against billing's own server (its interceptors and tracing, no database);
 - raw: the same two transactions (`billing.reserve`, `billing.consume`) issued straight to PostgreSQL from this
   process through a pool of the same size, as the ceiling;
 
@@ -41,6 +43,8 @@ from psycopg_pool import AsyncConnectionPool
 from billing.ledger import Ledger
 from social_video.v1 import billing_pb2, billing_pb2_grpc
 from svd.db.pool import conninfo, open_pool
+from svd_stack.checks import grpc_serving
+from svd_stack.ports import pick_free_port
 from tests.billing.replicas import Keys, Replica, start_replica
 
 CREDIT = "ai_video_generation"
@@ -240,7 +244,15 @@ async def _grant_all(
 
 
 async def bench(
-    targets: list[str], keys: Keys, database_url: str, seconds: float, pool_size: int, flushers: int, meter: CpuMeter
+    targets: list[str],
+    keys: Keys,
+    database_url: str,
+    seconds: float,
+    pool_size: int,
+    flushers: int,
+    meter: CpuMeter,
+    floor: subprocess.Popen[bytes],
+    floor_target: str,
 ) -> None:
     metadata = (("authorization", f"Bearer {keys.admin}"),)
     channels = [grpc.aio.insecure_channel(t) for t in targets for _ in range(2)]
@@ -261,6 +273,7 @@ async def bench(
     pair = grpc_pair(stubs, metadata)
     await _drive("warm-up", pair, warm, 2.0, done)  # connections opened, statements prepared
     results = [
+        await _floor(floor_target, floor.pid, one, seconds),
         await _drive("gRPC transport alone (2 health checks)", health_pair(channels), one, seconds, {}, meter),
         await _drive("gRPC, 1 tenant", pair, one, seconds, done, meter),
         await _drive("gRPC, 64 tenants", pair, many, seconds, done, meter),
@@ -282,11 +295,16 @@ async def bench(
     )
     for result in results:
         print("  " + result.line())
-    for grpc_result, raws in ((results[1], results[3::2]), (results[2], results[4::2])):
-        ceiling = max(raws, key=lambda r: r.rate)
+    floor, grpc_rows, raw_rows = results[0], results[2:4], results[4:]
+    for grpc_result, (per_call, grouped) in zip(grpc_rows, (raw_rows[0::2], raw_rows[1::2]), strict=True):
         print(
-            f"  {grpc_result.name}: {100 * grpc_result.rate / ceiling.rate:.0f} % of the raw ceiling ({ceiling.name})"
+            f"  {grpc_result.name}: {100 * grpc_result.rate / per_call.rate:.0f} % of {per_call.name}, "
+            f"{100 * grpc_result.rate / grouped.rate:.0f} % of {grouped.name}"
         )
+    print(
+        f"  no Python gRPC service exceeds the floor here: {floor.rate:,.0f} pairs/s of two calls that do nothing "
+        f"({CLIENTS} clients in this process, a bare grpc.aio server)"
+    )
     _verify(database_url, done)
     probe = await _overdraft_probe(stubs[0], metadata)
     assert probe == 100, f"{probe} holds of {PRICE} granted from {PRICE * 100 + 7} credits"
@@ -296,6 +314,30 @@ async def bench(
     )
     for ch in channels:
         await ch.close()
+
+
+def start_floor() -> tuple[subprocess.Popen[bytes], str]:
+    """A bare grpc.aio server (`grpc_floor`) on a free port, serving."""
+    target = f"127.0.0.1:{pick_free_port()}"
+    server = subprocess.Popen([sys.executable, "-m", "tests.benchmarks.grpc_floor", target], cwd=REPO)
+    deadline = time.monotonic() + 30
+    while not grpc_serving(target, timeout=1.0):
+        if server.poll() is not None or time.monotonic() > deadline:
+            server.terminate()
+            raise RuntimeError(f"the bare gRPC server on {target} did not start")
+        time.sleep(0.1)
+    return server, target
+
+
+async def _floor(target: str, pid: int, tenants: list[str], seconds: float) -> Result:
+    """Two health checks against the bare server: gRPC's own cost, with no service."""
+    channels = [grpc.aio.insecure_channel(target) for _ in range(2)]
+    meter = CpuMeter({"bench": [os.getpid()], "bare server": [pid]})
+    await _drive("warm-up", health_pair(channels), tenants, 1.0, {})
+    result = await _drive("gRPC floor (2 bare health checks)", health_pair(channels), tenants, seconds, {}, meter)
+    for channel in channels:
+        await channel.close()
+    return result
 
 
 def _svd(home: Path, *args: str) -> None:
@@ -339,7 +381,24 @@ def main() -> None:
                 }
             )
             targets = [r.target for r in replicas]
-            asyncio.run(bench(targets, keys, info["database_url"], args.seconds, args.pool, args.flushers, meter))
+            floor, floor_target = start_floor()
+            try:
+                asyncio.run(
+                    bench(
+                        targets,
+                        keys,
+                        info["database_url"],
+                        args.seconds,
+                        args.pool,
+                        args.flushers,
+                        meter,
+                        floor,
+                        floor_target,
+                    )
+                )
+            finally:
+                floor.terminate()
+                floor.wait(10)
         finally:
             for replica in replicas:
                 replica.stop()
