@@ -15,7 +15,7 @@ import nats
 import psycopg
 
 from social_video.v1 import common_pb2 as c
-from social_video.v1 import jobs_pb2, pipeline_pb2
+from social_video.v1 import jobs_pb2
 from svd.ids import short_id
 from svd_stack.client import StackClient, copy_approved
 
@@ -128,20 +128,28 @@ async def wait_submitted(client: StackClient, job_id: str, timeout_s: float = 60
     return job
 
 
-async def publish_cancel(info: dict[str, Any], job: jobs_pb2.Job, reason: str) -> None:
-    """`video.cancel` as the dispatcher's CancelJob publishes it."""
-    cancel = pipeline_pb2.VideoCancel(
-        ref=pipeline_pb2.JobRef(job_id=job.job_id, tenant_id=job.tenant_id, social_post_id=job.social_post_id),
-        reason=reason,
-        provider=job.provider,
-        provider_job_id=job.provider_job_id,
-    )
-    nc = await nats.connect(info["nats_url"])
-    try:
-        headers = {"Nats-Msg-Id": f"test-cancel-{job.job_id}", "content-type": "application/x-protobuf"}
-        await nc.jetstream().publish("video.cancel", cancel.SerializeToString(), headers=headers)
-    finally:
-        await nc.drain()
+async def cancel_mid_poll(
+    client: StackClient, info: dict[str, Any], sim: Sim, provider: str, interval_s: float
+) -> None:
+    """Start a job whose provider task never finishes, cancel it through `CancelJob` after its first check, and check
+    that the provider task is cancelled, the run ends `cancelled`, no check follows and the credits come back."""
+    tenant = await new_tenant(client)
+    sim.faults(provider=provider, never_finish=True)
+    job = await wait_submitted(client, (await start_job(client, tenant)).job_id)
+    task_id = job.provider_job_id
+    await wait_for(lambda: sim.requests(provider=provider, op="status", task_id=task_id), 30, "the first check")
+    await client.jobs.CancelJob(jobs_pb2.CancelJobRequest(job_id=job.job_id, reason="client changed mind"))
+
+    await wait_for(lambda: sim.task(task_id)["status"] == "CANCELLED", 20, "the provider task to be cancelled")
+    assert submission(info, job.job_id)["state"] == "cancelled"
+    cancelled_at = sim.requests(provider=provider, op="cancel", task_id=task_id)[0]["time"]
+    # The poll message comes back at its next tick, finds the run cancelled and is acknowledged: no more checks.
+    await asyncio.sleep(interval_s * 2 + 1)
+    checks = sim.requests(provider=provider, op="status", task_id=task_id)
+    assert all(r["time"] <= cancelled_at + 0.5 for r in checks), (cancelled_at, checks)
+    assert (await client.get_job(job.job_id)).status == c.JOB_STATUS_CANCELLED
+    balance = await client.balance(tenant)
+    assert (balance.available, balance.held) == (100, 0)
 
 
 async def pipeline_messages(info: dict[str, Any], subject: str, message_type: type[Any]) -> list[Any]:

@@ -24,7 +24,7 @@ FAL_POOL = ["fk-pool-key-dddd4444", "fk-pool-key-eeee5555"]
 
 
 @pytest.fixture(scope="module")
-def keyed_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+def gateway_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     with running_stack(
         tmp_path_factory.mktemp("svd-keys"),
         SVD_SIM_PROVIDERS="runway,kling",
@@ -37,22 +37,14 @@ def keyed_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSta
         yield running
 
 
-@pytest.fixture
-def sim(keyed_stack: RunningStack) -> Iterator[Sim]:
-    sim = Sim(keyed_stack.info)
-    sim.clear_faults()
-    yield sim
-    sim.clear_faults()
-
-
 def _after(requests: list[dict], seq: int) -> list[dict]:
     return [r for r in requests if r["seq"] > seq]
 
 
 async def test_a_rate_limited_key_cools_down_and_the_call_moves_to_another_key(
-    keyed_stack: RunningStack, sim: Sim
+    gateway_stack: RunningStack, sim: Sim
 ) -> None:
-    info = keyed_stack.info
+    info = gateway_stack.info
     client = StackClient(info)
     limited = RUNWAY_POOL[0]
     try:
@@ -85,9 +77,9 @@ async def test_a_rate_limited_key_cools_down_and_the_call_moves_to_another_key(
 
 
 async def test_a_key_answered_401_is_invalidated_and_the_call_retried_with_another(
-    keyed_stack: RunningStack, sim: Sim
+    gateway_stack: RunningStack, sim: Sim
 ) -> None:
-    info = keyed_stack.info
+    info = gateway_stack.info
     client = StackClient(info)
     revoked = RUNWAY_POOL[1]
     try:
@@ -110,8 +102,10 @@ async def test_a_key_answered_401_is_invalidated_and_the_call_retried_with_anoth
         await client.close()
 
 
-async def test_runway_refusing_submits_fails_over_to_kling_which_is_billed(keyed_stack: RunningStack, sim: Sim) -> None:
-    info = keyed_stack.info
+async def test_runway_refusing_submits_fails_over_to_kling_which_is_billed(
+    gateway_stack: RunningStack, sim: Sim
+) -> None:
+    info = gateway_stack.info
     client = StackClient(info)
     try:
         tenant = await new_tenant(client)
@@ -136,8 +130,8 @@ async def test_runway_refusing_submits_fails_over_to_kling_which_is_billed(keyed
         await client.close()
 
 
-async def test_with_no_valid_key_left_the_job_fails_clearly(keyed_stack: RunningStack, sim: Sim) -> None:
-    info = keyed_stack.info
+async def test_with_no_valid_key_left_the_job_fails_clearly(gateway_stack: RunningStack, sim: Sim) -> None:
+    info = gateway_stack.info
     client = StackClient(info)
     try:
         tenant = await new_tenant(client)

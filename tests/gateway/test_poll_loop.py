@@ -6,23 +6,19 @@ A task that never finishes is the simulator's never-finish fault (RUNNING until 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 
-import grpc
 import pytest
 
 from social_video.v1 import common_pb2 as c
-from social_video.v1 import jobs_pb2
 from svd_stack.client import StackClient
 from tests.conftest import RunningStack, running_stack
 from tests.gateway.helpers import (
     Sim,
+    cancel_mid_poll,
     new_tenant,
-    publish_cancel,
     start_job,
     submission,
-    wait_for,
     wait_submitted,
     wait_terminal,
 )
@@ -31,7 +27,7 @@ INITIAL_S, INTERVAL_S, MAX_CHECKS = 3.0, 2.0, 5
 
 
 @pytest.fixture(scope="module")
-def poll_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+def gateway_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     with running_stack(
         tmp_path_factory.mktemp("svd-poll"),
         VIDEO_POLL_INITIAL_DELAY_S=str(INITIAL_S),
@@ -41,18 +37,10 @@ def poll_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStac
         yield running
 
 
-@pytest.fixture
-def sim(poll_stack: RunningStack) -> Iterator[Sim]:
-    sim = Sim(poll_stack.info)
-    sim.clear_faults()
-    yield sim
-    sim.clear_faults()
-
-
 async def test_checks_land_on_schedule_then_the_timeout_cancels_the_task_and_releases_credits(
-    poll_stack: RunningStack, sim: Sim
+    gateway_stack: RunningStack, sim: Sim
 ) -> None:
-    info = poll_stack.info
+    info = gateway_stack.info
     client = StackClient(info)
     try:
         tenant = await new_tenant(client)
@@ -83,51 +71,26 @@ async def test_checks_land_on_schedule_then_the_timeout_cancels_the_task_and_rel
         await client.close()
 
 
-async def test_a_failed_task_fails_the_job_with_the_providers_reason(poll_stack: RunningStack, sim: Sim) -> None:
-    client = StackClient(poll_stack.info)
+async def test_a_failed_task_fails_the_job_with_the_providers_reason(gateway_stack: RunningStack, sim: Sim) -> None:
+    client = StackClient(gateway_stack.info)
     try:
         tenant = await new_tenant(client)
         sim.faults(task_outcome="FAILED", failure_code="SAFETY.OUTPUT.VIDEO")
         job = await wait_terminal(client, (await start_job(client, tenant)).job_id, timeout_s=60)
         assert job.status == c.JOB_STATUS_FAILED
         assert "SAFETY.OUTPUT.VIDEO" in job.error and "moderation" in job.error, job.error
-        assert submission(poll_stack.info, job.job_id)["state"] == "failed"
+        assert submission(gateway_stack.info, job.job_id)["state"] == "failed"
         balance = await client.balance(tenant)
         assert (balance.available, balance.held) == (100, 0)
     finally:
         await client.close()
 
 
-async def test_cancel_mid_poll_cancels_the_provider_task_and_stops_the_loop(poll_stack: RunningStack, sim: Sim) -> None:
-    info = poll_stack.info
-    client = StackClient(info)
+async def test_cancel_mid_poll_cancels_the_provider_task_and_stops_the_loop(
+    gateway_stack: RunningStack, sim: Sim
+) -> None:
+    client = StackClient(gateway_stack.info)
     try:
-        tenant = await new_tenant(client)
-        sim.faults(provider="runway", never_finish=True)
-        job = await wait_submitted(client, (await start_job(client, tenant)).job_id)
-        task_id = job.provider_job_id
-        await wait_for(
-            lambda: len(sim.requests(provider="runway", op="status", task_id=task_id)) >= 1, 20, "the first check"
-        )
-        try:
-            await client.jobs.CancelJob(jobs_pb2.CancelJobRequest(job_id=job.job_id, reason="client changed mind"))
-            via_dispatcher = True
-        except grpc.aio.AioRpcError as exc:  # a dispatcher without CancelJob yet: publish what it would
-            assert exc.code() == grpc.StatusCode.UNIMPLEMENTED, exc
-            await publish_cancel(info, job, "client changed mind")
-            via_dispatcher = False
-
-        await wait_for(lambda: sim.task(task_id)["status"] == "CANCELLED", 20, "the provider task to be cancelled")
-        assert submission(info, job.job_id)["state"] == "cancelled"
-        cancelled_at = sim.requests(provider="runway", op="cancel", task_id=task_id)[0]["time"]
-        # The poll message comes back at its next tick, finds the run cancelled and is acknowledged: no more checks.
-        await asyncio.sleep(INTERVAL_S * 2 + 1)
-        checks = sim.requests(provider="runway", op="status", task_id=task_id)
-        assert all(r["time"] <= cancelled_at + 0.5 for r in checks), (cancelled_at, checks)
-        if via_dispatcher:
-            job = await client.get_job(job.job_id)
-            assert job.status == c.JOB_STATUS_CANCELLED
-            balance = await client.balance(tenant)
-            assert (balance.available, balance.held) == (100, 0)
+        await cancel_mid_poll(client, gateway_stack.info, sim, "runway", INTERVAL_S)
     finally:
         await client.close()
