@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck stubs up down status clean bench-media-store bench-still-frame bench-billing bench-provider-sim bench-gateway
+.PHONY: demo test lint typecheck stubs up down status clean bench-media-store bench-still-frame bench-billing bench-provider-sim bench-gateway bench-http-transport
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,9 @@ bench-provider-sim: $(STAMP)
 
 bench-gateway: $(STAMP)
 	$(BIN)/python -m tests.benchmarks.bench_gateway
+
+bench-http-transport: $(STAMP)
+	$(BIN)/python -m tests.benchmarks.bench_http_transport
 
 bench-media-store: $(STAMP)
 	$(BIN)/python -m tests.benchmarks.bench_media_store

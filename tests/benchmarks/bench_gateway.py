@@ -13,6 +13,10 @@ over one poll interval, as they are in steady state. Then it measures the gatewa
 Targets: < 300 MiB RSS, near-zero idle CPU, drift < 1 s.
 
     .venv/bin/python -m tests.benchmarks.bench_gateway [--jobs 10000] [--initial 40] [--interval 30] [--rounds 2]
+        [--export-traces]
+
+With `--export-traces` every service exports its spans over OTLP to a receiver in the benchmark's process, as in
+production (without it the spans are made but not exported).
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from PIL import Image
 
 from social_video.v1 import common_pb2 as c
 from social_video.v1 import pipeline_pb2
+from tests.otlp_sink import SpanSink, start_sink
 
 REPO = Path(__file__).resolve().parents[2]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -152,12 +157,16 @@ def drift(
     return drifts
 
 
-async def bench(jobs: int, initial: float, interval: float, rounds: int, home: Path) -> dict[str, Any]:
+async def bench(
+    jobs: int, initial: float, interval: float, rounds: int, home: Path, sink: SpanSink | None, sink_port: int
+) -> dict[str, Any]:
     env = {
         key: value
         for key, value in os.environ.items()
         if not key.startswith("OTEL_") and key not in ("RUNWAY_API_KEY", "FAL_API_KEY")
     }
+    if sink is not None:  # every service exports its spans, as in production
+        env.update(OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{sink_port}", OTEL_EXPORTER_OTLP_INSECURE="true")
     env.update(
         VIDEO_POLL_INITIAL_DELAY_S=str(initial),
         VIDEO_POLL_INTERVAL_S=str(interval),
@@ -209,6 +218,8 @@ async def bench(jobs: int, initial: float, interval: float, rounds: int, home: P
         due_checks = jobs * rounds
         return {
             "jobs": jobs,
+            "traces_exported": sink is not None,
+            "gateway_spans_received": sum(1 for span in sink.spans if span[0] == "video-gateway") if sink else 0,
             "seed_s": round(seeded_s, 1),
             "create_tasks_s": round(created_s, 1),
             "rss_mib": {
@@ -241,10 +252,16 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=30.0, help="VIDEO_POLL_INTERVAL_S")
     parser.add_argument("--rounds", type=int, default=2, help="rounds of checks to measure")
     parser.add_argument("--home", type=Path, help="stack home to use and keep (logs); default a temporary one")
+    parser.add_argument("--export-traces", action="store_true", help="export every span to a local OTLP receiver")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bench-gateway-") as temporary:
-        home = args.home or Path(temporary)
-        result = asyncio.run(bench(args.jobs, args.initial, args.interval, args.rounds, home))
+    server, sink, port = start_sink() if args.export_traces else (None, None, 0)
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-gateway-") as temporary:
+            home = args.home or Path(temporary)
+            result = asyncio.run(bench(args.jobs, args.initial, args.interval, args.rounds, home, sink, port))
+    finally:
+        if server is not None:
+            server.stop(0)
     print(json.dumps(result, indent=2))
     ok = result["rss_mib"]["peak"] < 300 and result["drift_s"]["max"] < 1.0 and result["cpu_idle_pct"] < 2.0
     ok = ok and result["checks"]["made"] == result["checks"]["due"]
