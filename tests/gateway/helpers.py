@@ -128,6 +128,19 @@ async def wait_submitted(client: StackClient, job_id: str, timeout_s: float = 60
     return job
 
 
+async def failed_task(client: StackClient, info: dict[str, Any], sim: Sim, provider: str) -> jobs_pb2.Job:
+    """Run a job whose provider task ends FAILED (a moderation refusal) and check that it fails with its run ended
+    `failed` and the credits back; returns the job, whose error the caller checks for the provider's reason."""
+    tenant = await new_tenant(client)
+    sim.faults(provider=provider, task_outcome="FAILED", failure_code="SAFETY.OUTPUT.VIDEO")
+    job = await wait_terminal(client, (await start_job(client, tenant)).job_id, timeout_s=90)
+    assert job.status == c.JOB_STATUS_FAILED, job
+    assert submission(info, job.job_id)["state"] == "failed"
+    balance = await client.balance(tenant)
+    assert (balance.available, balance.held) == (100, 0)
+    return job
+
+
 async def cancel_mid_poll(
     client: StackClient, info: dict[str, Any], sim: Sim, provider: str, interval_s: float
 ) -> None:

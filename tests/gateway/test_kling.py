@@ -14,7 +14,7 @@ import pytest
 from social_video.v1 import common_pb2 as c
 from svd_stack.client import StackClient
 from tests.conftest import RunningStack, running_stack
-from tests.gateway.helpers import Sim, cancel_mid_poll, new_tenant, start_job, submission, wait_terminal
+from tests.gateway.helpers import Sim, cancel_mid_poll, failed_task, new_tenant, start_job, submission, wait_terminal
 
 INTERVAL_S = 2.0
 
@@ -50,14 +50,8 @@ async def test_a_kling_job_succeeds_and_is_billed_at_klings_rate(gateway_stack: 
 async def test_a_failed_kling_request_fails_the_job_with_fals_reason(gateway_stack: RunningStack, sim: Sim) -> None:
     client = StackClient(gateway_stack.info)
     try:
-        tenant = await new_tenant(client)
-        sim.faults(provider="fal", task_outcome="FAILED", failure_code="SAFETY.OUTPUT.VIDEO")
-        job = await wait_terminal(client, (await start_job(client, tenant)).job_id, timeout_s=90)
-        assert job.status == c.JOB_STATUS_FAILED
+        job = await failed_task(client, gateway_stack.info, sim, "fal")
         assert "content_policy_violation" in job.error, job.error
-        assert submission(gateway_stack.info, job.job_id)["state"] == "failed"
-        balance = await client.balance(tenant)
-        assert (balance.available, balance.held) == (100, 0)
     finally:
         await client.close()
 

@@ -16,6 +16,7 @@ from tests.conftest import RunningStack, running_stack
 from tests.gateway.helpers import (
     Sim,
     cancel_mid_poll,
+    failed_task,
     new_tenant,
     start_job,
     submission,
@@ -74,14 +75,8 @@ async def test_checks_land_on_schedule_then_the_timeout_cancels_the_task_and_rel
 async def test_a_failed_task_fails_the_job_with_the_providers_reason(gateway_stack: RunningStack, sim: Sim) -> None:
     client = StackClient(gateway_stack.info)
     try:
-        tenant = await new_tenant(client)
-        sim.faults(task_outcome="FAILED", failure_code="SAFETY.OUTPUT.VIDEO")
-        job = await wait_terminal(client, (await start_job(client, tenant)).job_id, timeout_s=60)
-        assert job.status == c.JOB_STATUS_FAILED
+        job = await failed_task(client, gateway_stack.info, sim, "runway")
         assert "SAFETY.OUTPUT.VIDEO" in job.error and "moderation" in job.error, job.error
-        assert submission(gateway_stack.info, job.job_id)["state"] == "failed"
-        balance = await client.balance(tenant)
-        assert (balance.available, balance.held) == (100, 0)
     finally:
         await client.close()
 
