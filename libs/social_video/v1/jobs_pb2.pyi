@@ -51,6 +51,7 @@ class Job(_message.Message):
     RUN_FIELD_NUMBER: _builtins.int
     PLATFORM_FORMAT_FIELD_NUMBER: _builtins.int
     FAILED_PHASE_FIELD_NUMBER: _builtins.int
+    DEADLINE_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
     tenant_id: _builtins.str
     social_post_id: _builtins.str
@@ -63,6 +64,7 @@ class Job(_message.Message):
     provider: _common_pb2.VideoProvider.ValueType
     provider_job_id: _builtins.str
     reservation_id: _builtins.str
+    """The billing hold: shown to admin and service keys only (a tenant cannot move money)."""
     credits_reserved: _builtins.int
     credits_consumed: _builtins.int
     media_id: _builtins.str
@@ -79,6 +81,10 @@ class Job(_message.Message):
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def updated_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def deadline(self) -> _timestamp_pb2.Timestamp:
+        """Past this the job is failed by the sweeper ("timeout: stuck at <step>") and its hold released."""
+
     def __init__(
         self,
         *,
@@ -108,10 +114,11 @@ class Job(_message.Message):
         run: _builtins.int = ...,
         platform_format: _common_pb2.PlatformFormat.ValueType = ...,
         failed_phase: _common_pb2.JobStep.ValueType = ...,
+        deadline: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "updated_at", b"updated_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "deadline", b"deadline", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["aspect_ratio", b"aspect_ratio", "created_at", b"created_at", "credits_consumed", b"credits_consumed", "credits_reserved", b"credits_reserved", "deliverable_status", b"deliverable_status", "duration_seconds", b"duration_seconds", "error", b"error", "failed_phase", b"failed_phase", "job_id", b"job_id", "media_id", b"media_id", "object_key", b"object_key", "platform_format", b"platform_format", "post_status", b"post_status", "progress", b"progress", "provider", b"provider", "provider_job_id", b"provider_job_id", "reservation_id", b"reservation_id", "run", b"run", "social_post_id", b"social_post_id", "status", b"status", "step", b"step", "still_key", b"still_key", "tenant_id", b"tenant_id", "trace_id", b"trace_id", "updated_at", b"updated_at", "wake_reason", b"wake_reason"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aspect_ratio", b"aspect_ratio", "created_at", b"created_at", "credits_consumed", b"credits_consumed", "credits_reserved", b"credits_reserved", "deadline", b"deadline", "deliverable_status", b"deliverable_status", "duration_seconds", b"duration_seconds", "error", b"error", "failed_phase", b"failed_phase", "job_id", b"job_id", "media_id", b"media_id", "object_key", b"object_key", "platform_format", b"platform_format", "post_status", b"post_status", "progress", b"progress", "provider", b"provider", "provider_job_id", b"provider_job_id", "reservation_id", b"reservation_id", "run", b"run", "social_post_id", b"social_post_id", "status", b"status", "step", b"step", "still_key", b"still_key", "tenant_id", b"tenant_id", "trace_id", b"trace_id", "updated_at", b"updated_at", "wake_reason", b"wake_reason"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -160,19 +160,26 @@ class ListMediaRequest(_message.Message):
     TENANT_ID_FIELD_NUMBER: _builtins.int
     SOCIAL_POST_ID_FIELD_NUMBER: _builtins.int
     INCLUDE_UNLINKED_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     tenant_id: _builtins.str
     social_post_id: _builtins.str
     include_unlinked: _builtins.bool
+    limit: _builtins.int
+    """Page size (clamped to 1..500; 0 means 100) and the token of the page to read (from the previous response)."""
+    page_token: _builtins.str
     def __init__(
         self,
         *,
         tenant_id: _builtins.str = ...,
         social_post_id: _builtins.str = ...,
         include_unlinked: _builtins.bool = ...,
+        limit: _builtins.int = ...,
+        page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["include_unlinked", b"include_unlinked", "social_post_id", b"social_post_id", "tenant_id", b"tenant_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["include_unlinked", b"include_unlinked", "limit", b"limit", "page_token", b"page_token", "social_post_id", b"social_post_id", "tenant_id", b"tenant_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -183,16 +190,20 @@ class ListMediaResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     MEDIA_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Empty on the last page."""
     @_builtins.property
     def media(self) -> _containers.RepeatedCompositeFieldContainer[Global___MediaRecord]: ...
     def __init__(
         self,
         *,
         media: _abc.Iterable[Global___MediaRecord] | None = ...,
+        next_page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["media", b"media"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["media", b"media", "next_page_token", b"next_page_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -251,19 +262,25 @@ class UnlinkMediaRequest(_message.Message):
     TENANT_ID_FIELD_NUMBER: _builtins.int
     SOCIAL_POST_ID_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    MEDIA_ID_FIELD_NUMBER: _builtins.int
     tenant_id: _builtins.str
     social_post_id: _builtins.str
     reason: _builtins.str
+    media_id: _builtins.str
+    """When set, only this Media record (of that post) is unlinked, e.g. the video a cancelled run stored late;
+    otherwise every linked Media of the post.
+    """
     def __init__(
         self,
         *,
         tenant_id: _builtins.str = ...,
         social_post_id: _builtins.str = ...,
         reason: _builtins.str = ...,
+        media_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "social_post_id", b"social_post_id", "tenant_id", b"tenant_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["media_id", b"media_id", "reason", b"reason", "social_post_id", b"social_post_id", "tenant_id", b"tenant_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

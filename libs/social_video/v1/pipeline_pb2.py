@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from social_video.v1 import common_pb2 as social__video_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1esocial_video/v1/pipeline.proto\x12\x0fsocial_video.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1csocial_video/v1/common.proto\"P\n\x06JobRef\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x16\n\x0esocial_post_id\x18\x03 \x01(\t\x12\x0b\n\x03run\x18\x04 \x01(\x05\"\xe0\x02\n\tVideoSpec\x12+\n\x08platform\x18\x01 \x01(\x0e\x32\x19.social_video.v1.Platform\x12\x38\n\x0fplatform_format\x18\x02 \x01(\x0e\x32\x1f.social_video.v1.PlatformFormat\x12\x32\n\x0c\x63ontent_type\x18\x03 \x01(\x0e\x32\x1c.social_video.v1.ContentType\x12\'\n\x04\x63opy\x18\x04 \x01(\x0b\x32\x19.social_video.v1.PostCopy\x12\x18\n\x10\x64uration_seconds\x18\x05 \x01(\x05\x12\x14\n\x0c\x61spect_ratio\x18\x06 \x01(\t\x12\x12\n\nwith_audio\x18\x07 \x01(\x08\x12\x19\n\x11reviewer_feedback\x18\x08 \x01(\t\x12\x30\n\x0bwake_reason\x18\t \x01(\x0e\x32\x1b.social_video.v1.WakeReason\"\x90\x01\n\nBrandStyle\x12\x15\n\rprimary_color\x18\x01 \x01(\t\x12\x17\n\x0fsecondary_color\x18\x02 \x01(\t\x12\x14\n\x0c\x61\x63\x63\x65nt_color\x18\x03 \x01(\t\x12\x13\n\x0b\x66ont_family\x18\x04 \x01(\t\x12\x15\n\rtone_of_voice\x18\x05 \x01(\t\x12\x10\n\x08logo_key\x18\x06 \x01(\t\"\x8d\x01\n\x0f\x44\x65signRequested\x12$\n\x03ref\x18\x01 \x01(\x0b\x32\x17.social_video.v1.JobRef\x12(\n\x04spec\x18\x02 \x01(\x0b\x32\x1a.social_video.v1.VideoSpec\x12*\n\x05\x62rand\x18\x03 \x01(\x0b\x32\x1b.social_video.v1.BrandStyle\"o\n\nStillReady\x12$\n\x03ref\x18\x01 \x01(\x0b\x32\x17.social_video.v1.JobRef\x12(\n\x04spec\x18\x02 \x01(\x0b\x32\x1a.social_video.v1.VideoSpec\x12\x11\n\tstill_key\x18\x03 \x01(\t\"\xca\x01\n\x0eVideoSubmitted\x12$\n\x03ref\x18\x01 \x01(\x0b\x32\x17.social_video.v1.JobRef\x12\x30\n\x08provider\x18\x02 \x01(\x0e\x32\x1e.social_video.v1.VideoProvider\x12\x17\n\x0fprovider_job_id\x18\x03 \x01(\t\x12\x15\n\rmotion_prompt\x18\x04 \x01(\t\x12\x30\n\x0csubmitted_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x82\x02\n\tVideoPoll\x12$\n\x03ref\x18\x01 \x01(\x0b\x32\x17.social_video.v1.JobRef\x12(\n\x04spec\x18\x02 \x01(\x0b\x32\x1a.social_video.v1.VideoSpec\x12\x30\n\x08provider\x18\x03 \x01(\x0e\x32\x1e.social_video.v1.VideoProvider\x12\x17\n\x0fprovider_job_id\x18\x04 \x01(\t\x12\x15\n\rmotion_prompt\x18\x05 \x01(\t\x12\x30\n\x0csubmitted_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tstill_key\x18\x07 \x01(\t\"\xe6\x01\n\nVideoReady\x12$\n\x03ref\x18\x01 \x01(\x0b\x32\x17.social_video.v1.JobRef\x12(\n\x04spec\x18\x02 \x01(\x0b\x32\x1a.social_video.v1.VideoSpec\x12\x30\n\x08provider\x18\x03 \x01(\x0e\x32\x1e.social_video.v1.VideoProvider\x12\x17\n\x0fprovider_job_id\x18\x04 \x01(\t\x12\x15\n\rmotion_prompt\x18\x05 \x01(\t\x12\x13\n\x0boutput_urls\x18\x06 \x03(\t\x12\x11\n\tstill_key\x18\x07 \x01(\t\"\x84\x02\n\x0bVideoStored\x12$\n\x03ref\x18\x01 \x01(\x0b\x32\x17.social_video.v1.JobRef\x12\x30\n\x08provider\x18\x02 \x01(\x0e\x32\x1e.social_video.v1.VideoProvider\x12\x10\n\x08media_id\x18\x03 \x01(\t\x12\x12\n\nobject_key\x18\x04 \x01(\t\x12\x12\n\npublic_url\x18\x05 \x01(\t\x12\x18\n\x10\x64uration_seconds\x18\x06 \x01(\x01\x12\x12\n\nsize_bytes\x18\x07 \x01(\x03\x12\x11\n\tstill_key\x18\x08 \x01(\t\x12\"\n\x1arequested_duration_seconds\x18\t \x01(\x05\"\xb7\x01\n\x0bVideoFailed\x12$\n\x03ref\x18\x01 \x01(\x0b\x32\x17.social_video.v1.JobRef\x12\'\n\x05phase\x18\x02 \x01(\x0e\x32\x18.social_video.v1.JobStep\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x30\n\x08provider\x18\x04 \x01(\x0e\x32\x1e.social_video.v1.VideoProvider\x12\x17\n\x0fprovider_job_id\x18\x05 \x01(\t\"}\n\rVideoProgress\x12$\n\x03ref\x18\x01 \x01(\x0b\x32\x17.social_video.v1.JobRef\x12&\n\x04step\x18\x02 \x01(\x0e\x32\x18.social_video.v1.JobStep\x12\x0f\n\x07percent\x18\x03 \x01(\x05\x12\r\n\x05label\x18\x04 \x01(\t\"\x8e\x01\n\x0bVideoCancel\x12$\n\x03ref\x18\x01 \x01(\x0b\x32\x17.social_video.v1.JobRef\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x30\n\x08provider\x18\x03 \x01(\x0e\x32\x1e.social_video.v1.VideoProvider\x12\x17\n\x0fprovider_job_id\x18\x04 \x01(\t\"\x9a\x02\n\nDeadLetter\x12\x18\n\x10original_subject\x18\x01 \x01(\t\x12\x0e\n\x06stream\x18\x02 \x01(\t\x12\x10\n\x08\x63onsumer\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x0f\n\x07payload\x18\x05 \x01(\x0c\x12\x39\n\x07headers\x18\x06 \x03(\x0b\x32(.social_video.v1.DeadLetter.HeadersEntry\x12+\n\x07\x64\x65\x61\x64_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0fstream_sequence\x18\x08 \x01(\x04\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1esocial_video/v1/pipeline.proto\x12\x0fsocial_video.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1csocial_video/v1/common.proto\"~\n\x06JobRef\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x16\n\x0esocial_post_id\x18\x03 \x01(\t\x12\x0b\n\x03run\x18\x04 \x01(\x05\x12,\n\x08\x64\x65\x61\x64line\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xe0\x02\n\tVideoSpec\x12+\n\x08platform\x18\x01 \x01(\x0e\x32\x19.social_video.v1.Platform\x12\x38\n\x0fplatform_format\x18\x02 \x01(\x0e\x32\x1f.social_video.v1.PlatformFormat\x12\x32\n\x0c\x63ontent_type\x18\x03 \x01(\x0e\x32\x1c.social_video.v1.ContentType\x12\'\n\x04\x63opy\x18\x04 \x01(\x0b\x32\x19.social_video.v1.PostCopy\x12\x18\n\x10\x64uration_seconds\x18\x05 \x01(\x05\x12\x14\n\x0c\x61spect_ratio\x18\x06 \x01(\t\x12\x12\n\nwith_audio\x18\x07 \x01(\x08\x12\x19\n\x11reviewer_feedback\x18\x08 \x01(\t\x12\x30\n\x0bwake_reason\x18\t \x01(\x0e\x32\x1b.social_video.v1.WakeReason\"\x90\x01\n\nBrandStyle\x12\x15\n\rprimary_color\x18\x01 \x01(\t\x12\x17\n\x0fsecondary_color\x18\x02 \x01(\t\x12\x14\n\x0c\x61\x63\x63\x65nt_color\x18\x03 \x01(\t\x12\x13\n\x0b\x66ont_family\x18\x04 \x01(\t\x12\x15\n\rtone_of_voice\x18\x05 \x01(\t\x12\x10\n\x08logo_key\x18\x06 \x01(\t\"\x8d\x01\n\x0f\x44\x65signRequested\x12$\n\x03ref\x18\x01 \x01(\x0b\x32\x17.social_video.v1.JobRef\x12(\n\x04spec\x18\x02 \x01(\x0b\x32\x1a.social_video.v1.VideoSpec\x12*\n\x05\x62rand\x18\x03 \x01(\x0b\x32\x1b.social_video.v1.BrandStyle\"o\n\nStillReady\x12$\n\x03ref\x18\x01 \x01(\x0b\x32\x17.social_video.v1.JobRef\x12(\n\x04spec\x18\x02 \x01(\x0b\x32\x1a.social_video.v1.VideoSpec\x12\x11\n\tstill_key\x18\x03 \x01(\t\"\xca\x01\n\x0eVideoSubmitted\x12$\n\x03ref\x18\x01 \x01(\x0b\x32\x17.social_video.v1.JobRef\x12\x30\n\x08provider\x18\x02 \x01(\x0e\x32\x1e.social_video.v1.VideoProvider\x12\x17\n\x0fprovider_job_id\x18\x03 \x01(\t\x12\x15\n\rmotion_prompt\x18\x04 \x01(\t\x12\x30\n\x0csubmitted_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x82\x02\n\tVideoPoll\x12$\n\x03ref\x18\x01 \x01(\x0b\x32\x17.social_video.v1.JobRef\x12(\n\x04spec\x18\x02 \x01(\x0b\x32\x1a.social_video.v1.VideoSpec\x12\x30\n\x08provider\x18\x03 \x01(\x0e\x32\x1e.social_video.v1.VideoProvider\x12\x17\n\x0fprovider_job_id\x18\x04 \x01(\t\x12\x15\n\rmotion_prompt\x18\x05 \x01(\t\x12\x30\n\x0csubmitted_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tstill_key\x18\x07 \x01(\t\"\xe6\x01\n\nVideoReady\x12$\n\x03ref\x18\x01 \x01(\x0b\x32\x17.social_video.v1.JobRef\x12(\n\x04spec\x18\x02 \x01(\x0b\x32\x1a.social_video.v1.VideoSpec\x12\x30\n\x08provider\x18\x03 \x01(\x0e\x32\x1e.social_video.v1.VideoProvider\x12\x17\n\x0fprovider_job_id\x18\x04 \x01(\t\x12\x15\n\rmotion_prompt\x18\x05 \x01(\t\x12\x13\n\x0boutput_urls\x18\x06 \x03(\t\x12\x11\n\tstill_key\x18\x07 \x01(\t\"\x84\x02\n\x0bVideoStored\x12$\n\x03ref\x18\x01 \x01(\x0b\x32\x17.social_video.v1.JobRef\x12\x30\n\x08provider\x18\x02 \x01(\x0e\x32\x1e.social_video.v1.VideoProvider\x12\x10\n\x08media_id\x18\x03 \x01(\t\x12\x12\n\nobject_key\x18\x04 \x01(\t\x12\x12\n\npublic_url\x18\x05 \x01(\t\x12\x18\n\x10\x64uration_seconds\x18\x06 \x01(\x01\x12\x12\n\nsize_bytes\x18\x07 \x01(\x03\x12\x11\n\tstill_key\x18\x08 \x01(\t\x12\"\n\x1arequested_duration_seconds\x18\t \x01(\x05\"\xb7\x01\n\x0bVideoFailed\x12$\n\x03ref\x18\x01 \x01(\x0b\x32\x17.social_video.v1.JobRef\x12\'\n\x05phase\x18\x02 \x01(\x0e\x32\x18.social_video.v1.JobStep\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x30\n\x08provider\x18\x04 \x01(\x0e\x32\x1e.social_video.v1.VideoProvider\x12\x17\n\x0fprovider_job_id\x18\x05 \x01(\t\"}\n\rVideoProgress\x12$\n\x03ref\x18\x01 \x01(\x0b\x32\x17.social_video.v1.JobRef\x12&\n\x04step\x18\x02 \x01(\x0e\x32\x18.social_video.v1.JobStep\x12\x0f\n\x07percent\x18\x03 \x01(\x05\x12\r\n\x05label\x18\x04 \x01(\t\"\x8e\x01\n\x0bVideoCancel\x12$\n\x03ref\x18\x01 \x01(\x0b\x32\x17.social_video.v1.JobRef\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x30\n\x08provider\x18\x03 \x01(\x0e\x32\x1e.social_video.v1.VideoProvider\x12\x17\n\x0fprovider_job_id\x18\x04 \x01(\t\"\x9a\x02\n\nDeadLetter\x12\x18\n\x10original_subject\x18\x01 \x01(\t\x12\x0e\n\x06stream\x18\x02 \x01(\t\x12\x10\n\x08\x63onsumer\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x0f\n\x07payload\x18\x05 \x01(\x0c\x12\x39\n\x07headers\x18\x06 \x03(\x0b\x32(.social_video.v1.DeadLetter.HeadersEntry\x12+\n\x07\x64\x65\x61\x64_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0fstream_sequence\x18\x08 \x01(\x04\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,31 +36,31 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DEADLETTER_HEADERSENTRY']._loaded_options = None
   _globals['_DEADLETTER_HEADERSENTRY']._serialized_options = b'8\001'
   _globals['_JOBREF']._serialized_start=114
-  _globals['_JOBREF']._serialized_end=194
-  _globals['_VIDEOSPEC']._serialized_start=197
-  _globals['_VIDEOSPEC']._serialized_end=549
-  _globals['_BRANDSTYLE']._serialized_start=552
-  _globals['_BRANDSTYLE']._serialized_end=696
-  _globals['_DESIGNREQUESTED']._serialized_start=699
-  _globals['_DESIGNREQUESTED']._serialized_end=840
-  _globals['_STILLREADY']._serialized_start=842
-  _globals['_STILLREADY']._serialized_end=953
-  _globals['_VIDEOSUBMITTED']._serialized_start=956
-  _globals['_VIDEOSUBMITTED']._serialized_end=1158
-  _globals['_VIDEOPOLL']._serialized_start=1161
-  _globals['_VIDEOPOLL']._serialized_end=1419
-  _globals['_VIDEOREADY']._serialized_start=1422
-  _globals['_VIDEOREADY']._serialized_end=1652
-  _globals['_VIDEOSTORED']._serialized_start=1655
-  _globals['_VIDEOSTORED']._serialized_end=1915
-  _globals['_VIDEOFAILED']._serialized_start=1918
-  _globals['_VIDEOFAILED']._serialized_end=2101
-  _globals['_VIDEOPROGRESS']._serialized_start=2103
-  _globals['_VIDEOPROGRESS']._serialized_end=2228
-  _globals['_VIDEOCANCEL']._serialized_start=2231
-  _globals['_VIDEOCANCEL']._serialized_end=2373
-  _globals['_DEADLETTER']._serialized_start=2376
-  _globals['_DEADLETTER']._serialized_end=2658
-  _globals['_DEADLETTER_HEADERSENTRY']._serialized_start=2612
-  _globals['_DEADLETTER_HEADERSENTRY']._serialized_end=2658
+  _globals['_JOBREF']._serialized_end=240
+  _globals['_VIDEOSPEC']._serialized_start=243
+  _globals['_VIDEOSPEC']._serialized_end=595
+  _globals['_BRANDSTYLE']._serialized_start=598
+  _globals['_BRANDSTYLE']._serialized_end=742
+  _globals['_DESIGNREQUESTED']._serialized_start=745
+  _globals['_DESIGNREQUESTED']._serialized_end=886
+  _globals['_STILLREADY']._serialized_start=888
+  _globals['_STILLREADY']._serialized_end=999
+  _globals['_VIDEOSUBMITTED']._serialized_start=1002
+  _globals['_VIDEOSUBMITTED']._serialized_end=1204
+  _globals['_VIDEOPOLL']._serialized_start=1207
+  _globals['_VIDEOPOLL']._serialized_end=1465
+  _globals['_VIDEOREADY']._serialized_start=1468
+  _globals['_VIDEOREADY']._serialized_end=1698
+  _globals['_VIDEOSTORED']._serialized_start=1701
+  _globals['_VIDEOSTORED']._serialized_end=1961
+  _globals['_VIDEOFAILED']._serialized_start=1964
+  _globals['_VIDEOFAILED']._serialized_end=2147
+  _globals['_VIDEOPROGRESS']._serialized_start=2149
+  _globals['_VIDEOPROGRESS']._serialized_end=2274
+  _globals['_VIDEOCANCEL']._serialized_start=2277
+  _globals['_VIDEOCANCEL']._serialized_end=2419
+  _globals['_DEADLETTER']._serialized_start=2422
+  _globals['_DEADLETTER']._serialized_end=2704
+  _globals['_DEADLETTER_HEADERSENTRY']._serialized_start=2658
+  _globals['_DEADLETTER_HEADERSENTRY']._serialized_end=2704
 # @@protoc_insertion_point(module_scope)

@@ -34,10 +34,17 @@ class JobRef(_message.Message):
     TENANT_ID_FIELD_NUMBER: _builtins.int
     SOCIAL_POST_ID_FIELD_NUMBER: _builtins.int
     RUN_FIELD_NUMBER: _builtins.int
+    DEADLINE_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
     tenant_id: _builtins.str
     social_post_id: _builtins.str
     run: _builtins.int
+    @_builtins.property
+    def deadline(self) -> _timestamp_pb2.Timestamp:
+        """When the job is given up if not done (the dispatcher's sweeper fails it then): work for a job past its
+        deadline is pointless, and retries of transient errors stop there.
+        """
+
     def __init__(
         self,
         *,
@@ -45,10 +52,11 @@ class JobRef(_message.Message):
         tenant_id: _builtins.str = ...,
         social_post_id: _builtins.str = ...,
         run: _builtins.int = ...,
+        deadline: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["deadline", b"deadline"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["job_id", b"job_id", "run", b"run", "social_post_id", b"social_post_id", "tenant_id", b"tenant_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deadline", b"deadline", "job_id", b"job_id", "run", b"run", "social_post_id", b"social_post_id", "tenant_id", b"tenant_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
