@@ -4,7 +4,8 @@ Each program runs in batches; the calls of one batch are issued concurrently by 
 replicas (a call may be duplicated on another client, as a retry racing its original). After every batch the
 service is checked against a simple in-memory model: balances equal, available never negative (now and at every
 point of the ledger's history), every hold resolved at most once and the way the calls' answers say, retries
-answering the first outcome, and the ledger summing to the balance.
+answering the first outcome (a consume naming another amount than the first is refused), and the ledger summing
+to the balance.
 
 Expiry is driven by moving a hold's deadline into the past in the database; the replicas' own sweepers expire it.
 """
@@ -38,6 +39,7 @@ STATE_NAME = {
     billing_pb2.RESERVATION_STATE_EXPIRED: "expired",
 }
 INSUFFICIENT = re.compile(r"insufficient credits: need (\d+), available (-?\d+)")
+MISMATCH = re.compile(r"reservation \S+ is already consumed for (\d+) credits; a retry must consume the same amount.*")
 
 tenant_ix = st.integers(0, TENANTS - 1)
 hold_ix = st.integers(0, 40)
@@ -201,13 +203,18 @@ def _apply(model: Model, outcomes: list[tuple[tuple[Any, ...], Any]], available_
                     assert kind == "consume" and op[2] > model.holds[rid].amount, result.details()
                     continue
                 assert result.code() == grpc.StatusCode.FAILED_PRECONDITION, result.details()
-                failures.append((kind, rid, None))
+                mismatch = MISMATCH.fullmatch(result.details() or "") if kind == "consume" else None
+                if mismatch:
+                    failures.append(("consume-other-amount", rid, (int(mismatch[1]), op[2])))
+                else:
+                    failures.append((kind, rid, None))
                 continue
             hold = result.reservation
             state = STATE_NAME[hold.state]
             assert hold.reservation_id == rid
             if kind == "consume":
                 assert state == "consumed", state
+                assert hold.consumed_amount == op[2], "a consume answers only for the amount it names"
                 if model.holds[rid].state == "consumed":
                     assert hold.consumed_amount == model.holds[rid].consumed, "a retry answers the first outcome"
                 model.holds[rid].consumed = hold.consumed_amount
@@ -222,8 +229,9 @@ def _apply(model: Model, outcomes: list[tuple[tuple[Any, ...], Any]], available_
             assert final <= {hold.state}, f"resolved hold {rid} ({hold.state}) changed to {final}"
         elif final:
             hold.state = next(iter(final))
-    for kind, subject, available in failures:
+    for kind, subject, detail in failures:
         if kind == "reserve":
+            available = detail
             tenant = subject
             low = available_before[tenant] - new_holds[tenant]
             high = (
@@ -234,6 +242,12 @@ def _apply(model: Model, outcomes: list[tuple[tuple[Any, ...], Any]], available_
             assert low <= available <= high, f"insufficient with {available} available, not in [{low}, {high}]"
         elif kind == "consume":
             assert model.holds[subject].state in ("released", "expired"), f"consume of {subject} refused"
+        elif kind == "consume-other-amount":
+            first, requested = detail
+            hold = model.holds[subject]
+            assert hold.state == "consumed" and hold.consumed == first != requested, (
+                f"consume of {subject} for {requested} refused as a replay of {first}: model {hold}"
+            )
         else:
             assert model.holds[subject].state == "consumed", f"release of {subject} refused"
 

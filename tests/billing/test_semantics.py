@@ -62,7 +62,7 @@ async def test_consume_releases_the_remainder_in_the_same_transaction(billing: B
     entries = [e for e in await admins[2].ledger(tenant) if e.reservation_id == hold.reservation_id]
     assert [(e.kind, e.amount, e.balance_after, e.held_after) for e in entries] == [
         ("hold", 25, 100, 25),
-        ("consume", 12, 88, 13),
+        ("consume", 12, 88, 0),  # the whole hold leaves `held` with the consume (its remainder is released)
         ("release", 13, 88, 0),
     ]
     with billing.sql() as conn:
@@ -152,11 +152,10 @@ async def test_grant_is_admin_only_and_idempotent(billing: Billing, admins: list
         await own.close()
 
 
-async def test_a_tenant_key_sees_and_moves_only_its_own_credits(billing: Billing, admins: list[Client]) -> None:
+async def test_a_tenant_key_sees_only_its_own_account(billing: Billing, admins: list[Client]) -> None:
     a, b = billing.tenant_a, billing.tenant_b
     await admins[0].grant(a, 50, f"a-{short_id(6)}")
     await admins[0].grant(b, 50, f"b-{short_id(6)}")
-    other_hold = (await admins[0].reserve(b, 5, f"b-hold-{short_id(6)}")).reservation.reservation_id
     tenant = Client(billing.replicas[1].target, billing.keys.tenants[a])
     try:
         assert (await tenant.balance(a)).tenant_id == a
@@ -165,19 +164,87 @@ async def test_a_tenant_key_sees_and_moves_only_its_own_credits(billing: Billing
         assert all(e.tenant_id == a for e in await tenant.ledger(a))
         await _fails(tenant.balance(b), grpc.StatusCode.NOT_FOUND)
         await _fails(tenant.ledger(b), grpc.StatusCode.NOT_FOUND)
-        await _fails(tenant.reserve(b, 5, "steal"), grpc.StatusCode.NOT_FOUND)
-        await _fails(tenant.consume(other_hold, 5), grpc.StatusCode.NOT_FOUND)
-        await _fails(tenant.release(other_hold), grpc.StatusCode.NOT_FOUND)
-        hold = (await tenant.reserve(a, 5, f"own-{short_id(6)}")).reservation.reservation_id
-        assert (await tenant.consume(hold, 5)).reservation.state == CONSUMED
     finally:
         await tenant.close()
-    assert (await admins[0].release(other_hold)).reservation.state == RELEASED
     anonymous = Client(billing.replicas[0].target, "not-a-key")
     try:
         await _fails(anonymous.balance(a), grpc.StatusCode.UNAUTHENTICATED)
     finally:
         await anonymous.close()
+
+
+async def test_a_tenant_key_moves_no_credits_not_even_its_own(billing: Billing, admins: list[Client]) -> None:
+    """Only the platform moves money: a tenant that releases or under-consumes its job's hold gets a free video."""
+    a, b = billing.tenant_a, billing.tenant_b
+    await admins[0].grant(a, 50, f"a-{short_id(6)}")
+    own_hold = (await admins[0].reserve(a, 15, f"a-hold-{short_id(6)}", job="job-a")).reservation.reservation_id
+    other_hold = (await admins[0].reserve(b, 5, f"b-hold-{short_id(6)}")).reservation.reservation_id
+    tenant = Client(billing.replicas[1].target, billing.keys.tenants[a])
+    rate = billing_pb2.SetRateRequest(provider_name="local", duration_seconds=5, credit_type=CREDIT, amount=50)
+    quote = billing_pb2.QuoteRequest(provider_name="local", duration_seconds=5)
+    try:
+        before = (
+            await tenant.balance(a),
+            await tenant.ledger(a),
+            await admins[0].balance(b),
+            await admins[0].ledger(b),
+        )
+        quoted = (await tenant.stub.Quote(quote, metadata=tenant.metadata)).amount
+        calls = [
+            tenant.reserve(a, 5, f"self-{short_id(6)}"),
+            tenant.reserve(b, 5, f"steal-{short_id(6)}"),
+            tenant.consume(own_hold, 1),
+            tenant.consume(own_hold, 15),
+            tenant.release(own_hold, "free video"),
+            tenant.consume(other_hold, 5),
+            tenant.release(other_hold),
+            tenant.grant(a, 1000, f"self-service-{short_id(6)}"),
+            tenant.stub.SetRate(rate, metadata=tenant.metadata),
+        ]
+        for call in calls:
+            await _fails(call, grpc.StatusCode.PERMISSION_DENIED, "needs an admin or service API key")
+        after = (await tenant.balance(a), await tenant.ledger(a), await admins[0].balance(b), await admins[0].ledger(b))
+        assert after == before
+        assert (await tenant.stub.Quote(quote, metadata=tenant.metadata)).amount == quoted
+    finally:
+        await tenant.close()
+    # The holds are untouched: the platform still resolves them, once.
+    done = await admins[1].consume(own_hold, 15)
+    assert (done.reservation.state, done.reservation.consumed_amount) == (CONSUMED, 15)
+    assert (await admins[1].release(other_hold)).reservation.state == RELEASED
+
+
+async def test_a_replayed_consume_must_name_the_first_amount(admins: list[Client]) -> None:
+    tenant = await _funded(admins[0])
+    hold = (await admins[0].reserve(tenant, 25, "job")).reservation.reservation_id
+    first = await admins[1].consume(hold, 15)
+    before = (await admins[0].ledger(tenant), await admins[0].balance(tenant))
+    replay = await admins[2].consume(hold, 15)  # the same call retried: idempotent
+    assert (replay.reservation.state, replay.reservation.consumed_amount) == (CONSUMED, 15)
+    assert replay.balance == first.balance
+    for other in (1, 14, 16, 25):
+        await _fails(
+            admins[3].consume(hold, other),
+            grpc.StatusCode.FAILED_PRECONDITION,
+            f"already consumed for 15 credits; a retry must consume the same amount, not {other}",
+        )
+    assert (await admins[0].ledger(tenant), await admins[0].balance(tenant)) == before
+    assert (before[1].balance, before[1].held) == (85, 0)
+
+
+async def test_a_free_rate_is_refused(admins: list[Client]) -> None:
+    admin = admins[0]
+    quote = billing_pb2.QuoteRequest(provider=common_pb2.VIDEO_PROVIDER_KLING, duration_seconds=5)
+    free = billing_pb2.SetRateRequest(
+        provider=common_pb2.VIDEO_PROVIDER_KLING, duration_seconds=5, credit_type=CREDIT, amount=0
+    )
+    await _fails(admin.stub.SetRate(free, metadata=admin.metadata), grpc.StatusCode.INVALID_ARGUMENT, "at least 1")
+    assert (await admins[1].stub.Quote(quote, metadata=admins[1].metadata)).amount == 12
+
+
+def test_the_rates_table_refuses_a_free_rate(billing: Billing) -> None:
+    with billing.sql() as conn, pytest.raises(psycopg.errors.CheckViolation, match="rate_at_least_one"):
+        conn.execute("update billing.rates set amount = 0 where provider = 'kling' and duration_seconds = 5")
 
 
 async def test_rates_are_quoted_from_the_table_and_only_admins_change_them(

@@ -41,6 +41,7 @@ class Outcome(StrEnum):
     SAME = "same"  # an idempotent replay: the first outcome, or the hold's final state
     INSUFFICIENT = "insufficient"
     CONFLICT = "conflict"  # resolved the other way already; nothing changed
+    MISMATCH = "mismatch"  # a consume replayed with another amount than the first (migration 0004); nothing changed
     INVALID = "invalid"
     NOT_FOUND = "not_found"
 
@@ -120,20 +121,37 @@ def check_rate(provider: str, duration_seconds: int, amount: int) -> None:
     check_required(provider=provider)
     if duration_seconds <= 0:
         raise InvalidArgument(f"duration_seconds must be positive, got {duration_seconds}")
-    if amount < 0 or amount > MAX_AMOUNT:
-        raise InvalidArgument(f"a rate must be between 0 and {MAX_AMOUNT} credits, got {amount}")
+    # A free rate could be neither reserved nor consumed (both need at least 1 credit), so every job quoted at it
+    # would be stuck; it is refused here rather than special-cased along the pipeline.
+    if amount < 1:
+        raise InvalidArgument(f"rate must be at least 1 credit, got {amount}")
+    if amount > MAX_AMOUNT:
+        raise InvalidArgument(f"a rate must be at most {MAX_AMOUNT} credits, got {amount}")
 
 
 def insufficient(need: int, available: int) -> FailedPrecondition:
     return FailedPrecondition(f"insufficient credits: need {need}, available {available}")
 
 
-def hold_error(outcome: Outcome, reservation_id: str, action: str, state: str | None, held: int | None) -> DomainError:
+def hold_error(
+    outcome: Outcome,
+    reservation_id: str,
+    action: str,
+    state: str | None,
+    held: int | None,
+    consumed: int | None = None,
+    requested: int | None = None,
+) -> DomainError:
     """The error for a consume / release that did not happen (outcome not OK or SAME)."""
     if outcome is Outcome.NOT_FOUND:
         return NotFound(f"reservation {reservation_id} not found")
     if outcome is Outcome.CONFLICT:
         return FailedPrecondition(f"reservation {reservation_id} is already {state}; cannot {action} it")
+    if outcome is Outcome.MISMATCH:
+        return FailedPrecondition(
+            f"reservation {reservation_id} is already consumed for {consumed} credits;"
+            f" a retry must consume the same amount, not {requested}"
+        )
     if outcome is Outcome.INVALID:
         return InvalidArgument(f"consume amount must be between 1 and the held {held}")
     raise AssertionError(f"unexpected ledger outcome {outcome}")

@@ -85,12 +85,16 @@ class Ledger:
             raise domain.insufficient(amount, row.o_balance - row.o_held)
         return _hold(row), Balance(tenant_id, credit_type, row.o_balance, row.o_held)
 
-    async def consume(self, reservation_id: str, amount: int, tenant: str | None) -> tuple[Hold, Balance]:
-        """Spend `amount` of a hold and release the rest, once; `tenant` limits which holds the caller may name."""
+    async def consume(self, reservation_id: str, amount: int, tenant: str | None = None) -> tuple[Hold, Balance]:
+        """Spend `amount` of a hold and release the rest, once; a replay must name the same amount.
+
+        `tenant`, if given, limits which holds may be named (the API lets only the platform consume, so it passes
+        None).
+        """
         domain.check_required(reservation_id=reservation_id)
         return await self._resolve(Movement("consume", reservation_id, amount=amount, tenant=tenant))
 
-    async def release(self, reservation_id: str, reason: str, tenant: str | None) -> tuple[Hold, Balance]:
+    async def release(self, reservation_id: str, reason: str, tenant: str | None = None) -> tuple[Hold, Balance]:
         """Give a hold's credits back, once."""
         domain.check_required(reservation_id=reservation_id)
         return await self._resolve(Movement("release", reservation_id, text=reason, tenant=tenant))
@@ -99,7 +103,9 @@ class Ledger:
         row = await self._batcher.apply(movement)
         outcome = Outcome(row.o_outcome)
         if outcome not in (Outcome.OK, Outcome.SAME):
-            raise domain.hold_error(outcome, movement.ref, movement.kind, row.o_state, row.o_amount)
+            raise domain.hold_error(
+                outcome, movement.ref, movement.kind, row.o_state, row.o_amount, row.o_consumed, movement.amount
+            )
         return _hold(row), Balance(row.o_tenant_id, row.o_credit_type, row.o_balance, row.o_held)
 
     async def grant(self, tenant_id: str, credit_type: str, amount: int, idempotency_key: str, reason: str) -> Balance:

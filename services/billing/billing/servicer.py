@@ -1,7 +1,8 @@
 """gRPC `social_video.v1.Billing`: translates requests to ledger use cases, scoped by the caller's key.
 
-A tenant key sees and moves only its own account's credits (anything else is NOT_FOUND); `Grant` and rate changes
-need an admin key.
+Money moves only by the platform: `Reserve`, `Consume`, `Release`, `Grant` and rate changes need an admin or
+service key (the dispatcher's), so a tenant cannot release or under-consume its own job's hold. A tenant key reads
+only its own account (`GetBalance`, `ListLedger`; anything else is NOT_FOUND) and the rates (`Quote`, `ListRates`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 from billing.domain import Balance, Hold, HoldState, Rate
 from billing.ledger import Ledger
 from social_video.v1 import billing_pb2, billing_pb2_grpc, common_pb2
-from svd.errors import InvalidArgument
+from svd.errors import InvalidArgument, PermissionDenied
 from svd.grpc.auth import principal
 from svd.timeutil import from_timestamp, to_timestamp
 
@@ -67,10 +68,10 @@ def _provider(provider: common_pb2.VideoProvider.ValueType, provider_name: str) 
     return name
 
 
-def _scope() -> str | None:
-    """The tenant the caller is limited to (None for admin keys)."""
-    caller = principal()
-    return None if caller.is_admin else caller.tenant_id
+def _require_platform() -> None:
+    """Refuse a credit movement or a rate change unless the caller holds an admin or service key."""
+    if not principal().is_admin:
+        raise PermissionDenied("this operation needs an admin or service API key: credits move only by the platform")
 
 
 class BillingServicer(billing_pb2_grpc.BillingServicer):
@@ -79,7 +80,7 @@ class BillingServicer(billing_pb2_grpc.BillingServicer):
         self._default_ttl_s = default_ttl_s
 
     async def Reserve(self, request: billing_pb2.ReserveRequest, context: Any) -> billing_pb2.ReserveResponse:
-        principal().require_tenant(request.tenant_id, "account")
+        _require_platform()
         hold, balance = await self._ledger.reserve(
             request.tenant_id,
             request.credit_type,
@@ -91,11 +92,13 @@ class BillingServicer(billing_pb2_grpc.BillingServicer):
         return billing_pb2.ReserveResponse(reservation=_reservation(hold), balance=_balance(balance))
 
     async def Consume(self, request: billing_pb2.ConsumeRequest, context: Any) -> billing_pb2.ConsumeResponse:
-        hold, balance = await self._ledger.consume(request.reservation_id, request.amount, _scope())
+        _require_platform()
+        hold, balance = await self._ledger.consume(request.reservation_id, request.amount)
         return billing_pb2.ConsumeResponse(reservation=_reservation(hold), balance=_balance(balance))
 
     async def Release(self, request: billing_pb2.ReleaseRequest, context: Any) -> billing_pb2.ReleaseResponse:
-        hold, balance = await self._ledger.release(request.reservation_id, request.reason, _scope())
+        _require_platform()
+        hold, balance = await self._ledger.release(request.reservation_id, request.reason)
         return billing_pb2.ReleaseResponse(reservation=_reservation(hold), balance=_balance(balance))
 
     async def GetBalance(self, request: billing_pb2.GetBalanceRequest, context: Any) -> billing_pb2.GetBalanceResponse:
@@ -106,7 +109,7 @@ class BillingServicer(billing_pb2_grpc.BillingServicer):
         return billing_pb2.GetBalanceResponse(balance=_balance(balance))
 
     async def Grant(self, request: billing_pb2.GrantRequest, context: Any) -> billing_pb2.GrantResponse:
-        principal().require_admin()
+        _require_platform()
         balance = await self._ledger.grant(
             request.tenant_id, request.credit_type, request.amount, request.idempotency_key, request.reason
         )
@@ -158,7 +161,7 @@ class BillingServicer(billing_pb2_grpc.BillingServicer):
         return billing_pb2.QuoteResponse(credit_type=credit_type, amount=amount)
 
     async def SetRate(self, request: billing_pb2.SetRateRequest, context: Any) -> billing_pb2.SetRateResponse:
-        principal().require_admin()
+        _require_platform()
         rate = await self._ledger.set_rate(
             _provider(request.provider, request.provider_name),
             request.duration_seconds,

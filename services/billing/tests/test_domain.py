@@ -50,10 +50,19 @@ def test_hold_errors() -> None:
     assert conflict.message == "reservation r1 is already released; cannot consume it"
     invalid = domain.hold_error(Outcome.INVALID, "r1", "consume", "held", 15)
     assert isinstance(invalid, InvalidArgument) and "between 1 and the held 15" in invalid.message
+    mismatch = domain.hold_error(Outcome.MISMATCH, "r1", "consume", "consumed", 25, 15, 1)
+    assert isinstance(mismatch, FailedPrecondition)
+    assert mismatch.message == (
+        "reservation r1 is already consumed for 15 credits; a retry must consume the same amount, not 1"
+    )
 
 
 def test_rate_checks() -> None:
-    domain.check_rate("runway", 5, 0)  # a free rate is allowed
+    domain.check_rate("runway", 5, 1)
+    with pytest.raises(InvalidArgument, match="rate must be at least 1"):
+        domain.check_rate("runway", 5, 0)  # a free rate could be neither reserved nor consumed
+    with pytest.raises(InvalidArgument):
+        domain.check_rate("runway", 5, domain.MAX_AMOUNT + 1)
     with pytest.raises(InvalidArgument):
         domain.check_rate("runway", 0, 15)
     with pytest.raises(InvalidArgument):
