@@ -41,3 +41,53 @@ class PermissionDenied(DomainError):
 
 class Unavailable(DomainError):
     """A dependency is temporarily unavailable; retrying later may succeed."""
+
+
+class Internal(DomainError):
+    """A peer failed in a way retrying will not fix by itself (a bug, a corrupt state): retried a few times, then
+    dead-lettered with this message."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether `exc` is an infrastructure failure that retrying later may fix: a peer or the database or the object
+    store or the bus being down, slow or restarting. Such errors are retried for as long as the job's deadline
+    allows; anything else is a bug or bad data, retried a few times and then dead-lettered."""
+    if isinstance(exc, Unavailable | TimeoutError | ConnectionError):
+        return True
+    # Imported here: this module is imported by everything, these libraries only by some services.
+    try:
+        from sqlalchemy.exc import DBAPIError
+        from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+        if isinstance(exc, PoolTimeout) or (isinstance(exc, DBAPIError) and exc.connection_invalidated):
+            return True
+        if isinstance(exc, DBAPIError):
+            exc = exc.orig or exc
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        import psycopg
+        import psycopg_pool
+
+        if isinstance(exc, psycopg.OperationalError | psycopg_pool.PoolTimeout):
+            return True
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        from nats.errors import Error as NatsError
+
+        if isinstance(exc, NatsError):
+            return True
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        if isinstance(exc, BotoCoreError):
+            return True
+        if isinstance(exc, ClientError):
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+            return status >= 500 or status in (408, 429)
+    except ImportError:  # pragma: no cover
+        pass
+    return False

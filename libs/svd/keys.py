@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import re
 
-_SAFE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+# One path segment: letters, digits, `.`, `_`, `-`, at most 128 characters, and never starting with `.` (so neither
+# `.` nor `..` nor a hidden name: a CDN or S3 front end that normalises dot segments could escape the prefix).
+_SAFE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")
+ID_RULE = "1-128 characters of A-Z a-z 0-9 . _ -, not starting with '.'"
+
+
+def is_safe_segment(value: str) -> bool:
+    """Whether `value` can name a tenant, post, job or object in an object key (the rule every id must meet)."""
+    return _SAFE.fullmatch(value) is not None
 
 
 def _segment(value: str, what: str) -> str:
-    if not _SAFE.fullmatch(value):
-        raise ValueError(f"{what} {value!r} cannot be used in an object key")
+    if not is_safe_segment(value):
+        raise ValueError(f"{what} {value!r} cannot be used in an object key ({ID_RULE})")
     return value
 
 

@@ -67,8 +67,10 @@ async def serve_until_stopped(
     try:
         await stop.wait()
     finally:
-        await server.stop(settings.shutdown_grace_s)
+        # Stop taking work first: the broker stops fetching and waits (up to the grace) for running handlers, which
+        # may still call peers; then in-flight RPCs get a short grace of their own.
         if broker is not None:
             await broker.stop()
+        await server.stop(min(settings.shutdown_grace_s, 5.0))
         if key_engine is not None:
             await key_engine.dispose()

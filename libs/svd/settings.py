@@ -10,23 +10,42 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from svd.bus.consumer import RetryPolicy
+
+# A missing or malformed setting is reported by name, never with the values read (they include secrets).
+_CONFIG = SettingsConfigDict(extra="ignore", case_sensitive=False, hide_input_in_errors=True)
+
 
 class BaseServiceSettings(BaseSettings):
     """Settings every service has: the bus, its gRPC listen address and the API keys it accepts."""
 
-    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
+    model_config = _CONFIG
 
     nats_url: str = Field(description="NATS server URL(s), comma separated")
     grpc_listen: str = Field(default="[::]:50051", description="host:port the gRPC server binds")
     # JSON object: sha256 hex digest of an API key → tenant id, or "*" for an admin key.
     svd_api_keys: dict[str, str] = Field(default_factory=dict)
-    shutdown_grace_s: float = 5.0
+    # On SIGTERM: stop fetching, then let running handlers finish for this long; what still runs is cancelled and its
+    # message handed back. Services whose handlers run longer raise it (and their pods' termination grace with it).
+    shutdown_grace_s: float = 30.0
+    # Retries of bus messages (see svd.bus.consumer): capped exponential backoff, for as long as the job's deadline
+    # allows (messages without a job: `bus_retry_budget_s` from their first delivery); errors that are not transient
+    # are dead-lettered after `bus_max_failures` deliveries.
+    bus_backoff_base_s: float = Field(default=1.0, gt=0)
+    bus_backoff_cap_s: float = Field(default=60.0, gt=0, le=60.0)
+    bus_retry_budget_s: float = Field(default=3600.0, gt=0)
+    bus_max_failures: int = Field(default=10, ge=1)
+
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            self.bus_backoff_base_s, self.bus_backoff_cap_s, self.bus_retry_budget_s, self.bus_max_failures
+        )
 
 
 class DatabaseSettings(BaseSettings):
     """PostgreSQL connection (`postgresql+psycopg://…`)."""
 
-    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
+    model_config = _CONFIG
 
     database_url: str
     database_pool_size: int = 10
@@ -35,7 +54,7 @@ class DatabaseSettings(BaseSettings):
 class SpacesSettings(BaseSettings):
     """S3-compatible object storage (DigitalOcean Spaces in production)."""
 
-    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
+    model_config = _CONFIG
 
     do_spaces_key: str
     do_spaces_secret: str

@@ -2,13 +2,20 @@
 
 A handler receives the decoded message and its delivery facts and returns what to do: `Ack`, `Retry(delay)`
 (negative-acknowledge with a delay: JetStream redelivers it later), or `Reject(reason)` (the message can never
-succeed: it is dead-lettered with the reason, then terminated so it never blocks the consumer). Undecodable payloads
-are rejected before the handler runs; an unexpected exception is retried with backoff and dead-lettered once the
-consumer's delivery limit is reached.
+succeed: it is dead-lettered with the reason, then terminated so it never blocks the consumer).
+
+Nothing leaves a consumer silently (JetStream's own delivery limit is off; this module decides when to give up):
+- undecodable payloads are dead-lettered before the handler runs;
+- a `Retry`, and a raised transient infrastructure error (`svd.errors.is_transient`: a peer, PostgreSQL, the object
+  store or NATS down), are redelivered with capped exponential backoff until the message's deadline (its job's
+  `ref.deadline`, else its store time plus the policy's budget), then dead-lettered with the last reason;
+- any other exception is a bug or bad data: retried with backoff `max_failures` times, then dead-lettered;
+- a handler cancelled at shutdown hands its message back at once (nack without delay) for another replica.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -24,6 +31,7 @@ from social_video.v1 import pipeline_pb2
 from svd.bus import codec
 from svd.bus.publisher import EventPublisher
 from svd.bus.topology import DEAD_LETTER, ConsumerSpec, dead_letter_subject
+from svd.errors import is_transient
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +79,51 @@ Handler = Callable[[Delivery[M]], Awaitable[Outcome]]
 
 def backoff_s(num_delivered: int, base_s: float = 1.0, cap_s: float = 60.0) -> float:
     """Exponential backoff for unexpected failures: 1, 2, 4 … seconds, capped."""
-    return float(min(cap_s, base_s * 2 ** max(0, num_delivered - 1)))
+    return float(min(cap_s, base_s * 2 ** max(0, min(num_delivered - 1, 30))))
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How long and how often a consumer retries (the service's `bus_*` settings)."""
+
+    # Backoff of retried failures: base * 2^(n-1), capped.
+    backoff_base_s: float = 1.0
+    backoff_cap_s: float = 60.0
+    # How long a message without a job deadline is retried, from its first store in the stream.
+    budget_s: float = 3600.0
+    # Deliveries of a message whose handler keeps failing with an error that is not transient (a bug, bad data).
+    max_failures: int = 10
+
+    def backoff(self, num_delivered: int) -> float:
+        return backoff_s(num_delivered, self.backoff_base_s, self.backoff_cap_s)
+
+
+def message_deadline(message: Message, stored_at: datetime, policy: RetryPolicy) -> datetime:
+    """When retrying `message` stops: its job's deadline when it names one, else its store time plus the budget."""
+    ref = getattr(message, "ref", None)
+    if isinstance(ref, pipeline_pb2.JobRef) and ref.HasField("deadline"):
+        return ref.deadline.ToDatetime(tzinfo=UTC)
+    return datetime.fromtimestamp(stored_at.timestamp() + policy.budget_s, UTC)
+
+
+def decide(
+    outcome: Outcome | BaseException, num_delivered: int, deadline: datetime, now: datetime, policy: RetryPolicy
+) -> Ack | Retry | Reject:
+    """The final outcome of one delivery (pure): give up at the deadline or after `max_failures` unexpected errors,
+    never retry past the deadline, and turn exceptions into retries or dead letters."""
+    if isinstance(outcome, BaseException):
+        error = f"{type(outcome).__name__}: {outcome}"
+        if not is_transient(outcome) and num_delivered >= policy.max_failures:
+            return Reject(f"failed {num_delivered} times, last error: {error}")
+        outcome = Retry(policy.backoff(num_delivered), error)
+    if not isinstance(outcome, Retry):
+        return outcome
+    left_s = (deadline - now).total_seconds()
+    if left_s <= 0:
+        why = outcome.reason or "still not done"
+        return Reject(f"gave up at the deadline after {num_delivered} deliveries: {why}")
+    # The last try happens at the deadline, not after it.
+    return Retry(min(outcome.delay_s, max(left_s, 0.1)), outcome.reason)
 
 
 def subscribe(
@@ -81,6 +133,7 @@ def subscribe(
     handler: Handler[M],
     publisher: EventPublisher,
     *,
+    policy: RetryPolicy | None = None,
     max_workers: int = 1,
     fetch_wait_s: float = 0.5,
 ) -> None:
@@ -90,6 +143,7 @@ def subscribe(
     over what it has after at most `fetch_wait_s` (a batch is not waited for until it fills), so a message that
     becomes deliverable (e.g. a `Retry` whose delay ran out) is handled within that time even when few arrive.
     """
+    retry_policy = policy or RetryPolicy()
 
     async def on_message(message: Any) -> None:
         msg = cast(NatsMessage, message)
@@ -107,15 +161,19 @@ def subscribe(
             await msg.reject()
             return
         delivery = Delivery(decoded, raw.subject, headers, meta.num_delivered, meta.sequence.stream, msg.in_progress)
+        deadline = message_deadline(decoded, meta.timestamp, retry_policy)
+        result: Outcome | BaseException
         try:
-            outcome = await handler(delivery)
+            result = await handler(delivery)
+        except asyncio.CancelledError:
+            # Shutdown outlasted the grace: hand the message back now rather than after its ack wait.
+            await asyncio.shield(msg.nack())
+            raise
         except Exception as exc:
-            log.exception("handler for %s failed (delivery %d)", spec.durable, meta.num_delivered)
-            if 0 < spec.max_deliver <= meta.num_delivered:
-                reason = f"failed {meta.num_delivered} times, last error: {type(exc).__name__}: {exc}"
-                outcome = Reject(reason)
-            else:
-                outcome = Retry(backoff_s(meta.num_delivered), str(exc))
+            level = logging.WARNING if is_transient(exc) else logging.ERROR
+            log.log(level, "handler for %s failed (delivery %d)", spec.durable, meta.num_delivered, exc_info=exc)
+            result = exc
+        outcome = decide(result, meta.num_delivered, deadline, datetime.now(UTC), retry_policy)
         await _settle(msg, outcome, publisher, spec, raw.subject, raw.data, headers, meta.sequence.stream)
 
     subscriber_options: dict[str, Any] = {"pull_sub": PullSub(batch_size=max_workers, timeout=fetch_wait_s)}

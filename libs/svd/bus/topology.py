@@ -7,7 +7,7 @@ the durable consumers named here and never declare streams themselves.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import nats
 from nats.js.api import (
@@ -48,9 +48,11 @@ CANCEL = "video.cancel"
 
 DEAD_LETTER_PREFIX = "dlq"
 
-# The seed generated videos with concurrency 2: at most this many upstream events of a kind are handled at once
-# across every dispatcher replica (the consumer's max_ack_pending; see dispatcher.handlers for the rest).
+# Upstream events a dispatcher process handles at once per kind. Not a cluster-wide cap any more: a message waiting
+# on a delayed retry counts against `max_ack_pending`, so a small cap let two events in backoff stall every approval
+# (head-of-line blocking). Limiting paid work is admission's job, not the bus's.
 UPSTREAM_CONCURRENCY = 2
+UPSTREAM_MAX_ACK_PENDING = 1000
 # An upstream event larger than this is a bug upstream, not a post: it is dead-lettered unread.
 UPSTREAM_MAX_BYTES = 64 * 1024
 
@@ -86,9 +88,6 @@ class ConsumerSpec:
     stream: str
     subject: str
     ack_wait_s: float = 60.0
-    # -1: unlimited; handlers decide themselves when a message can never succeed (and dead-letter it).
-    max_deliver: int = 10
-    backoff_s: list[float] = field(default_factory=list)
     max_ack_pending: int = 1000
     # Larger messages are dead-lettered before decoding.
     max_message_bytes: int = 1024 * 1024
@@ -101,7 +100,9 @@ class ConsumerSpec:
             ack_policy=AckPolicy.EXPLICIT,
             deliver_policy=DeliverPolicy.ALL,
             ack_wait=self.ack_wait_s,
-            max_deliver=self.max_deliver,
+            # Unlimited: JetStream drops a message silently at its delivery limit. `svd.bus.consumer` decides when to
+            # give up (the job's deadline, or a few unexpected failures) and dead-letters the message with its reason.
+            max_deliver=-1,
             max_ack_pending=self.max_ack_pending,
         )
 
@@ -118,21 +119,21 @@ CONSUMERS: tuple[ConsumerSpec, ...] = (
         "dispatcher-copy-approved",
         SOCIAL,
         COPY_APPROVED,
-        max_ack_pending=UPSTREAM_CONCURRENCY,
+        max_ack_pending=UPSTREAM_MAX_ACK_PENDING,
         max_message_bytes=UPSTREAM_MAX_BYTES,
     ),
     ConsumerSpec(
         "dispatcher-design-rejected",
         SOCIAL,
         DESIGN_REJECTED,
-        max_ack_pending=UPSTREAM_CONCURRENCY,
+        max_ack_pending=UPSTREAM_MAX_ACK_PENDING,
         max_message_bytes=UPSTREAM_MAX_BYTES,
     ),
     ConsumerSpec(
         "dispatcher-client-rejected",
         SOCIAL,
         CLIENT_REJECTED,
-        max_ack_pending=UPSTREAM_CONCURRENCY,
+        max_ack_pending=UPSTREAM_MAX_ACK_PENDING,
         max_message_bytes=UPSTREAM_MAX_BYTES,
     ),
     ConsumerSpec("dispatcher-client-approved", SOCIAL, CLIENT_APPROVED, max_message_bytes=UPSTREAM_MAX_BYTES),
@@ -140,13 +141,16 @@ CONSUMERS: tuple[ConsumerSpec, ...] = (
     ConsumerSpec("dispatcher-stored", VIDEO, STORED),
     ConsumerSpec("dispatcher-failed", VIDEO, FAILED),
     ConsumerSpec("dispatcher-progress", VIDEO, PROGRESS),
-    ConsumerSpec("still-frame-design-requested", VIDEO, DESIGN_REQUESTED, ack_wait_s=120.0),
+    # Still-frame heartbeats (in_progress) while an image is generated, like media-store.
+    ConsumerSpec("still-frame-design-requested", VIDEO, DESIGN_REQUESTED, ack_wait_s=60.0),
     ConsumerSpec("video-gateway-still-ready", VIDEO, STILL_READY),
-    ConsumerSpec("video-gateway-poll", VIDEO, POLL, max_deliver=-1, max_ack_pending=20000),
+    ConsumerSpec("video-gateway-poll", VIDEO, POLL, max_ack_pending=20000),
     ConsumerSpec("video-gateway-cancel", VIDEO, CANCEL),
     # Short ack wait: media-store heartbeats (in_progress) while a transfer runs, so a crashed worker's video is
     # redelivered within seconds, not minutes.
     ConsumerSpec("media-store-ready", VIDEO, READY, ack_wait_s=30.0),
+    # Every dead letter: the dispatcher fails the job it belongs to, so no job waits on a message that is gone.
+    ConsumerSpec("dispatcher-dead-letters", DEAD_LETTER, f"{DEAD_LETTER_PREFIX}.>"),
 )
 
 

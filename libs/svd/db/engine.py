@@ -9,10 +9,31 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from svd.telemetry import instrument_engine
 
+# A database that does not answer must fail a call in bounded time (the caller retries it), never hang a handler:
+# connecting, any one statement, and a transaction left idle (a stuck client holding row locks) are all bounded.
+CONNECT_TIMEOUT_S = 10
+STATEMENT_TIMEOUT_MS = 30_000
+IDLE_IN_TRANSACTION_TIMEOUT_MS = 60_000
+
+
+def server_options(extra: str = "") -> str:
+    """libpq `options` that bound every statement and idle transaction of a connection."""
+    bounds = (
+        f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"
+        f" -c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_TIMEOUT_MS}"
+    )
+    return f"{bounds} {extra}".strip()
+
 
 def create_engine(database_url: str, pool_size: int = 10) -> AsyncEngine:
     """An instrumented async engine; `database_url` uses the `postgresql+psycopg://` driver."""
-    engine = create_async_engine(database_url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    engine = create_async_engine(
+        database_url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        connect_args={"connect_timeout": CONNECT_TIMEOUT_S, "options": server_options()},
+    )
     instrument_engine(engine)
     return engine
 

@@ -14,6 +14,8 @@ from psycopg.rows import namedtuple_row
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.engine import make_url
 
+from svd.db.engine import CONNECT_TIMEOUT_S, server_options
+
 # Rows are named tuples: columns are read by name.
 Pool: TypeAlias = AsyncConnectionPool[AsyncConnection[Any]]
 
@@ -28,12 +30,21 @@ def open_pool(database_url: str, size: int, name: str, *, durable: bool = True) 
 
     `durable=False` sets `synchronous_commit = off` on its connections: commits return before the WAL reaches the
     disk, so a crash may lose the last fraction of a second of writes. Only for writes whose loss is harmless."""
-    options = {} if durable else {"options": "-c synchronous_commit=off"}
+    options = server_options("" if durable else "-c synchronous_commit=off")
     return Pool(
         conninfo(database_url),
         min_size=size,
         max_size=size,
-        kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": namedtuple_row, **options},
+        kwargs={
+            "autocommit": True,
+            "prepare_threshold": 0,
+            "row_factory": namedtuple_row,
+            "connect_timeout": CONNECT_TIMEOUT_S,
+            "options": options,
+        },
+        # A connection broken by a database restart is found and replaced when it is handed out, not by the call
+        # that would have used it.
+        check=Pool.check_connection,
         open=False,
         name=name,
     )

@@ -15,6 +15,12 @@ _ERROR_OF: dict[grpc.StatusCode, type[errors.DomainError]] = {
     grpc.StatusCode.FAILED_PRECONDITION: errors.FailedPrecondition,
     grpc.StatusCode.UNAUTHENTICATED: errors.Unauthenticated,
     grpc.StatusCode.PERMISSION_DENIED: errors.PermissionDenied,
+    # A peer's bug or corrupt state: retrying a few times is all that makes sense.
+    grpc.StatusCode.UNKNOWN: errors.Internal,
+    grpc.StatusCode.INTERNAL: errors.Internal,
+    grpc.StatusCode.DATA_LOSS: errors.Internal,
+    grpc.StatusCode.UNIMPLEMENTED: errors.Internal,
+    # UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED, CANCELLED: transient, `Unavailable` below.
 }
 
 
@@ -46,6 +52,6 @@ def channel(target: str, api_key: str) -> grpc.aio.Channel:
 
 
 def translate(exc: grpc.aio.AioRpcError) -> errors.DomainError:
-    """The domain error a failed call stands for; transport failures become `Unavailable`."""
+    """The domain error a failed call stands for; transport failures and overload become `Unavailable`."""
     kind = _ERROR_OF.get(exc.code(), errors.Unavailable)
     return kind(exc.details() or exc.code().name)

@@ -10,7 +10,8 @@ from dispatcher.outbound import Outbound
 from dispatcher.ports import BillingClient, MediaClient
 from dispatcher.servicer import BrandsServicer, VideoJobsServicer
 from dispatcher.settings import DispatcherSettings
-from dispatcher.usecases import JobLifecycle, PipelineEvents, UpstreamEvents
+from dispatcher.sweeper import run_sweeper
+from dispatcher.usecases import JobLifecycle, PipelineEvents, Recovery, UpstreamEvents
 from social_video.v1 import brands_pb2, brands_pb2_grpc, jobs_pb2, jobs_pb2_grpc
 from svd import db
 from svd.bus.broker import make_broker
@@ -30,7 +31,7 @@ async def main(stop: asyncio.Event) -> None:
     sessions = db.session_factory(engine)
     billing_channel = channel(settings.billing_grpc_target, settings.svd_service_api_key)
     media_channel = channel(settings.media_grpc_target, settings.svd_service_api_key)
-    broker = make_broker(settings.nats_url, "dispatcher")
+    broker = make_broker(settings.nats_url, "dispatcher", settings.shutdown_grace_s)
     publisher = EventPublisher(broker)
     try:
         async with ObjectStore.open(settings) as store:
@@ -41,25 +42,39 @@ async def main(stop: asyncio.Event) -> None:
                 publisher,
                 Outbound(publisher),
                 settings.hold_ttl_s,
+                settings.job_deadline_s,
             )
-            handlers.register(broker, UpstreamEvents(lifecycle), PipelineEvents(lifecycle), publisher)
-            await serve_until_stopped(
-                settings,
-                stop,
-                [
-                    ServiceBinding(
-                        jobs_pb2_grpc.add_VideoJobsServicer_to_server,
-                        VideoJobsServicer(sessions, lifecycle, settings.watch_poll_interval_s),
-                        jobs_pb2.DESCRIPTOR.services_by_name["VideoJobs"].full_name,
-                    ),
-                    ServiceBinding(
-                        brands_pb2_grpc.add_BrandsServicer_to_server,
-                        BrandsServicer(sessions, store),
-                        brands_pb2.DESCRIPTOR.services_by_name["Brands"].full_name,
-                    ),
-                ],
-                broker=broker,
+            recovery = Recovery(lifecycle)
+            handlers.register(
+                broker,
+                UpstreamEvents(lifecycle),
+                PipelineEvents(lifecycle),
+                recovery,
+                publisher,
+                settings.retry_policy(),
             )
+            sweeper = asyncio.create_task(run_sweeper(recovery, settings.sweep_interval_s, stop))
+            try:
+                await serve_until_stopped(
+                    settings,
+                    stop,
+                    [
+                        ServiceBinding(
+                            jobs_pb2_grpc.add_VideoJobsServicer_to_server,
+                            VideoJobsServicer(sessions, lifecycle, settings.watch_poll_interval_s),
+                            jobs_pb2.DESCRIPTOR.services_by_name["VideoJobs"].full_name,
+                        ),
+                        ServiceBinding(
+                            brands_pb2_grpc.add_BrandsServicer_to_server,
+                            BrandsServicer(sessions, store),
+                            brands_pb2.DESCRIPTOR.services_by_name["Brands"].full_name,
+                        ),
+                    ],
+                    broker=broker,
+                )
+            finally:
+                stop.set()
+                await sweeper
     finally:
         await billing_channel.close()
         await media_channel.close()

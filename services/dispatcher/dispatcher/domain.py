@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from enum import Enum
+from typing import Any
 
 from social_video.v1 import common_pb2 as c
 from social_video.v1 import upstream_pb2
+from svd.enums import short_name
 from svd.errors import InvalidArgument
 from svd.ids import new_id
+from svd.keys import ID_RULE, is_safe_segment
 
 VIDEO_FORMATS = frozenset({c.PLATFORM_FORMAT_REEL, c.PLATFORM_FORMAT_STORY, c.PLATFORM_FORMAT_TIKTOK})
 IMAGE_FORMATS = frozenset({c.PLATFORM_FORMAT_STATIC, c.PLATFORM_FORMAT_CAROUSEL, c.PLATFORM_FORMAT_TEXT})
@@ -53,13 +57,32 @@ def new_job_id() -> str:
 
 
 def validate_ids(event: object) -> None:
-    """Every upstream event names itself, its tenant and its post with non-empty ids of sane length."""
+    """Every upstream event names itself, its tenant and its post. Tenant and post ids name objects in storage, so
+    they follow the object-key rule exactly (checked here, once, before any job exists); the event id only needs to
+    be present and of sane length."""
     for name in ("event_id", "tenant_id", "social_post_id"):
         value = getattr(event, name)
         if not value.strip():
             raise InvalidArgument(f"{name} is required")
         if len(value) > MAX_ID:
             raise InvalidArgument(f"{name} is longer than {MAX_ID} characters")
+    for name in ("tenant_id", "social_post_id"):
+        value = getattr(event, name)
+        if not is_safe_segment(value):
+            raise InvalidArgument(f"{name} {value!r} is not a valid id ({ID_RULE})")
+
+
+def enum_name(enum: Any, value: int) -> str:
+    """The short name of a known enum value; an unknown one (a newer upstream) is refused, never guessed."""
+    try:
+        return short_name(enum, value)
+    except ValueError as exc:
+        raise InvalidArgument(f"unknown {enum.DESCRIPTOR.name} value {value}") from exc
+
+
+def deadline_after(now: datetime, job_deadline_s: int) -> datetime:
+    """When a job started at `now` is given up if it has not ended."""
+    return now + timedelta(seconds=job_deadline_s)
 
 
 def validate_feedback(feedback: str) -> None:
@@ -86,6 +109,8 @@ def validate_approval(event: upstream_pb2.CopyApproved) -> VideoOptions:
         raise InvalidArgument("platform is required")
     if event.content_type == c.CONTENT_TYPE_UNSPECIFIED:
         raise InvalidArgument("content_type is required")
+    enum_name(c.Platform, event.platform)
+    enum_name(c.ContentType, event.content_type)
     _validate_copy(event.copy)
     duration = event.duration_seconds if event.HasField("duration_seconds") else 5
     if duration not in DURATIONS:

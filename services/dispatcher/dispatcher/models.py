@@ -60,6 +60,8 @@ jobs = Table(
     Column("trace_id", String(32), nullable=False, server_default=""),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # Past it, the sweeper fails the job ("timeout: stuck at <step>") and releases its hold.
+    Column("deadline_at", DateTime(timezone=True), nullable=False),
 )
 
 job_events = Table(

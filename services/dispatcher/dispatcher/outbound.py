@@ -99,6 +99,9 @@ class Outbound:
             provider=from_short_name(c.VideoProvider, job.provider) if job.provider else 0,  # type: ignore[arg-type]
             provider_job_id=provider_job_id,
         )
+        # A cancel often comes at or after the job's deadline (the sweeper's): stopping a paid task is worth retrying
+        # past it, for the bus's own retry budget.
+        cancel.ref.ClearField("deadline")
         await self.publisher.publish(
             topology.CANCEL, cancel, message_id(job.job_id, f"cancel.{provider_job_id or 'pipeline'}", job.run)
         )

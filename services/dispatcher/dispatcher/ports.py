@@ -74,12 +74,13 @@ class MediaClient:
     def __init__(self, channel: grpc.aio.Channel) -> None:
         self._stub = media_pb2_grpc.MediaStub(channel)
 
-    async def unlink(self, tenant_id: str, social_post_id: str, reason: str) -> int:
+    async def unlink(self, tenant_id: str, social_post_id: str, reason: str, media_id: str = "") -> int:
+        """Unlink the post's media (only `media_id`, when given); the number of records unlinked."""
+        request = media_pb2.UnlinkMediaRequest(
+            tenant_id=tenant_id, social_post_id=social_post_id, reason=reason, media_id=media_id
+        )
         try:
-            response = await self._stub.UnlinkMedia(
-                media_pb2.UnlinkMediaRequest(tenant_id=tenant_id, social_post_id=social_post_id, reason=reason),
-                timeout=10,
-            )
+            response = await self._stub.UnlinkMedia(request, timeout=10)
         except grpc.aio.AioRpcError as exc:
             raise translate(exc) from exc
         return len(response.media)

@@ -42,6 +42,17 @@ async def active_job_for_post(session: AsyncSession, tenant_id: str, social_post
     ).first()
 
 
+async def jobs_past_deadline(session: AsyncSession, now: datetime, limit: int) -> list[Any]:
+    """Active jobs whose deadline has passed, oldest deadline first (a partial index covers exactly these)."""
+    query = (
+        select(jobs.c.job_id, jobs.c.step)
+        .where(jobs.c.status.in_(ACTIVE_STATUSES), jobs.c.deadline_at < now)
+        .order_by(jobs.c.deadline_at)
+        .limit(limit)
+    )
+    return list((await session.execute(query)).all())
+
+
 async def latest_job_for_post(session: AsyncSession, tenant_id: str, social_post_id: str) -> Any | None:
     query = (
         select(jobs)

@@ -4,12 +4,26 @@ from pydantic import Field
 
 from svd.settings import BaseServiceSettings, DatabaseSettings, SpacesSettings
 
+# The pipeline's worst case: a still frame (image call with its retries, ~8 min), a submit (~3 min), 45 s + 14 x 30 s
+# of polling, storing a large file (up to 30 min) — about 49 minutes — plus room for a 10-minute outage of any part.
+DEFAULT_JOB_DEADLINE_S = 3600
+
 
 class DispatcherSettings(BaseServiceSettings, DatabaseSettings, SpacesSettings):
     billing_grpc_target: str
     media_grpc_target: str
     # The key this service presents to billing and media-store.
     svd_service_api_key: str = Field(min_length=1)
-    # A hold must outlive the whole pipeline: still frame + 45 s + 15 x 30 s of polling + storing, with margin.
-    hold_ttl_s: int = 3600
+    # Every job must end by its deadline: retries of transient errors stop there, and the sweeper fails a job still
+    # active past it, cancels its provider task and releases its hold.
+    job_deadline_s: int = Field(default=DEFAULT_JOB_DEADLINE_S, ge=10)
+    # The hold outlives the job's deadline by this much, so the sweeper (not the hold's own expiry, which would make
+    # a late video free) is what releases a stuck job's credits.
+    hold_ttl_margin_s: int = Field(default=900, ge=10)
+    # How often each replica looks for active jobs past their deadline.
+    sweep_interval_s: float = Field(default=30.0, gt=0)
     watch_poll_interval_s: float = 0.25
+
+    @property
+    def hold_ttl_s(self) -> int:
+        return self.job_deadline_s + self.hold_ttl_margin_s

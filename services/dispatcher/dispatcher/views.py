@@ -10,7 +10,9 @@ from svd.enums import from_short_name, short_name
 from svd.timeutil import to_timestamp
 
 
-def job_message(row: Any, post: Any | None = None) -> jobs_pb2.Job:
+def job_message(row: Any, post: Any | None = None, *, show_hold: bool = False) -> jobs_pb2.Job:
+    """The job as the API shows it. The credit hold's id only with `show_hold` (admin and service callers): with it a
+    tenant could consume or release its own hold through billing."""
     job = jobs_pb2.Job(
         job_id=row.job_id,
         tenant_id=row.tenant_id,
@@ -23,7 +25,7 @@ def job_message(row: Any, post: Any | None = None) -> jobs_pb2.Job:
         updated_at=to_timestamp(row.updated_at),
         provider=from_short_name(c.VideoProvider, row.provider) if row.provider else c.VIDEO_PROVIDER_UNSPECIFIED,
         provider_job_id=row.provider_job_id,
-        reservation_id=row.reservation_id,
+        reservation_id=row.reservation_id if show_hold else "",
         credits_reserved=row.credits_reserved,
         credits_consumed=row.credits_consumed,
         media_id=row.media_id,
@@ -37,6 +39,9 @@ def job_message(row: Any, post: Any | None = None) -> jobs_pb2.Job:
         platform_format=from_short_name(c.PlatformFormat, row.platform_format),
         failed_phase=from_short_name(c.JobStep, row.failed_phase) if row.failed_phase else c.JOB_STEP_UNSPECIFIED,
     )
+    deadline = getattr(row, "deadline_at", None)
+    if deadline is not None:
+        job.deadline.CopyFrom(to_timestamp(deadline))
     if post is not None:
         job.post_status = from_short_name(c.PostStatus, post.status)
         job.deliverable_status = from_short_name(c.DeliverableStatus, post.deliverable_status)
@@ -44,9 +49,12 @@ def job_message(row: Any, post: Any | None = None) -> jobs_pb2.Job:
 
 
 def job_ref(row: Any) -> pipeline_pb2.JobRef:
-    return pipeline_pb2.JobRef(
+    """The job as pipeline events name it, with its deadline (retries of its messages stop there)."""
+    ref = pipeline_pb2.JobRef(
         job_id=row.job_id, tenant_id=row.tenant_id, social_post_id=row.social_post_id, run=row.run
     )
+    ref.deadline.CopyFrom(to_timestamp(row.deadline_at))
+    return ref
 
 
 def video_spec(row: Any) -> pipeline_pb2.VideoSpec:

@@ -114,3 +114,22 @@ def test_reviewer_feedback_has_a_limit() -> None:
 def test_rejections_are_checked_for_ids_too() -> None:
     with pytest.raises(InvalidArgument, match="social_post_id is required"):
         domain.validate_ids(upstream_pb2.ClientRejected(event_id="e", tenant_id="t"))
+
+
+@pytest.mark.parametrize("bad", ["post 1", "a/b", "..", ".", ".hidden", "a:b", "é", "a\\b"])
+def test_ids_the_object_keys_cannot_hold_are_refused_upstream(bad: str) -> None:
+    with pytest.raises(InvalidArgument, match="social_post_id .* is not a valid id"):
+        domain.validate_approval(approval(social_post_id=bad))
+    with pytest.raises(InvalidArgument, match="tenant_id .* is not a valid id"):
+        domain.validate_ids(upstream_pb2.ClientRejected(event_id="e", tenant_id=bad, social_post_id="p"))
+
+
+def test_ids_with_dots_inside_are_fine() -> None:
+    domain.validate_ids(upstream_pb2.ClientRejected(event_id="e 1", tenant_id="acme.co", social_post_id="p-1_2.v3"))
+
+
+def test_unknown_enum_values_are_refused_not_guessed() -> None:
+    with pytest.raises(InvalidArgument, match="unknown Platform value 99"):
+        domain.validate_approval(approval(platform=99))
+    with pytest.raises(InvalidArgument, match="unknown ContentType value 42"):
+        domain.validate_approval(approval(content_type=42))

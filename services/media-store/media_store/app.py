@@ -56,7 +56,7 @@ async def main(stop: asyncio.Event) -> None:
     await db.migrate(settings.database_url, "media", VERSIONS)
     engine = db.create_engine(settings.database_url, settings.database_pool_size)
     sessions = db.session_factory(engine)
-    broker = make_broker(settings.nats_url, "media-store")
+    broker = make_broker(settings.nats_url, "media-store", settings.shutdown_grace_s)
     publisher = EventPublisher(broker)
     try:
         async with (
@@ -77,6 +77,7 @@ async def main(stop: asyncio.Event) -> None:
                 pipeline_pb2.VideoReady,
                 on_ready,
                 publisher,
+                policy=settings.retry_policy(),
                 max_workers=2,
             )
             await serve_until_stopped(

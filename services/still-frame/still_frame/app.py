@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 async def main(stop: asyncio.Event) -> None:
     settings = StillFrameSettings()  # type: ignore[call-arg]
-    broker = make_broker(settings.nats_url, "still-frame")
+    broker = make_broker(settings.nats_url, "still-frame", settings.shutdown_grace_s)
     publisher = EventPublisher(broker)
     images = build_image_provider(settings)
     log.info("still-frame image provider: %s", images.name)
@@ -40,6 +40,7 @@ async def main(stop: asyncio.Event) -> None:
             pipeline_pb2.DesignRequested,
             on_design_requested,
             publisher,
+            policy=settings.retry_policy(),
             max_workers=2,
         )
         await serve_until_stopped(settings, stop, broker=broker)

@@ -89,7 +89,7 @@ async def main(stop: asyncio.Event) -> None:
             )
     await db.migrate(settings.database_url, "video_gateway", VERSIONS)
     engine = db.create_engine(settings.database_url, settings.database_pool_size)
-    broker = make_broker(settings.nats_url, "video-gateway")
+    broker = make_broker(settings.nats_url, "video-gateway", settings.shutdown_grace_s)
     publisher = EventPublisher(broker)
     outbound = Outbound(publisher)
     try:
@@ -137,6 +137,7 @@ async def main(stop: asyncio.Event) -> None:
                 Canceller(submissions, providers),
                 publisher,
                 poll_concurrency=settings.video_poll_concurrency,
+                policy=settings.retry_policy(),
             )
             flusher = asyncio.create_task(pool.run_flusher(stop, retention_s=settings.key_usage_retention_days * 86400))
             try:

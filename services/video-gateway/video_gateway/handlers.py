@@ -6,7 +6,7 @@ from faststream.nats import NatsBroker
 
 from social_video.v1 import pipeline_pb2
 from svd.bus import topology
-from svd.bus.consumer import Delivery, Outcome, subscribe
+from svd.bus.consumer import Delivery, Outcome, RetryPolicy, subscribe
 from svd.bus.publisher import EventPublisher
 from video_gateway.cancel import Canceller
 from video_gateway.poll import Poller
@@ -21,6 +21,7 @@ def register(
     publisher: EventPublisher,
     *,
     poll_concurrency: int,
+    policy: RetryPolicy,
 ) -> None:
     async def on_still_ready(delivery: Delivery[pipeline_pb2.StillReady]) -> Outcome:
         return await submitter.still_ready(delivery.message)
@@ -37,6 +38,7 @@ def register(
         pipeline_pb2.StillReady,
         on_still_ready,
         publisher,
+        policy=policy,
         max_workers=4,
     )
     subscribe(
@@ -45,8 +47,15 @@ def register(
         pipeline_pb2.VideoPoll,
         on_poll,
         publisher,
+        policy=policy,
         max_workers=poll_concurrency,
     )
     subscribe(
-        broker, topology.consumer("video-gateway-cancel"), pipeline_pb2.VideoCancel, on_cancel, publisher, max_workers=2
+        broker,
+        topology.consumer("video-gateway-cancel"),
+        pipeline_pb2.VideoCancel,
+        on_cancel,
+        publisher,
+        policy=policy,
+        max_workers=2,
     )

@@ -25,7 +25,7 @@ from svd.bus import topology
 from svd.bus.publisher import EventPublisher
 from svd.db import transaction
 from svd.enums import short_name
-from svd.errors import FailedPrecondition
+from svd.errors import FailedPrecondition, InvalidArgument, NotFound
 from svd.ids import message_id
 
 log = logging.getLogger(__name__)
@@ -43,18 +43,21 @@ class JobLifecycle:
     publisher: EventPublisher
     outbound: Outbound
     hold_ttl_s: int
+    job_deadline_s: int
 
     async def advance(self, job: Any) -> None:
         """Reserve credits (once) and request the design (deduplicated), unless the job already ended."""
         if job.status not in repo.ACTIVE_STATUSES:
             return
         if not job.reservation_id:
-            amount = await self.billing.quote(domain.CONSERVATIVE_PROVIDER, job.duration_seconds)
             try:
+                amount = await self.billing.quote(domain.CONSERVATIVE_PROVIDER, job.duration_seconds)
+                # The hold is named by the job, so a racing replica (or a redelivery) gets the same hold back.
                 hold = await self.billing.reserve(
                     job.tenant_id, amount, f"job:{job.job_id}", job.job_id, self.hold_ttl_s
                 )
-            except FailedPrecondition as exc:
+            except (FailedPrecondition, NotFound, InvalidArgument) as exc:
+                # Insufficient credits, or no usable rate: no retry will change it.
                 await self.fail(job.job_id, c.JOB_STEP_RESERVING, exc.message)
                 return
             async with transaction(self.sessions) as session:
@@ -63,27 +66,35 @@ class JobLifecycle:
                     # Cancelled while we were reserving: the hold must not outlive the job.
                     await self.billing.release(hold.reservation_id, "job ended while reserving")
                     return
-                job = await repo.update_job(
-                    session,
-                    job.job_id,
-                    reservation_id=hold.reservation_id,
-                    credits_reserved=hold.amount,
-                    step="still_frame",
-                    progress=domain.progress_for(c.JOB_STEP_STILL_FRAME),
-                )
-                await repo.log_event(
-                    session,
-                    job.job_id,
-                    f"reserved {hold.amount} credits",
-                    reservation_id=hold.reservation_id,
-                    step=job.step,
-                    percent=job.progress,
-                )
+                if current.reservation_id:
+                    # Another delivery of the same event (on another replica) recorded this hold first.
+                    job = current
+                else:
+                    job = await self._record_hold(session, job, hold)
         await self.outbound.job_status(job, c.POST_STATUS_GENERATING_VIDEO, c.DELIVERABLE_STATUS_GENERATING)
         request = pipeline_pb2.DesignRequested(ref=job_ref(job), spec=video_spec(job), brand=await self._brand(job))
         await self.publisher.publish(
             topology.DESIGN_REQUESTED, request, message_id(job.job_id, "design.requested", job.run)
         )
+
+    async def _record_hold(self, session: AsyncSession, job: Any, hold: Any) -> Any:
+        job = await repo.update_job(
+            session,
+            job.job_id,
+            reservation_id=hold.reservation_id,
+            credits_reserved=hold.amount,
+            step="still_frame",
+            progress=domain.progress_for(c.JOB_STEP_STILL_FRAME),
+        )
+        await repo.log_event(
+            session,
+            job.job_id,
+            f"reserved {hold.amount} credits",
+            reservation_id=hold.reservation_id,
+            step=job.step,
+            percent=job.progress,
+        )
+        return job
 
     async def _brand(self, job: Any) -> pipeline_pb2.BrandStyle:
         async with self.sessions() as session:
@@ -99,9 +110,15 @@ class JobLifecycle:
             logo_key=row.logo_key,
         )
 
-    async def fail(self, job_id: str, phase: int, reason: str, provider_job_id: str = "") -> Any | None:
-        """End a job as failed: release its hold, send the post to DM review, say why."""
-        return await self._end(job_id, "failed", phase, reason, provider_job_id=provider_job_id)
+    async def fail(
+        self, job_id: str, phase: int, reason: str, provider_job_id: str = "", *, stop_provider: bool = False
+    ) -> Any | None:
+        """End a job as failed: release its hold, send the post to DM review, say why. With `stop_provider` (the job
+        is given up from outside the pipeline: a timeout, a dead letter) its provider task is cancelled too."""
+        ended = await self._end(job_id, "failed", phase, reason, provider_job_id=provider_job_id)
+        if stop_provider and ended is not None and ended.status == "failed" and ended.error == reason:
+            await self.outbound.cancel_provider_task(ended, reason)
+        return ended
 
     async def cancel(self, job_id: str, reason: str) -> Any | None:
         """End a job as cancelled wherever it is: release its hold, stop the pipeline and the provider task."""

@@ -1,7 +1,8 @@
 """Use cases of the pipeline's events about a job: submitted to a provider, progress, stored, failed.
 
-Events about a job that has already ended change nothing, except that work finished for a cancelled job is undone
-where it costs: a provider task submitted after the cancel is cancelled too, and media stored for it is unlinked.
+Events about a job that has already ended change nothing, except that work finished for an ended job (cancelled, or
+failed by a timeout or a dead letter while its pipeline went on) is undone where it costs: a provider task submitted
+after the end is cancelled too, and the Media stored for that run (only that one) is unlinked.
 """
 
 from __future__ import annotations
@@ -17,9 +18,12 @@ from social_video.v1 import common_pb2 as c
 from social_video.v1 import pipeline_pb2
 from svd.db import transaction
 from svd.enums import short_name
-from svd.errors import FailedPrecondition
+from svd.errors import FailedPrecondition, InvalidArgument, NotFound
 
 log = logging.getLogger(__name__)
+
+# A job that ended without its video: work that finishes for it afterwards is undone.
+ENDED_UNFINISHED = ("cancelled", "failed")
 
 
 @dataclass
@@ -36,14 +40,23 @@ class PipelineEvents:
             job = await repo.job(session, event.ref.job_id, lock=True)
             if job is None or job.provider_job_id:
                 return
-            if job.status == "cancelled":
+            if job.status in ENDED_UNFINISHED:
                 await repo.log_event(
                     session,
                     job.job_id,
-                    "cancelling a provider task submitted after the cancel",
+                    f"cancelling a provider task submitted after the job was {job.status}",
                     provider=provider,
                     provider_job_id=event.provider_job_id,
                 )
+            if job.status == "succeeded":
+                # This event was overtaken by its `stored` (separate consumers): still record the provider task.
+                await repo.update_job(
+                    session, job.job_id, provider_job_id=event.provider_job_id, motion_prompt=event.motion_prompt
+                )
+                await repo.log_event(
+                    session, job.job_id, f"submitted to {provider}", provider_job_id=event.provider_job_id
+                )
+                return
             if job.status not in repo.ACTIVE_STATUSES:
                 ended = job
             else:
@@ -54,7 +67,8 @@ class PipelineEvents:
                     provider=provider,
                     provider_job_id=event.provider_job_id,
                     motion_prompt=event.motion_prompt,
-                    step="polling",
+                    # A `progress(storing)` that overtook this event keeps its step.
+                    step=job.step if job.step in ("storing", "done") else "polling",
                     progress=max(job.progress, domain.progress_for(c.JOB_STEP_POLLING)),
                 )
                 await repo.update_post(
@@ -73,7 +87,7 @@ class PipelineEvents:
                     step=updated.step,
                     percent=updated.progress,
                 )
-        if ended is not None and ended.status == "cancelled":
+        if ended is not None and ended.status in ENDED_UNFINISHED:
             await self.lifecycle.outbound.cancel_provider_task(ended, ended.error, event.provider_job_id)
 
     async def progress(self, event: pipeline_pb2.VideoProgress) -> None:
@@ -98,11 +112,14 @@ class PipelineEvents:
         if job is None:
             log.warning("video.stored for unknown job %s", event.ref.job_id)
             return
-        if job.status == "cancelled" and event.media_id:
-            await self.lifecycle.media.unlink(job.tenant_id, job.social_post_id, f"job cancelled: {job.error}")
+        if job.status in ENDED_UNFINISHED and event.media_id:
+            # Stored after the job ended: that run's video (and only it; a newer run's may exist) is not delivered.
+            await self.lifecycle.media.unlink(
+                job.tenant_id, job.social_post_id, f"job {job.status}: {job.error}", media_id=event.media_id
+            )
             return
         if job.status == "running":
-            amount = min(await self.lifecycle.billing.quote(event.provider, job.duration_seconds), job.credits_reserved)
+            amount = await self._charge_for(event, job)
             # Consumed under the job's row lock: a cancel or failure racing this waits, then finds the job ended.
             async with transaction(self._sessions) as session:
                 current = await repo.job(session, job.job_id, lock=True)
@@ -157,6 +174,16 @@ class PipelineEvents:
             return
         await self.lifecycle.outbound.job_status(job, c.POST_STATUS_CLIENT_REVIEW, c.DELIVERABLE_STATUS_NEEDS_APPROVAL)
         await self.lifecycle.outbound.video_ready(job, event.public_url)
+
+    async def _charge_for(self, event: pipeline_pb2.VideoStored, job: Any) -> int:
+        """What the video costs: the actual provider's rate, never more than was held. Without a usable rate for it
+        (removed, or never set), the hold itself is what was agreed before the paid call."""
+        try:
+            rate = await self.lifecycle.billing.quote(event.provider, job.duration_seconds)
+        except (NotFound, InvalidArgument) as exc:
+            log.warning("no rate for job %s's provider (%s): charging the hold", job.job_id, exc.message)
+            return int(job.credits_reserved)
+        return int(min(rate, job.credits_reserved))
 
     async def failed(self, event: pipeline_pb2.VideoFailed) -> None:
         await self.lifecycle.fail(event.ref.job_id, event.phase, event.reason, provider_job_id=event.provider_job_id)

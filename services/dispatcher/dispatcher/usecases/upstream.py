@@ -22,13 +22,22 @@ from social_video.v1 import upstream_pb2
 from svd.bus import topology
 from svd.db import transaction
 from svd.enums import short_name
+from svd.errors import InvalidArgument
 from svd.telemetry import current_trace_id, tracer
+from svd.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 _tracer = tracer("dispatcher")
 
 Rejection: TypeAlias = upstream_pb2.DesignRejected | upstream_pb2.ClientRejected
 _WAKE_REASONS = {upstream_pb2.DesignRejected: "design_rejected", upstream_pb2.ClientRejected: "client_rejected"}
+
+
+def _known_or_blank(enum: Any, value: int) -> str:
+    try:
+        return domain.enum_name(enum, value)
+    except InvalidArgument:
+        return ""
 
 
 @dataclass
@@ -48,7 +57,12 @@ class UpstreamEvents:
             if domain.route(event.platform_format) is domain.Route.IMAGE_DESIGNER:
                 await self.lifecycle.outbound.to_designer(event)
                 return
-            options = domain.validate_approval(event)
+            try:
+                options = domain.validate_approval(event)
+            except InvalidArgument as exc:
+                # The ids are sound, so the DM can be told why nothing happened (besides the dead letter).
+                await self._refuse(event, exc.message)
+                raise
             values = {
                 "platform": short_name(c.Platform, event.platform),
                 "platform_format": short_name(c.PlatformFormat, event.platform_format),
@@ -63,6 +77,36 @@ class UpstreamEvents:
             if job is not None:
                 span.set_attribute("social_video.job_id", job.job_id)
                 await self.lifecycle.advance(job)
+
+    async def _refuse(self, event: upstream_pb2.CopyApproved, reason: str) -> None:
+        """An approval whose content the pipeline cannot make: the post goes to DM review with the reason, unless a
+        job for it is in flight or its video was made (a bad duplicate must not disturb either)."""
+        reason = f"approval refused: {reason}"
+        async with transaction(self._sessions) as session:
+            await repo.lock_post_key(session, event.tenant_id, event.social_post_id)
+            latest = await repo.latest_job_for_post(session, event.tenant_id, event.social_post_id)
+            if latest is not None and latest.status in (*repo.ACTIVE_STATUSES, "succeeded"):
+                await repo.log_event(session, latest.job_id, reason, level="warn", event_id=event.event_id)
+                return
+            await repo.upsert_post(
+                session,
+                event.tenant_id,
+                event.social_post_id,
+                platform=_known_or_blank(c.Platform, event.platform),
+                platform_format=_known_or_blank(c.PlatformFormat, event.platform_format),
+                status="dm_review",
+                deliverable_status="failed",
+                status_reason=reason,
+            )
+        await self.lifecycle.outbound.post_status(
+            event.tenant_id,
+            event.social_post_id,
+            "",
+            c.POST_STATUS_DM_REVIEW,
+            c.DELIVERABLE_STATUS_FAILED,
+            f"refused:{event.event_id}",
+            reason=reason,
+        )
 
     async def rejected(self, event: Rejection) -> None:
         """A rejected video is made again with the reviewer's feedback; the old Media is unlinked, never deleted."""
@@ -186,6 +230,7 @@ class UpstreamEvents:
                 "step": "reserving",
                 "progress": domain.progress_for(c.JOB_STEP_RESERVING),
                 "trace_id": current_trace_id(),
+                "deadline_at": domain.deadline_after(utcnow(), self.lifecycle.job_deadline_s),
                 **values,
             },
         )

@@ -1,0 +1,98 @@
+"""Use cases that end jobs the pipeline can no longer finish: a message about the job was dead-lettered, or the job
+is past its deadline. Either way the job fails clearly (phase and reason), its hold is released, its provider task
+is cancelled and its post goes to DM review — so no job stays `running` and no post stays blocked.
+
+Both are safe with several dispatcher replicas and with redeliveries: ending a job happens under its row lock and
+only once (`JobLifecycle._end` leaves an ended job alone).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from google.protobuf.message import Message
+
+from dispatcher import repository as repo
+from dispatcher.usecases.lifecycle import JobLifecycle
+from social_video.v1 import common_pb2 as c
+from social_video.v1 import pipeline_pb2, upstream_pb2
+from svd.bus import codec, topology
+from svd.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+# What each pipeline subject carries, and the phase its loss fails the job in (None: the job's current step).
+_PIPELINE: dict[str, tuple[type[Message], int | None]] = {
+    topology.DESIGN_REQUESTED: (pipeline_pb2.DesignRequested, c.JOB_STEP_STILL_FRAME),
+    topology.STILL_READY: (pipeline_pb2.StillReady, c.JOB_STEP_SUBMITTING),
+    topology.SUBMITTED: (pipeline_pb2.VideoSubmitted, c.JOB_STEP_SUBMITTING),
+    topology.POLL: (pipeline_pb2.VideoPoll, c.JOB_STEP_POLLING),
+    topology.READY: (pipeline_pb2.VideoReady, c.JOB_STEP_STORING),
+    topology.STORED: (pipeline_pb2.VideoStored, c.JOB_STEP_STORING),
+    topology.FAILED: (pipeline_pb2.VideoFailed, None),
+}
+# Upstream events that start or re-run a job: the job is found by the event that created it.
+_UPSTREAM: dict[str, type[Message]] = {
+    topology.COPY_APPROVED: upstream_pb2.CopyApproved,
+    topology.DESIGN_REJECTED: upstream_pb2.DesignRejected,
+    topology.CLIENT_REJECTED: upstream_pb2.ClientRejected,
+}
+SWEEP_BATCH = 100
+
+
+@dataclass
+class Recovery:
+    lifecycle: JobLifecycle
+
+    async def dead_lettered(self, letter: pipeline_pb2.DeadLetter) -> None:
+        """Fail the job a dead-lettered event belongs to, if it is known and still active."""
+        subject = letter.original_subject
+        job = await self._job_of(letter)
+        if job is None or job.status not in repo.ACTIVE_STATUSES:
+            return
+        phase = _PIPELINE[subject][1] if subject in _PIPELINE else None
+        if phase is None:
+            phase = c.JobStep.Value(f"JOB_STEP_{job.step.upper()}")
+        reason = f"{subject} could not be processed: {letter.reason}"
+        log.warning("failing job %s: %s", job.job_id, reason)
+        await self.lifecycle.fail(job.job_id, phase, reason, stop_provider=True)
+
+    async def _job_of(self, letter: pipeline_pb2.DeadLetter) -> Any | None:
+        subject = letter.original_subject
+        headers = dict(letter.headers)
+        try:
+            if subject in _PIPELINE:
+                event: Any = codec.decode(letter.payload, headers, _PIPELINE[subject][0])
+                job_id = event.ref.job_id
+                if not job_id:
+                    return None
+                async with self.lifecycle.sessions() as session:
+                    return await repo.job(session, job_id)
+            if subject in _UPSTREAM:
+                event = codec.decode(letter.payload, headers, _UPSTREAM[subject])
+                if not event.event_id:
+                    return None
+                async with self.lifecycle.sessions() as session:
+                    return await repo.job_by_event(session, event.event_id)
+        except codec.UndecodableMessage:
+            return None  # dead-lettered because it could not be read: it names no job we could know
+        # Progress, cancellations, client approvals and letters about letters end no job.
+        return None
+
+    async def sweep(self) -> int:
+        """Fail every active job past its deadline (a batch at a time); how many this call ended."""
+        ended = 0
+        while True:
+            async with self.lifecycle.sessions() as session:
+                overdue = await repo.jobs_past_deadline(session, utcnow(), SWEEP_BATCH)
+            for job in overdue:
+                reason = f"timeout: stuck at {job.step}"
+                result = await self.lifecycle.fail(
+                    job.job_id, c.JobStep.Value(f"JOB_STEP_{job.step.upper()}"), reason, stop_provider=True
+                )
+                if result is not None and result.error == reason:
+                    ended += 1
+            if len(overdue) < SWEEP_BATCH:
+                return ended
