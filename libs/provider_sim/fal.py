@@ -15,6 +15,7 @@ Auth is ``Authorization: Key <key>``. Responses to a known request carry ``x-fal
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -98,7 +99,7 @@ def _headers(task: Task) -> dict[str, str]:
 
 def _find(request: Request, ctx: SimContext) -> Task | None:
     task = ctx.store.get(request.path_params["request_id"])
-    if task is None or task.provider != PROVIDER:
+    if task is None or task.provider != PROVIDER or not ctx.keys.sees(PROVIDER, api_key(request), task.api_key):
         return None
     owner, alias = (task.endpoint or "").split("/")[:2]
     if (request.path_params["owner"], request.path_params["alias"]) != (owner, alias):
@@ -146,6 +147,8 @@ async def submit(request: Request) -> Response:
     task.log("Request queued")
     request.state.task_id = task.id
     ctx.runner.start(task)
+    if (delay := ctx.faults.take_submit_delay(PROVIDER, api_key(request))) > 0:
+        await asyncio.sleep(delay)  # the request is queued and runs; only its id is late
     payload = {"status": "IN_QUEUE", **_urls(ctx, task), "queue_position": ctx.store.queue_position(task)}
     return JSONResponse(payload, headers=_headers(task))
 

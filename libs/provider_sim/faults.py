@@ -12,7 +12,9 @@ When several targets match a call, the most specific one is consumed.
 HTTP faults (answered instead of the real response): ``submit_status``,
 ``status_error`` (Runway ``GET /v1/tasks/{id}``, fal ``.../status``),
 ``result_error`` (fal ``GET .../requests/{id}``), ``auth_error`` (any call
-with the key). Task faults (fixed on a task when it is submitted):
+with the key). ``submit_delay_seconds`` accepts the submit (the task exists
+and runs) but answers only that much later, as an overloaded API does: a
+client that gave up waiting never learns the task id. Task faults (fixed on a task when it is submitted):
 ``task_outcome``/``failure_code``, ``corrupt_output``, ``expired_output``,
 ``throttle_seconds``, ``slow_seconds``, ``never_finish``.
 
@@ -52,6 +54,8 @@ class FaultConfig(BaseModel):
     submit_status: int | None = Field(default=None, ge=400, le=599)
     submit_count: int = Field(default=1, ge=0)
     retry_after: int | None = Field(default=None, ge=0)
+    submit_delay_seconds: float | None = Field(default=None, ge=0, le=3600)
+    submit_delay_count: int = Field(default=1, ge=0)
     status_error: int | None = Field(default=None, ge=400, le=599)
     status_error_count: int = Field(default=1, ge=0)
     result_error: int | None = Field(default=None, ge=400, le=599)
@@ -132,6 +136,8 @@ class FaultPlan:
 
         if cfg.submit_status is not None:
             put("submit", cfg.submit_count, HttpFault(cfg.submit_status, cfg.retry_after))
+        if cfg.submit_delay_seconds is not None:
+            put("submit_delay", cfg.submit_delay_count, cfg.submit_delay_seconds)
         if cfg.status_error is not None:
             put("status", cfg.status_error_count, HttpFault(cfg.status_error, cfg.retry_after))
         if cfg.result_error is not None:
@@ -175,6 +181,10 @@ class FaultPlan:
     def take_submit_fault(self, provider: str = "runway", key: str | None = None) -> HttpFault | None:
         fault: HttpFault | None = self._take("submit", provider, key)
         return fault
+
+    def take_submit_delay(self, provider: str, key: str | None) -> float:
+        """Seconds an accepted submit waits before it answers (0: at once)."""
+        return float(self._take("submit_delay", provider, key) or 0.0)
 
     def take_status_fault(
         self, provider: str = "runway", key: str | None = None, task_id: str | None = None

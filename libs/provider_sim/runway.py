@@ -7,6 +7,7 @@ edge; the task lifecycle itself lives in :mod:`provider_sim.tasks`.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -16,6 +17,7 @@ from starlette.routing import Route
 
 from provider_sim.context import SimContext, get_context
 from provider_sim.faults import HttpFault
+from provider_sim.tasks import Task
 from provider_sim.validation import RequestValidationError, parse_image_to_video
 
 RUNWAY_VERSION = "2024-11-06"
@@ -66,6 +68,14 @@ def _reject(request: Request, ctx: SimContext) -> JSONResponse | None:
     return None
 
 
+def _visible(ctx: SimContext, task_id: str, key: str | None) -> Task | None:
+    """The Runway task `task_id` if the calling key's organisation owns it (see `provider_sim.keys`)."""
+    task = ctx.store.get(task_id)
+    if task is None or task.provider != "runway" or not ctx.keys.sees("runway", key, task.api_key):
+        return None
+    return task
+
+
 async def create_image_to_video(request: Request) -> Response:
     ctx = get_context(request)
     if (rejected := _reject(request, ctx)) is not None:
@@ -89,6 +99,8 @@ async def create_image_to_video(request: Request) -> Response:
     )
     request.state.task_id = task.id
     ctx.runner.start(task)
+    if (delay := ctx.faults.take_submit_delay("runway", request.state.api_key)) > 0:
+        await asyncio.sleep(delay)  # the task exists and runs; only its id is late
     return JSONResponse({"id": task.id})
 
 
@@ -100,8 +112,8 @@ async def get_task(request: Request) -> Response:
     request.state.task_id = task_id
     if (fault := ctx.faults.take_status_fault("runway", request.state.api_key, task_id)) is not None:
         return _fault_response(fault, "status")
-    task = ctx.store.get(task_id)
-    if task is None or task.provider != "runway":
+    task = _visible(ctx, task_id, request.state.api_key)
+    if task is None:
         return error_response(404, "Task not found.")
     return JSONResponse(task.to_api(ctx.settings.min_task_seconds))
 
@@ -111,9 +123,9 @@ async def delete_task(request: Request) -> Response:
     ctx = get_context(request)
     if (rejected := _reject(request, ctx)) is not None:
         return rejected
-    task = ctx.store.get(request.path_params["task_id"])
+    task = _visible(ctx, request.path_params["task_id"], request.state.api_key)
     request.state.task_id = request.path_params["task_id"]
-    if task is None or task.provider != "runway":
+    if task is None:
         return error_response(404, "Task not found.")
     if task.terminal:
         ctx.store.remove(task.id)

@@ -7,6 +7,7 @@ base URLs, work dir and TLS dir.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -25,6 +26,10 @@ class SimSettings(BaseSettings):
     fal_keys: str | None = Field(
         default=None,
         description="Comma-separated accepted fal API keys; unset means any non-empty key.",
+    )
+    task_scope: Literal["shared", "key"] = Field(
+        default="shared",
+        description="'shared': every key sees every task (one organisation); 'key': each key sees only its own.",
     )
     tls_port: int | None = Field(
         default=None, ge=0, le=65535, description="Port of the TLS listener (fal's API); unset = no TLS."

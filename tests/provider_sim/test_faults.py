@@ -271,3 +271,54 @@ async def test_fal_client_retries_429_itself_and_the_journal_shows_it(
     with pytest.raises(fal_client.FalClientHTTPError) as caught:  # a 503 from the service itself is not retried
         await handle.status()
     assert caught.value.status_code == 503 and caught.value.error_type == "runner_scheduling_failure"
+
+
+async def test_a_slow_submit_answer_still_creates_the_task_a_client_that_gave_up_never_learns(
+    api: Api, control: httpx.AsyncClient
+) -> None:
+    await control.delete("/_sim/requests")
+    await arm(control, provider=api.provider, submit_delay_seconds=1.5, never_finish=True)
+    before = {t["id"] for t in (await control.get("/_sim/tasks")).json()["tasks"]}
+    with pytest.raises(httpx.ReadTimeout):
+        await api.http.post(
+            "/v1/image_to_video" if api.provider == "runway" else f"/{APP}",
+            json=(
+                {"model": "gen4_turbo", "promptImage": api.image, "ratio": "360:640", "duration": 5}
+                if api.provider == "runway"
+                else {"prompt": "slow zoom in", "image_url": api.image}
+            ),
+            headers=api.auth(api.keys[0]),
+            timeout=httpx.Timeout(10, read=0.5),
+        )
+    created = [t for t in (await control.get("/_sim/tasks")).json()["tasks"] if t["id"] not in before]
+    assert len(created) == 1  # accepted (and running) although the client never saw the answer
+    await asyncio.sleep(1.5)
+    (submit,) = (await control.get("/_sim/requests", params={"op": "submit"})).json()["requests"]
+    assert submit["task_id"] == created[0]["id"] and submit["status"] == 200
+    await api.cancel(created[0]["id"])
+
+    started = time.monotonic()
+    task_id = await api.create()  # the fault counted down: answered at once again
+    assert time.monotonic() - started < 1.0
+    await api.cancel(task_id)
+
+
+async def test_with_tasks_scoped_per_key_another_key_gets_404(api: Api, control: httpx.AsyncClient) -> None:
+    owner, other = api.keys
+    scope = {"provider": api.provider, "task_scope": "key"}
+    keys = (await control.post("/_sim/keys", json=scope)).json()["keys"]
+    assert keys[api.provider]["task_scope"] == "key"
+    try:
+        await arm(control, provider=api.provider, never_finish=True)
+        task_id = await api.create(owner)
+        assert (await api.status(task_id, other)).status_code == 404
+        if api.provider == "runway":
+            assert (await api.http.delete(f"/v1/tasks/{task_id}", headers=api.auth(other))).status_code == 404
+        else:
+            path = f"/fal-ai/kling-video/requests/{task_id}/cancel"
+            assert (await api.http.put(path, headers=api.auth(other))).status_code == 404
+        assert await api.state(task_id) in ("PENDING", "RUNNING", "IN_QUEUE", "IN_PROGRESS")  # untouched
+        assert (await api.cancel(task_id)).status_code in (202, 204)  # the owner's key can
+    finally:
+        await control.post("/_sim/keys", json={"provider": api.provider, "task_scope": "shared"})
+    assert (await api.status(await api.create(owner), other)).status_code in (200, 202)  # shared again
