@@ -22,7 +22,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from svd.errors import NotFound, Unavailable
+from svd.errors import FailedPrecondition, NotFound, Unavailable
 from svd.settings import SpacesSettings
 
 MIN_PART_SIZE = 5 * 1024 * 1024
@@ -111,8 +111,33 @@ class ObjectStore:
             raise Unavailable(f"object store refused {key}: {exc}") from exc
         return StoredObject(key, len(data), content_type, str(response.get("ETag", "")).strip('"'))
 
+    async def put_conditional(self, key: str, data: bytes, content_type: str, *, if_match: str | None = None) -> str:
+        """Compare-and-swap write of a small object: create `key` only if it does not exist (`if_match` None), or
+        replace it only while its ETag is still `if_match`. Returns the new ETag; raises `FailedPrecondition` when
+        another writer got there first. A retried attempt whose first try did land also fails its precondition, so
+        callers that must know put something of their own in the body to recognise their write."""
+        condition = {"IfMatch": f'"{if_match}"'} if if_match is not None else {"IfNoneMatch": "*"}
+        try:
+            response = await self._retrying(
+                lambda: self._s3.put_object(
+                    Bucket=self.bucket, Key=key, Body=data, ContentType=content_type, **condition
+                )
+            )
+        except ClientError as exc:
+            # 412: the precondition failed; 409: a concurrent conditional write won; 404: the object to replace is gone.
+            if _status(exc) in (404, 409, 412) or _code(exc) in {"PreconditionFailed", "ConditionalRequestConflict"}:
+                raise FailedPrecondition(f"{key} was written by someone else") from exc
+            raise Unavailable(f"object store refused {key}: {exc}") from exc
+        except BotoCoreError as exc:
+            raise Unavailable(f"object store refused {key}: {exc}") from exc
+        return str(response.get("ETag", "")).strip('"')
+
     async def get_bytes(self, key: str) -> bytes:
-        return await self._read(key, {})
+        return (await self._read_versioned(key, {}))[0]
+
+    async def get_versioned(self, key: str) -> tuple[bytes, str]:
+        """The object's bytes and the ETag of that version (for a later `put_conditional(if_match=...)`)."""
+        return await self._read_versioned(key, {})
 
     async def get_range(self, key: str, start: int, length: int) -> bytes:
         """`length` bytes from offset `start` (fewer at the end of the object)."""
@@ -121,10 +146,13 @@ class ObjectStore:
         return await self._read(key, {"Range": f"bytes={start}-{start + length - 1}"})
 
     async def _read(self, key: str, extra: dict[str, str]) -> bytes:
-        async def call() -> bytes:
+        return (await self._read_versioned(key, extra))[0]
+
+    async def _read_versioned(self, key: str, extra: dict[str, str]) -> tuple[bytes, str]:
+        async def call() -> tuple[bytes, str]:
             response = await self._s3.get_object(Bucket=self.bucket, Key=key, **extra)
             async with response["Body"] as body:
-                return bytes(await body.read())
+                return bytes(await body.read()), str(response.get("ETag", "")).strip('"')
 
         try:
             return await self._retrying(call)
@@ -132,7 +160,7 @@ class ObjectStore:
             if _code(exc) in {"NoSuchKey", "404"}:
                 raise NotFound(f"object {key} not found") from exc
             if _code(exc) == "InvalidRange":
-                return b""
+                return b"", ""
             raise Unavailable(f"object store failed reading {key}: {exc}") from exc
         except BotoCoreError as exc:
             raise Unavailable(f"object store failed reading {key}: {exc}") from exc
@@ -325,6 +353,10 @@ def _public_extra(public: bool) -> dict[str, str]:
 
 def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _status(exc: ClientError) -> int:
+    return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
 
 
 def _describe(exc: BaseException) -> str:
