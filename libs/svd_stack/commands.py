@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit, urlunsplit
 
 import typer
 from rich.console import Console
@@ -45,11 +46,22 @@ def _status_table(statuses: list[stack.ComponentStatus]) -> Table:
     return table
 
 
+def _without_password(url: str | None) -> str | None:
+    """`url` with its password masked: the terminal is no place for it (stack.json, 0600, has it)."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 def _summary(home: Path, doc: dict[str, Any]) -> Table:
     table = Table(show_header=False, box=None)
     rows = [
-        ("NATS", doc.get("nats_url")),
-        ("PostgreSQL", doc.get("database_url")),
+        ("NATS", _without_password(doc.get("nats_url"))),
+        ("PostgreSQL", _without_password(doc.get("database_url"))),
         ("S3", f"{doc.get('s3_endpoint')}  bucket {doc.get('s3_bucket')}"),
         ("Provider simulator", doc.get("runway_base_url")),
         ("video_gateway gRPC", doc.get("grpc", {}).get("video_gateway")),

@@ -11,24 +11,24 @@ import asyncio
 import base64
 import hashlib
 import json
-import pwd
 import secrets
 import signal
 import sys
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
-from svd_stack import checks, postgres, seaweed, sim, state
+from svd_stack import checks, grace, nats_server, postgres, seaweed, sim
 from svd_stack.env import Exports, merge, overlay
+from svd_stack.model import Component, Context, Step, Task
 from svd_stack.ports import LOCALHOST
-from svd_stack.procs import find_binary
 
 SERVICE_MODULES = ("billing", "media_store", "dispatcher", "still_frame", "video_gateway")
 
 # Secrets generated once per home and kept in stack.json.
 SECRET_FACTORIES: dict[str, Callable[[], str]] = {
+    # Hex passwords go into URLs unescaped.
+    "postgres_password": lambda: secrets.token_hex(24),
+    "nats_password": lambda: secrets.token_hex(24),
     "s3_access_key": lambda: "SVD" + secrets.token_hex(8).upper(),
     "s3_secret_key": lambda: secrets.token_urlsafe(30),
     "admin_api_key": lambda: "svd_" + secrets.token_urlsafe(32),
@@ -39,93 +39,6 @@ SECRET_FACTORIES: dict[str, Callable[[], str]] = {
     # fal keys look like "<key id>:<key secret>".
     "fal_api_key": lambda: f"sim{secrets.token_hex(8)}:{secrets.token_urlsafe(24)}",
 }
-
-
-@dataclass(frozen=True)
-class Context:
-    """Everything a component hook may need: where things live, ports, secrets, the user's env."""
-
-    home: Path
-    env: Mapping[str, str]
-    ports: Mapping[str, Mapping[str, int]]
-    secrets: Mapping[str, str]
-    plan: tuple[Step, ...] = ()
-
-    def port(self, name: str, which: str | None = None) -> int:
-        ports = self.ports[name]
-        return ports[which] if which else next(iter(ports.values()))
-
-    def addr(self, name: str, which: str | None = None) -> str:
-        return f"{LOCALHOST}:{self.port(name, which)}"
-
-    def data(self, name: str) -> Path:
-        return state.data_dir(self.home, name)
-
-    def log(self, name: str) -> Path:
-        return state.log_path(self.home, name)
-
-    @property
-    def run(self) -> Path:
-        return state.run_dir(self.home)
-
-
-Hook = Callable[[Context], None]
-
-
-def _nothing(ctx: Context) -> None:
-    return None
-
-
-def _no_facts(ctx: Context) -> dict[str, Any]:
-    return {}
-
-
-def _no_exports(ctx: Context) -> Exports:
-    return Exports()
-
-
-def _no_env(ctx: Context) -> dict[str, str]:
-    return {}
-
-
-def _always(env: Mapping[str, str]) -> bool:
-    return True
-
-
-@dataclass(frozen=True)
-class Component:
-    """A long-running process of the stack."""
-
-    name: str
-    command: Callable[[Context], list[str]]
-    ready: Callable[[Context], bool]
-    ports: tuple[str, ...] = ("main",)  # named ports to allocate; the first is the primary one
-    prepare: Hook = _nothing  # before each start (initdb, config files)
-    after_ready: Hook = _nothing  # after ready, on every `up` (create database / bucket)
-    after_stop: Hook = _nothing
-    facts: Callable[[Context], dict[str, Any]] = _no_facts  # contributions to stack.json
-    exports: Callable[[Context], Exports] = _no_exports  # contributions to the services' env
-    own_env: Callable[[Context], dict[str, str]] = _no_env  # forced env for this process only
-    enabled: Callable[[Mapping[str, str]], bool] = _always
-    user: Callable[[], pwd.struct_passwd | None] = lambda: None  # account to run as
-    is_service: bool = False  # gets the services' environment overlay
-    in_data_dir: bool = True  # run with cwd = its data dir (else inherit ours)
-    ready_timeout: float = 30.0
-    stop_signal: signal.Signals = signal.SIGTERM
-    signal_group: bool = True  # send stop_signal to the whole process group
-    stop_timeout: float = 10.0
-
-
-@dataclass(frozen=True)
-class Task:
-    """A one-shot step run on every `up` once the components before it are ready."""
-
-    name: str
-    run: Hook
-    enabled: Callable[[Mapping[str, str]], bool] = _always
-
-
-Step = Component | Task
 
 
 def stack_exports(ctx: Context) -> Exports:
@@ -170,24 +83,16 @@ def config_digest(ctx: Context, component: Component) -> str:
 
 
 def _nats_url(ctx: Context) -> str:
-    return f"nats://{ctx.addr('nats', 'client')}"
+    return nats_server.url(LOCALHOST, ctx.port("nats", "client"), ctx.secrets["nats_password"])
 
 
 NATS = Component(
     name="nats",
     ports=("client", "monitor"),
-    command=lambda ctx: [
-        find_binary("nats-server"),
-        "-a",
-        LOCALHOST,
-        "-p",
-        str(ctx.port("nats", "client")),
-        "-js",
-        "-sd",
-        str(ctx.data("nats")),
-        "-m",
-        str(ctx.port("nats", "monitor")),
-    ],
+    prepare=lambda ctx: nats_server.write_config(ctx.data("nats"), ctx.secrets["nats_password"]),
+    command=lambda ctx: nats_server.command(
+        ctx.data("nats"), LOCALHOST, ctx.port("nats", "client"), ctx.port("nats", "monitor")
+    ),
     ready=lambda ctx: checks.http_ok(f"http://{ctx.addr('nats', 'monitor')}/healthz?js-enabled-only=true"),
     facts=lambda ctx: {
         "nats_url": _nats_url(ctx),
@@ -199,15 +104,27 @@ NATS = Component(
 
 # --- postgres -----------------------------------------------------------------------------
 
+
+def _pg_url(ctx: Context) -> str:
+    return postgres.url(ctx.port("postgres"), ctx.secrets["postgres_password"])
+
+
+def _pg_after_ready(ctx: Context) -> None:
+    socket_dir, port = ctx.run / "postgres", ctx.port("postgres")
+    postgres.secure(ctx.data("postgres"), socket_dir, port, ctx.secrets["postgres_password"])
+    postgres.ensure_database(socket_dir, port)
+
+
 POSTGRES = Component(
     name="postgres",
     prepare=lambda ctx: postgres.prepare(ctx.data("postgres"), ctx.run / "postgres", ctx.log("postgres"), ctx.env),
     command=lambda ctx: postgres.command(ctx.data("postgres"), ctx.port("postgres"), ctx.run / "postgres"),
     user=postgres.system_user,
-    ready=lambda ctx: checks.postgres_ok(LOCALHOST, ctx.port("postgres")),
-    after_ready=lambda ctx: postgres.ensure_database(ctx.port("postgres")),
-    facts=lambda ctx: {"database_url": postgres.url(ctx.port("postgres"))},
-    exports=lambda ctx: Exports(forced={"DATABASE_URL": postgres.url(ctx.port("postgres"))}),
+    # Through the unix socket: TCP needs the password, which `after_ready` sets.
+    ready=lambda ctx: checks.postgres_ok(str(ctx.run / "postgres"), ctx.port("postgres")),
+    after_ready=_pg_after_ready,
+    facts=lambda ctx: {"database_url": _pg_url(ctx)},
+    exports=lambda ctx: Exports(forced={"DATABASE_URL": _pg_url(ctx)}),
     stop_signal=signal.SIGINT,  # "fast shutdown", sent to the postmaster only
     signal_group=False,
 )
@@ -362,9 +279,15 @@ _TARGET_VARS = {"billing": "BILLING_GRPC_TARGET", "media_store": "MEDIA_GRPC_TAR
 
 
 def service(name: str, module: str | None = None, ready_timeout: float = 60.0) -> Component:
-    """A gRPC service run as `python -m <module>`, listening on GRPC_LISTEN, health-checked."""
+    """A gRPC service run as `python -m <module>`, listening on GRPC_LISTEN (always 127.0.0.1), health-checked.
+
+    `svd down` gives it its shutdown grace to drain (see `svd_stack.grace`)."""
     target_var = _TARGET_VARS.get(name)
-    return Component(
+
+    def stop_wait(ctx: Context) -> float:
+        return grace.stop_wait(module or name, child_env(ctx, component))
+
+    component = Component(
         name=name,
         ports=("grpc",),
         command=lambda ctx: [sys.executable, "-m", module or name],
@@ -375,7 +298,9 @@ def service(name: str, module: str | None = None, ready_timeout: float = 60.0) -
         is_service=True,
         in_data_dir=False,
         ready_timeout=ready_timeout,
+        stop_wait=stop_wait,
     )
+    return component
 
 
 SERVICES = tuple(service(name) for name in SERVICE_MODULES)

@@ -90,15 +90,16 @@ def _render(ctx: Context, processes: dict[str, Record]) -> dict[str, Any]:
 
 
 def _stop(comp: Component | None, record: Record) -> None:
+    """`stop_signal`, then up to the wait recorded when it started (a service's shutdown grace), then SIGKILL."""
     if comp is None:
-        procs.stop(record.get("pid"), record.get("cmdline") or [])
+        procs.stop(record.get("pid"), record.get("cmdline") or [], timeout=record.get("stop_after", 10.0))
     else:
         procs.stop(
             record.get("pid"),
             record.get("cmdline") or [],
             sig=comp.stop_signal,
             whole_group=comp.signal_group,
-            timeout=comp.stop_timeout,
+            timeout=record.get("stop_after", comp.stop_timeout),
         )
     record["pid"] = None
 
@@ -128,9 +129,10 @@ def _start(ctx: Context, comp: Component, processes: dict[str, Record], persist:
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with log_file.open("a") as fh:
         fh.write(f"\n--- svd up: starting {comp.name} at {datetime.now().isoformat()} ---\n")
+    stop_after = comp.stop_after(ctx)
     started = time.monotonic()
     pid = procs.spawn(cmd, log_path=log_file, env=child_env(ctx, comp), cwd=cwd, user=comp.user())
-    record.update(pid=pid, cmdline=cmd, started_at=procs.create_time(pid), config=digest)
+    record.update(pid=pid, cmdline=cmd, started_at=procs.create_time(pid), config=digest, stop_after=stop_after)
     persist()
     try:
         wait_ready(

@@ -1,7 +1,8 @@
 """A stand-in for an svd service in the stack tests: gRPC health SERVING on GRPC_LISTEN.
 
 It dumps its environment to `$FAKE_SERVICE_ENV_DIR/<port>.json` so tests can check what a
-service receives, and exits on SIGTERM.
+service receives, and exits on SIGTERM: after `$FAKE_SERVICE_DRAIN_S` seconds, like a service whose
+handlers are still finishing, and then says "drained" on stdout.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import json
 import os
 import signal
 import threading
+import time
 from concurrent import futures
 from pathlib import Path
 
@@ -32,7 +34,9 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     server.start()
     stop.wait()
+    time.sleep(float(os.environ.get("FAKE_SERVICE_DRAIN_S", "0")))
     server.stop(0)
+    print("drained", flush=True)
 
 
 if __name__ == "__main__":

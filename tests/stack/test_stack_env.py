@@ -11,6 +11,8 @@ from svd_stack.components import PLAN, Component, Context, child_env, config_dig
 from svd_stack.env import overlay
 
 SECRETS = {
+    "postgres_password": "pgpw",
+    "nats_password": "natspw",
     "s3_access_key": "AK",
     "s3_secret_key": "SK",
     "admin_api_key": "admin-key",
@@ -59,8 +61,8 @@ def test_service_env_connection_vars_are_forced_other_defaults_yield_to_the_user
         "OTEL_SERVICE_NAME": "kept",
     }
     env = child_env(_context(user), _component("dispatcher"))
-    assert env["NATS_URL"] == "nats://127.0.0.1:4222"
-    assert env["DATABASE_URL"] == "postgresql+psycopg://postgres@127.0.0.1:5432/svd"
+    assert env["NATS_URL"] == "nats://svd:natspw@127.0.0.1:4222"
+    assert env["DATABASE_URL"] == "postgresql+psycopg://postgres:pgpw@127.0.0.1:5432/svd"
     assert env["GRPC_LISTEN"] == "127.0.0.1:5003"
     assert env["DO_SPACES_BUCKET"] == "svd-media"
     assert env["DO_SPACES_ENDPOINT"] == "http://127.0.0.1:9000"

@@ -16,6 +16,8 @@ from svd_stack.components import PLAN, Component, Context, child_env
 from tests.conftest import svd
 
 SECRETS = {
+    "postgres_password": "pgpw",
+    "nats_password": "natspw",
     "s3_access_key": "AK",
     "s3_secret_key": "SK",
     "admin_api_key": "admin-key",
