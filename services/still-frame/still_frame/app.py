@@ -1,4 +1,4 @@
-"""Still-frame wiring: settings, object store, image provider, bus handler and a health-only gRPC server."""
+"""Still-frame wiring: settings, object store, image provider, run claims, bus handler and a health-only gRPC server."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import contextlib
 import logging
 
 from social_video.v1 import pipeline_pb2
+from still_frame.claims import RunClaims
 from still_frame.images.factory import build_image_provider
 from still_frame.settings import StillFrameSettings
-from still_frame.usecases import StillFrame
+from still_frame.usecases import StillFrame, Timing
 from svd.bus import topology
 from svd.bus.broker import make_broker
 from svd.bus.consumer import Delivery, Outcome, subscribe
@@ -29,10 +30,12 @@ async def main(stop: asyncio.Event) -> None:
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(images.aclose)
         store = await stack.enter_async_context(ObjectStore.open(settings))
-        still_frame = StillFrame(store, publisher, images)
+        claims = RunClaims(store, settings.still_frame_claim_lease_s)
+        timing = Timing(settings.still_frame_heartbeat_s, settings.still_frame_retry_s)
+        still_frame = StillFrame(store, publisher, images, claims, timing)
 
         async def on_design_requested(delivery: Delivery[pipeline_pb2.DesignRequested]) -> Outcome:
-            return await still_frame.design_requested(delivery.message)
+            return await still_frame.design_requested(delivery.message, delivery.in_progress)
 
         subscribe(
             broker,

@@ -4,6 +4,12 @@
 and ``AZURE_IMAGE_API_KEY`` are set, else OpenAI when ``OPENAI_API_KEY`` is set, else the local
 renderer, so a machine without keys needs no paid API.  Naming a provider explicitly without its
 credentials stops the service at start.
+
+Liveness: while a still is made, the handler heartbeats the consumer (its ack wait is 60 s in the topology) and
+renews its run claim every ``still_frame_heartbeat_s``; a claim not renewed for ``still_frame_claim_lease_s`` is taken
+over by the next delivery (a crashed worker). One image call is at most ``image_timeout_s`` per attempt times
+``image_max_retries + 1`` attempts (8 minutes by default): the heartbeat, not the ack wait, covers it. A shutdown waits
+``shutdown_grace_s`` for a running still (one attempt and compositing), then hands the request back.
 """
 
 from __future__ import annotations
@@ -30,6 +36,12 @@ class StillFrameSettings(BaseServiceSettings, SpacesSettings):
     azure_image_api_version: str = "2025-04-01-preview"
     image_max_retries: int = Field(default=3, ge=0, le=10, description="retries after the first attempt")
     image_timeout_s: float = Field(default=120.0, gt=0, description="per attempt")
+    still_frame_heartbeat_s: float = Field(default=20.0, gt=0, description="a third of the consumer's ack wait")
+    still_frame_claim_lease_s: float = Field(default=60.0, gt=0, description="an unrenewed claim expires after this")
+    still_frame_retry_s: float = Field(
+        default=15.0, gt=0, description="retry delay while the provider or the store is down, or another worker paints"
+    )
+    shutdown_grace_s: float = Field(default=150.0, gt=0, description="one image attempt and compositing")
 
     @property
     def resolved_image_provider(self) -> ProviderName:
@@ -47,4 +59,7 @@ class StillFrameSettings(BaseServiceSettings, SpacesSettings):
             raise ValueError("IMAGE_PROVIDER=openai needs OPENAI_API_KEY")
         if self.image_provider == "azure" and not (self.azure_image_endpoint and self.azure_image_api_key):
             raise ValueError("IMAGE_PROVIDER=azure needs AZURE_IMAGE_ENDPOINT and AZURE_IMAGE_API_KEY")
+        if self.still_frame_claim_lease_s < 2 * self.still_frame_heartbeat_s:
+            # One late renewal must not hand a live run to a second worker.
+            raise ValueError("STILL_FRAME_CLAIM_LEASE_S must be at least twice STILL_FRAME_HEARTBEAT_S")
         return self

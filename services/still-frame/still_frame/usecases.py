@@ -1,12 +1,19 @@
 """Still-frame use case: paint the background, composite headline and logo, store the still, hand it on.
 
 ``video.design.requested`` -> image prompt -> image provider (OpenAI, Azure OpenAI or local) ->
-compositing -> PNG under the post's prefix -> ``video.still.ready`` with the key.  Anything that can
-never succeed for this job (a content-policy refusal, retries exhausted, a missing logo, a headline
-with nothing drawable) becomes ``video.failed`` with phase ``still_frame`` and a clear reason; the
-message is acked either way.  A redelivered event whose still is already stored is not painted again
-(a paid provider is not called twice): the ready event is re-published with the same message id and
-deduplicated by the bus.
+compositing -> PNG under the post's prefix -> ``video.still.ready`` with the key.
+
+Outcomes.  Anything that can never succeed for this job (ids that cannot name an object, a content-policy
+refusal, a request the provider rejects, a missing logo, a headline with nothing drawable) becomes ``video.failed``
+with phase ``still_frame`` and a clear reason, and the message is acked.  What may pass (the image provider still
+failing after its client's retries: 5xx, 429, timeouts; the object store down) is a ``Retry``: the consumer tries
+again until the job's deadline.
+
+A paid image is made once per job run.  A redelivered event whose still is already stored is not painted again:
+the ready event is re-published with the same message id and deduplicated by the bus.  While the still is being
+made, the handler heartbeats the consumer and holds the run's claim (:mod:`still_frame.claims`), so a second
+delivery (a missed heartbeat, a second replica) waits for the first instead of paying again; a still painted while
+the store was down is kept in memory and stored by the retry without a second image call.
 """
 
 from __future__ import annotations
@@ -14,27 +21,34 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 
 from PIL import Image
 
 from social_video.v1 import common_pb2 as c
 from social_video.v1 import pipeline_pb2
-from still_frame.images import ImageProvider, ImageProviderError, ImageRefused, ImageRequest
+from still_frame.claims import Claim, Lease, RunClaims, claim_key, new_owner
+from still_frame.images import ImageProvider, ImageProviderError, ImageProviderUnavailable, ImageRefused, ImageRequest
+from still_frame.liveness import Beat, kept_alive
 from still_frame.prompt import brief_from_request, build_image_prompt
 from still_frame.render import BrandStyle, compose_still, encode_png, output_size
 from svd import keys
 from svd.bus import topology
-from svd.bus.consumer import Ack, Outcome
+from svd.bus.consumer import Ack, Outcome, Retry
 from svd.bus.publisher import EventPublisher
 from svd.enums import short_name
-from svd.errors import NotFound
+from svd.errors import NotFound, Unavailable
 from svd.ids import message_id
 from svd.storage import ObjectStore
 from svd.telemetry import tracer
 
 log = logging.getLogger(__name__)
 _tracer = tracer("still-frame")
+# Stills painted while the store was down, kept for the retry (a few MB each; bounded, oldest dropped first).
+UNSTORED_MAX = 8
+# Giving a claim back is one small put: never let it hold up a shutdown or a retry for long.
+RELEASE_TIMEOUT_S = 5.0
 
 
 class StillFailed(Exception):
@@ -71,42 +85,115 @@ def compose_png(
     return encode_png(still)
 
 
+@dataclass(frozen=True)
+class Timing:
+    heartbeat_s: float  # consumer heartbeat and claim renewal period
+    retry_s: float  # retry delay while a dependency is down or another worker holds the run
+
+
 @dataclass
 class StillFrame:
     store: ObjectStore
     publisher: EventPublisher
     images: ImageProvider
+    claims: RunClaims
+    timing: Timing
+    _unstored: OrderedDict[str, bytes] = field(default_factory=OrderedDict)
 
-    async def design_requested(self, request: pipeline_pb2.DesignRequested) -> Outcome:
+    async def design_requested(self, request: pipeline_pb2.DesignRequested, in_progress: Beat | None = None) -> Outcome:
         ref = request.ref
-        key = keys.still_key(ref.tenant_id, ref.social_post_id, ref.job_id, ref.run)
+        try:
+            key = keys.still_key(ref.tenant_id, ref.social_post_id, ref.job_id, ref.run)
+        except ValueError as exc:  # the dispatcher refuses such ids; retrying could never store this still
+            reason = f"still frame cannot be stored: {exc}"
+            log.warning("job %s: %s", ref.job_id, reason)
+            await self._fail(ref, reason)
+            return Ack()
         with _tracer.start_as_current_span("still_frame.design") as span:
             span.set_attribute("social_video.job_id", ref.job_id)
             span.set_attribute("social_video.image_provider", self.images.name)
             span.set_attribute("social_video.still_key", key)
-            started = time.perf_counter()
             if await self._already_stored(key):
                 log.info("still %s already stored (redelivery); not painting it again", key)
             else:
-                try:
-                    png = await self._make_still(request)
-                except StillFailed as exc:
-                    log.warning("still frame failed for job %s: %s", ref.job_id, exc)
-                    await self._fail(ref, str(exc))
-                    return Ack()
-                made = time.perf_counter()
-                await self.store.put_bytes(key, png, "image/png")
-                log.info(
-                    "still for job %s (%s): made in %.0f ms, stored in %.0f ms (%d KiB)",
-                    ref.job_id,
-                    self.images.name,
-                    (made - started) * 1000,
-                    (time.perf_counter() - made) * 1000,
-                    len(png) // 1024,
-                )
+                outcome = await self._paint_and_store(request, key, in_progress)
+                if outcome is not None:
+                    return outcome
         ready = pipeline_pb2.StillReady(ref=ref, spec=request.spec, still_key=key)
         await self.publisher.publish(topology.STILL_READY, ready, message_id(ref.job_id, "still.ready", ref.run))
         return Ack()
+
+    async def _paint_and_store(
+        self, request: pipeline_pb2.DesignRequested, key: str, in_progress: Beat | None
+    ) -> Outcome | None:
+        """Store the run's still, painting it under the run's claim; None once it is stored, else the outcome."""
+        ref = request.ref
+        started = time.perf_counter()
+        png = self._unstored.pop(key, None)
+        if png is not None:  # painted by an earlier delivery while the store was down: no second image
+            await self._store(key, png)
+            log.info("still for job %s stored on retry (painted earlier)", ref.job_id)
+            return None
+        claimed = await self.claims.acquire(claim_key(key), new_owner())
+        if isinstance(claimed, Claim):
+            return await self._held_elsewhere(ref, claimed)
+        lease = claimed
+        if await self._already_stored(key):  # the previous holder finished between our look and our claim
+            return None
+        try:
+            async with kept_alive(
+                self.timing.heartbeat_s, consumer=in_progress, claim=lambda: self.claims.renew(lease)
+            ):
+                png = await self._make_still(request)
+                made = time.perf_counter()
+                await self._store(key, png)
+        except StillFailed as exc:
+            log.warning("still frame failed for job %s: %s", ref.job_id, exc)
+            await self.claims.fail(lease, str(exc))
+            await self._fail(ref, str(exc))
+            return Ack()
+        except (ImageProviderUnavailable, Unavailable) as exc:
+            log.warning("still frame for job %s will be retried: %s", ref.job_id, exc)
+            await self._give_back(lease)
+            return Retry(self.timing.retry_s, str(exc))
+        except BaseException:  # cancelled at shutdown, or a bug: the next delivery need not wait for the lease
+            await self._give_back(lease)
+            raise
+        log.info(
+            "still for job %s (%s): made in %.0f ms, stored in %.0f ms (%d KiB)",
+            ref.job_id,
+            self.images.name,
+            (made - started) * 1000,
+            (time.perf_counter() - made) * 1000,
+            len(png) // 1024,
+        )
+        return None
+
+    async def _held_elsewhere(self, ref: pipeline_pb2.JobRef, claim: Claim) -> Outcome:
+        if claim.state == "failed":  # decided by an earlier delivery: say it again (deduplicated), pay nothing
+            await self._fail(ref, claim.reason)
+            return Ack()
+        # Come back when the holder should be done, or when its lease runs out if it died.
+        delay = min(self.timing.retry_s, max(1.0, claim.expires_at - time.time()))
+        log.info(
+            "still of job %s run %d is being made by %s; retrying in %.0f s", ref.job_id, ref.run, claim.owner, delay
+        )
+        return Retry(delay, f"the still is being made by {claim.owner}")
+
+    async def _store(self, key: str, png: bytes) -> None:
+        try:
+            await self.store.put_bytes(key, png, "image/png")
+        except Unavailable:
+            self._unstored[key] = png
+            while len(self._unstored) > UNSTORED_MAX:
+                self._unstored.popitem(last=False)
+            raise
+
+    async def _give_back(self, lease: Lease) -> None:
+        try:
+            await asyncio.wait_for(asyncio.shield(self.claims.release(lease)), RELEASE_TIMEOUT_S)
+        except (Unavailable, TimeoutError) as exc:  # it runs out on its own after the lease
+            log.warning("could not release the claim %s: %s", lease.key, exc)
 
     async def _make_still(self, request: pipeline_pb2.DesignRequested) -> bytes:
         ref = request.ref
@@ -126,6 +213,8 @@ class StillFrame:
             except ImageRefused as exc:
                 reason = f"image provider {exc.provider} refused the prompt (content policy, {exc.code}): {exc.message}"
                 raise StillFailed(reason) from exc
+            except ImageProviderUnavailable:
+                raise  # may pass: retried by the caller, not a failure of the job
             except ImageProviderError as exc:
                 raise StillFailed(f"image provider {exc.provider} failed: {exc.message}") from exc
         await self._progress(ref, 50, "Compositing headline and logo")
@@ -151,10 +240,14 @@ class StillFrame:
         return True
 
     async def _progress(self, ref: pipeline_pb2.JobRef, percent: int, label: str) -> None:
+        """Progress is for display: a failed publish must not cost the image already paid for."""
         event = pipeline_pb2.VideoProgress(ref=ref, step=c.JOB_STEP_STILL_FRAME, percent=percent, label=label)
-        await self.publisher.publish(
-            topology.PROGRESS, event, message_id(ref.job_id, f"progress.still.{percent}", ref.run)
-        )
+        try:
+            await self.publisher.publish(
+                topology.PROGRESS, event, message_id(ref.job_id, f"progress.still.{percent}", ref.run)
+            )
+        except Exception:
+            log.warning("progress of job %s not published", ref.job_id, exc_info=True)
 
     async def _fail(self, ref: pipeline_pb2.JobRef, reason: str) -> None:
         failed = pipeline_pb2.VideoFailed(ref=ref, phase=c.JOB_STEP_STILL_FRAME, reason=reason)
