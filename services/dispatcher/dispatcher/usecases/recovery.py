@@ -52,6 +52,10 @@ class Recovery:
         job = await self._job_of(letter)
         if job is None or job.status not in repo.ACTIVE_STATUSES:
             return
+        if job.deadline_at <= utcnow():
+            # Its messages gave up because the job ran out of time: say so, as the sweeper would.
+            await self._time_out(job)
+            return
         phase = _PIPELINE[subject][1] if subject in _PIPELINE else None
         if phase is None:
             phase = c.JobStep.Value(f"JOB_STEP_{job.step.upper()}")
@@ -88,11 +92,14 @@ class Recovery:
             async with self.lifecycle.sessions() as session:
                 overdue = await repo.jobs_past_deadline(session, utcnow(), SWEEP_BATCH)
             for job in overdue:
-                reason = f"timeout: stuck at {job.step}"
-                result = await self.lifecycle.fail(
-                    job.job_id, c.JobStep.Value(f"JOB_STEP_{job.step.upper()}"), reason, stop_provider=True
-                )
-                if result is not None and result.error == reason:
-                    ended += 1
+                ended += await self._time_out(job)
             if len(overdue) < SWEEP_BATCH:
                 return ended
+
+    async def _time_out(self, job: Any) -> int:
+        """Fail `job` as timed out at its current step; 1 if this call ended it."""
+        reason = f"timeout: stuck at {job.step}"
+        result = await self.lifecycle.fail(
+            job.job_id, c.JobStep.Value(f"JOB_STEP_{job.step.upper()}"), reason, stop_provider=True
+        )
+        return int(result is not None and result.error == reason)

@@ -1,0 +1,170 @@
+"""No job is left running: bad ids are refused at the door, bad content tells the DM why, a dead-lettered event
+fails its job, and a job past its deadline is failed by the sweeper with its provider task cancelled and its hold
+released; the post is then free for a new approval."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import nats
+import pytest
+from google.protobuf import json_format
+
+from social_video.v1 import common_pb2 as c
+from social_video.v1 import jobs_pb2, pipeline_pb2
+from svd_stack.client import copy_approved
+from tests.conftest import RunningStack, running_stack
+from tests.dispatcher.support import (
+    Simulator,
+    approve,
+    events_of,
+    jobs_of,
+    ledger,
+    new_event,
+    new_post,
+    status_changes,
+    subject_messages,
+    tenant_client,
+    wait_job,
+)
+
+BAD_IDS = ["post 1", "a/b", ".."]
+
+
+async def _letters(stack: RunningStack, subject: str, event_ids: set[str]) -> list[pipeline_pb2.DeadLetter]:
+    letters = [
+        pipeline_pb2.DeadLetter.FromString(m.data)
+        for m in await subject_messages(stack.info["nats_url"], f"dlq.{subject}", 1.0)
+    ]
+    found = []
+    for letter in letters:
+        event = json_format.Parse(letter.payload, type(copy_approved("t", "p", "e"))(), ignore_unknown_fields=True)
+        if event.event_id in event_ids:
+            found.append(letter)
+    return found
+
+
+async def test_ids_the_object_keys_cannot_hold_are_dead_lettered_before_a_job_exists(stack) -> None:
+    async with tenant_client(stack) as (client, tenant):
+        event_ids = {await approve(client, tenant, post) for post in BAD_IDS}
+        letters: list[pipeline_pb2.DeadLetter] = []
+        for _ in range(100):
+            letters = await _letters(stack, "social.post.copy_approved", event_ids)
+            if len(letters) == len(BAD_IDS):
+                break
+            await asyncio.sleep(0.3)
+        assert len(letters) == len(BAD_IDS), [letter.reason for letter in letters]
+        assert all("social_post_id" in letter.reason and "not a valid id" in letter.reason for letter in letters)
+        listed = await client.jobs.ListJobs(jobs_pb2.ListJobsRequest(tenant_id=tenant, limit=50))
+        assert list(listed.jobs) == []
+        balance = await client.balance(tenant)
+        assert (balance.balance, balance.held) == (100, 0)
+
+
+async def test_an_approval_with_sound_ids_but_unusable_content_tells_the_dm_why(stack) -> None:
+    async with tenant_client(stack) as (client, tenant):
+        post = new_post()
+        event = copy_approved(tenant, post, new_event(), duration_seconds=10, platform_format="story")
+        await client.publish_upstream("social.post.copy_approved", event)
+        changes = []
+        for _ in range(100):
+            changes = await status_changes(stack.info["nats_url"], tenant, post)
+            if changes:
+                break
+            await asyncio.sleep(0.3)
+        assert [change.post_status for change in changes] == [c.POST_STATUS_DM_REVIEW]
+        assert "stories are at most 5 seconds" in changes[0].reason
+        assert changes[0].deliverable_status == c.DELIVERABLE_STATUS_FAILED
+        assert await _letters(stack, "social.post.copy_approved", {event.event_id})
+        assert (await client.balance(tenant)).held == 0
+        # The post is not blocked: a corrected approval makes the video.
+        await approve(client, tenant, post)
+        job = await wait_job(client, (await client.find_job(tenant, post)).job_id, timeout_s=180)
+        assert job.status == c.JOB_STATUS_SUCCEEDED, job.error
+
+
+async def test_a_dead_lettered_pipeline_event_fails_its_job_and_releases_the_hold(stack, sim: Simulator) -> None:
+    sim.fault(never_finish=True, never_finish_count=1)
+    async with tenant_client(stack) as (client, tenant):
+        post = new_post()
+        await approve(client, tenant, post)
+        job = await client.find_job(tenant, post)
+        for _ in range(300):
+            job = await client.get_job(job.job_id)
+            if job.provider_job_id:
+                break
+            await asyncio.sleep(0.2)
+        assert job.provider_job_id, job
+        # What any consumer publishes when a message about this job can never be handled.
+        poll = pipeline_pb2.VideoPoll()
+        poll.ref.job_id, poll.ref.tenant_id, poll.ref.social_post_id = job.job_id, tenant, post
+        letter = pipeline_pb2.DeadLetter(
+            original_subject="video.poll",
+            stream="VIDEO",
+            consumer="video-gateway-poll",
+            reason="failed 10 times, last error: KeyError: 'x'",
+            payload=poll.SerializeToString(),
+            headers={"content-type": "application/protobuf"},
+        )
+        nc = await nats.connect(stack.info["nats_url"])
+        try:
+            await nc.jetstream().publish("dlq.video.poll", letter.SerializeToString())
+        finally:
+            await nc.drain()
+        ended = await wait_job(client, job.job_id, timeout_s=60)
+        assert ended.status == c.JOB_STATUS_FAILED
+        assert ended.failed_phase == c.JOB_STEP_POLLING
+        assert "video.poll could not be processed" in ended.error and "KeyError" in ended.error
+        assert ended.post_status == c.POST_STATUS_DM_REVIEW
+        balance = await client.balance(tenant)
+        assert (balance.balance, balance.held) == (100, 0)
+        await _provider_task_cancelled(sim, ended.provider_job_id)
+
+
+async def _provider_task_cancelled(sim: Simulator, task_id: str) -> None:
+    for _ in range(150):
+        if sim.task(task_id).get("status") == "CANCELLED":
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"provider task {task_id} is {sim.task(task_id).get('status')}, not cancelled")
+
+
+@pytest.fixture(scope="module")
+def short_deadline_stack() -> Iterator[RunningStack]:
+    with running_stack(JOB_DEADLINE_S="25", SWEEP_INTERVAL_S="1", HOLD_TTL_MARGIN_S="600") as running:
+        yield running
+
+
+async def test_a_job_past_its_deadline_is_failed_its_task_cancelled_and_its_post_freed(
+    short_deadline_stack: RunningStack,
+) -> None:
+    stack = short_deadline_stack
+    sim = Simulator(stack)
+    sim.clear()
+    sim.fault(never_finish=True, never_finish_count=1)
+    async with tenant_client(stack) as (client, tenant):
+        post = new_post()
+        await approve(client, tenant, post)
+        job = await wait_job(client, (await client.find_job(tenant, post)).job_id, timeout_s=120)
+        assert job.status == c.JOB_STATUS_FAILED
+        assert job.error == "timeout: stuck at polling", job.error
+        assert job.failed_phase == c.JOB_STEP_POLLING
+        assert job.post_status == c.POST_STATUS_DM_REVIEW
+        assert job.deadline.ToSeconds() - job.created_at.ToSeconds() == pytest.approx(25, abs=1)
+        await _provider_task_cancelled(sim, job.provider_job_id)
+        balance = await client.balance(tenant)
+        assert (balance.balance, balance.held) == (100, 0)
+        assert not [e for e in await ledger(client, tenant) if e.job_id == job.job_id and "consum" in e.kind]
+        assert any("timeout: stuck at polling" in e.message for e in await events_of(client, job.job_id))
+
+        await approve(client, tenant, post)
+        runs = await jobs_of(client, tenant, post)
+        for _ in range(100):
+            runs = await jobs_of(client, tenant, post)
+            if len(runs) == 2:
+                break
+            await asyncio.sleep(0.2)
+        retried = await wait_job(client, runs[-1].job_id, timeout_s=120)
+        assert retried.status == c.JOB_STATUS_SUCCEEDED, retried.error
+    sim.clear()
