@@ -118,9 +118,9 @@ def test_rejections_are_checked_for_ids_too() -> None:
 
 @pytest.mark.parametrize("bad", ["post 1", "a/b", "..", ".", ".hidden", "a:b", "é", "a\\b"])
 def test_ids_the_object_keys_cannot_hold_are_refused_upstream(bad: str) -> None:
-    with pytest.raises(InvalidArgument, match="social_post_id .* is not a valid id"):
+    with pytest.raises(InvalidArgument, match=r"social_post_id .* is not a valid id"):
         domain.validate_approval(approval(social_post_id=bad))
-    with pytest.raises(InvalidArgument, match="tenant_id .* is not a valid id"):
+    with pytest.raises(InvalidArgument, match=r"tenant_id .* is not a valid id"):
         domain.validate_ids(upstream_pb2.ClientRejected(event_id="e", tenant_id=bad, social_post_id="p"))
 
 
