@@ -124,6 +124,7 @@ def _start(ctx: Context, comp: Component, processes: dict[str, Record], persist:
     cwd = ctx.data(comp.name) if comp.in_data_dir else None
     if cwd is not None:
         cwd.mkdir(parents=True, exist_ok=True)
+        cwd.chmod(0o700)  # `data` itself may be traversable (see state.make_private)
     comp.prepare(ctx)
     cmd, log_file = comp.command(ctx), ctx.log(comp.name)
     log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -167,6 +168,7 @@ def up(
         raise StackError(f"unknown component(s): {', '.join(sorted(unknown))}")
     steps = tuple(step for step in plan if step.enabled(environ))
     with state.locked(home):
+        state.make_private(home)
         recorded = state.load(home)
         processes: dict[str, Record] = recorded.get("processes", {})
         enabled = {step.name for step in steps}

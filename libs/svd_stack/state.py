@@ -10,6 +10,7 @@ import fcntl
 import hashlib
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -42,6 +43,19 @@ def run_dir(home: Path) -> Path:
         return candidate
     digest = hashlib.sha256(str(home).encode()).hexdigest()[:12]
     return Path(tempfile.gettempdir()) / f"svd-{digest}"
+
+
+def make_private(home: Path) -> None:
+    """Keep other local users out of the home: its data (media, the bus's store) and logs are the owner's only.
+
+    Only o+x (traverse, no listing) survives on `home` and `data`: PostgreSQL's account needs it when we are root.
+    """
+    for path in (home, home / "data"):
+        path.mkdir(parents=True, exist_ok=True)
+        mode = stat.S_IMODE(path.stat().st_mode)
+        path.chmod(mode & ~0o077 | mode & stat.S_IXOTH)
+    (home / "logs").mkdir(exist_ok=True)
+    (home / "logs").chmod(0o700)
 
 
 def load(home: Path) -> State:

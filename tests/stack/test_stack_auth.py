@@ -118,3 +118,10 @@ def _lets_in_without_password(doc: dict[str, Any]) -> bool:
     except psycopg.OperationalError:
         return False
     return True
+
+
+def test_other_local_users_cannot_read_the_home(home: Path, doc: dict[str, Any]) -> None:
+    for path in (home, home / "data"):  # at most traversable (PostgreSQL's account needs that when we are root)
+        assert stat.S_IMODE(path.stat().st_mode) & 0o066 == 0, path
+    for path in (home / "logs", home / "data" / "nats", home / "data" / "postgres"):
+        assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, path
