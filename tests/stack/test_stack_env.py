@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from svd_stack import seaweed
-from svd_stack.components import PLAN, Component, Context, child_env, config_digest
+from svd_stack.components import PLAN, SERVICE_MODULES, Component, Context, child_env, config_digest
 from svd_stack.env import overlay
 
 SECRETS = {
@@ -102,3 +102,10 @@ def test_config_digest_changes_when_a_dependency_moves() -> None:
     dispatcher = _component("dispatcher")
     assert config_digest(_context({}), dispatcher) == config_digest(_context({"UNRELATED": "x"}), dispatcher)
     assert config_digest(_context({}), dispatcher) != config_digest(_context({}, postgres_port=6543), dispatcher)
+
+
+def test_every_service_listens_on_loopback_whatever_the_user_set() -> None:
+    # The services' own default is every interface ([::]) without TLS: the dev stack must never inherit it.
+    ctx = _context({"GRPC_LISTEN": "[::]:50051"})
+    for name in SERVICE_MODULES:
+        assert child_env(ctx, _component(name))["GRPC_LISTEN"] == f"127.0.0.1:{ctx.port(name)}"
