@@ -244,7 +244,8 @@ async def test_a_free_rate_is_refused(admins: list[Client]) -> None:
 
 def test_the_rates_table_refuses_a_free_rate(billing: Billing) -> None:
     with billing.sql() as conn, pytest.raises(psycopg.errors.CheckViolation, match="rate_at_least_one"):
-        conn.execute("update billing.rates set amount = 0 where provider = 'kling' and duration_seconds = 5")
+        with conn.transaction(force_rollback=True):  # never leave a free rate behind for the other tests
+            conn.execute("update billing.rates set amount = 0 where provider = 'kling' and duration_seconds = 5")
 
 
 async def test_rates_are_quoted_from_the_table_and_only_admins_change_them(
