@@ -16,7 +16,17 @@ from social_video.v1 import common_pb2 as c
 from social_video.v1 import pipeline_pb2
 from svd_stack.client import StackClient
 from tests.conftest import RunningStack, running_stack
-from tests.gateway.helpers import Sim, keys, new_tenant, pipeline_messages, start_job, submission, usage, wait_terminal
+from tests.gateway.helpers import (
+    Sim,
+    db,
+    keys,
+    new_tenant,
+    pipeline_messages,
+    start_job,
+    submission,
+    usage,
+    wait_terminal,
+)
 from video_gateway.keypool import label
 
 RUNWAY_POOL = ["rk-pool-key-aaaa1111", "rk-pool-key-bbbb2222", "rk-pool-key-cccc3333"]
@@ -110,13 +120,16 @@ async def test_runway_refusing_submits_fails_over_to_kling_which_is_billed(
     try:
         tenant = await new_tenant(client)
         since = max((r["seq"] for r in sim.requests()), default=0)
-        sim.faults(provider="runway", submit_status=503, submit_count=100)
+        # Runway's daily cap on every key: each refusal cools its key down, and no key frees up in time.
+        sim.faults(provider="runway", submit_status=429, submit_count=100, retry_after=60)
         job = await wait_terminal(client, (await start_job(client, tenant)).job_id, timeout_s=120)
         assert job.status == c.JOB_STATUS_SUCCEEDED, job.error
         assert job.provider == c.VIDEO_PROVIDER_KLING
         assert submission(info, job.job_id)["provider"] == "kling"
         submits = [r for r in sim.requests(op="submit") if r["seq"] > since]
-        assert [r["status"] for r in submits if r["provider"] == "runway"] == [503] * 4  # the retries, then failover
+        runway = [r for r in submits if r["provider"] == "runway"]
+        assert [r["status"] for r in runway] == [429] * 4  # each key once (then cooling), then failover
+        assert {r["key"] for r in runway} == {info["runway_api_key"], *RUNWAY_POOL}
         assert [r["status"] for r in submits if r["provider"] == "fal"] == [200]
         announced = [
             m
@@ -127,6 +140,8 @@ async def test_runway_refusing_submits_fails_over_to_kling_which_is_billed(
         balance = await client.balance(tenant)
         assert (balance.available, balance.held) == (100 - 12, 0)  # Kling's 5 s rate, not Runway's
     finally:
+        with db(info) as conn:  # the cap is lifted: later tests start with every key free
+            conn.execute("update video_gateway.provider_keys set cooldown_until = null")
         await client.close()
 
 

@@ -23,6 +23,7 @@ from video_gateway.outbound import Outbound
 from video_gateway.poll import Poller
 from video_gateway.polling import PollSchedule
 from video_gateway.pooled import PooledProvider
+from video_gateway.providers import kling
 from video_gateway.providers.base import VideoProvider
 from video_gateway.providers.kling import KlingProvider
 from video_gateway.providers.runway import RunwayProvider
@@ -35,7 +36,12 @@ VERSIONS = Path(__file__).parent / "migrations" / "versions"
 log = logging.getLogger(__name__)
 
 
-def adapters(settings: GatewaySettings, runway_http: httpx.AsyncClient) -> dict[str, VideoProvider]:
+def adapters(
+    settings: GatewaySettings,
+    runway_http: httpx.AsyncClient,
+    runway_submits: httpx.AsyncClient,
+    kling_submits: httpx.AsyncClient,
+) -> dict[str, VideoProvider]:
     """Every provider that has at least one key configured."""
     found: dict[str, VideoProvider] = {}
     if settings.keys("runway"):
@@ -45,9 +51,11 @@ def adapters(settings: GatewaySettings, runway_http: httpx.AsyncClient) -> dict[
             ratio_portrait=settings.runway_ratio_portrait,
             ratio_square=settings.runway_ratio_square,
             version=settings.runway_api_version,
+            submit_client=runway_submits,
         )
     if settings.keys("kling"):
         found["kling"] = KlingProvider(
+            kling_submits,
             endpoint=settings.kling_endpoint,
             negative_prompt=settings.kling_negative_prompt,
             cfg_scale=settings.kling_cfg_scale,
@@ -72,6 +80,18 @@ def runway_client(settings: GatewaySettings) -> httpx.AsyncClient:
         timeout=settings.provider_timeout_s,
         limits=limits,
         transport=AsyncOpenTelemetryTransport(AiohttpTransport(limits=limits)),
+    )
+
+
+def runway_submit_client(settings: GatewaySettings) -> httpx.AsyncClient:
+    """The HTTP client of Runway submits: httpx's own transport, whose errors tell a request that never left
+    (`ConnectError`, `ConnectTimeout`, `PoolTimeout`) from one that did; aiohttp's transport reports a connection
+    dropped after sending as a connect timeout. A long read timeout of its own (see `RUNWAY_SUBMIT_TIMEOUT_S`)."""
+    connect = settings.provider_connect_timeout_s
+    return httpx.AsyncClient(
+        base_url=settings.runway_base_url,
+        timeout=httpx.Timeout(settings.runway_submit_timeout_s, connect=connect, pool=connect),
+        transport=AsyncOpenTelemetryTransport(httpx.AsyncHTTPTransport()),
     )
 
 
@@ -100,11 +120,18 @@ async def main(stop: asyncio.Event) -> None:
             ) as relaxed,
             ObjectStore.open(settings) as store,
             runway_client(settings) as runway_http,
+            runway_submit_client(settings) as runway_submits,
+            kling.submit_client(settings.kling_submit_timeout_s, settings.provider_connect_timeout_s) as kling_submits,
         ):
-            pool = KeyPool(relaxed, cipher, default_cooldown_s=settings.provider_key_cooldown_s)
+            pool = KeyPool(
+                relaxed,
+                cipher,
+                default_cooldown_s=settings.provider_key_cooldown_s,
+                max_buffered_usage=settings.key_usage_buffer_max,
+            )
             for name in configured:
                 await pool.sync(name, settings.keys(name))
-            found = adapters(settings, runway_http)
+            found = adapters(settings, runway_http, runway_submits, kling_submits)
             providers = {
                 name: PooledProvider(
                     found[name],
@@ -128,7 +155,8 @@ async def main(stop: asyncio.Event) -> None:
                 store,
                 outbound,
                 image,
-                claim_stale_after_s=2 * settings.provider_submit_deadline_s * max(1, len(providers)) + 30,
+                claim_stale_after_s=settings.submit_claim_stale_after_s(providers),
+                record_budget_s=settings.submit_record_budget_s,
             )
             handlers.register(
                 broker,

@@ -6,7 +6,11 @@ concurrent leases from several replicas never wait on each other while another k
 cooldown (`Retry-After`, else a default); a 401/403 marks it invalid for good. Pool writes run on autocommit connections
 with `synchronous_commit = off`: a lease stamp lost in a crash costs nothing, and it keeps leasing cheap.
 Usage events are buffered and written in batches by one background task (at most a second's worth is lost on a
-crash). Decrypted keys are cached in memory by key id.
+crash); while the database is unreachable the buffer keeps at most `max_buffered_usage` events, dropping the oldest
+(counted and logged). Decrypted keys are cached in memory by key id.
+
+A task lives in the provider organisation of the key that created it, so status and cancel calls do not lease: they
+use that key (`key`), whatever its cooldown, and fail clearly if it is gone or was refused.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections import deque
 from dataclasses import astuple, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -50,6 +55,7 @@ _COOL_DOWN = f"""
     SET cooldown_until = greatest(coalesce(cooldown_until, now()), now() + make_interval(secs => %(seconds)s))
     WHERE id = %(id)s
     """
+_KEY = f"SELECT id, label, fingerprint, ciphertext, status, invalid_reason FROM {SCHEMA}.provider_keys WHERE id = %s"
 _INVALIDATE = f"UPDATE {SCHEMA}.provider_keys SET status = '{KEY_INVALID}', invalid_reason = %s WHERE id = %s"
 _ADD_KEY = f"""
     INSERT INTO {SCHEMA}.provider_keys (provider, fingerprint, label, ciphertext)
@@ -128,13 +134,23 @@ class KeyPool:
     `durable=False`): every write here (lease stamps, cooldowns, invalidations, usage) is one a crash may lose
     harmlessly, and a lease is one prepared statement per outbound call."""
 
-    def __init__(self, connections: Pool, cipher: KeyCipher, *, default_cooldown_s: float) -> None:
+    def __init__(
+        self,
+        connections: Pool,
+        cipher: KeyCipher,
+        *,
+        default_cooldown_s: float,
+        max_buffered_usage: int = 100_000,
+    ) -> None:
         self._connections = connections
         self._cipher = cipher
         self._default_cooldown_s = default_cooldown_s
         self._secrets: dict[tuple[int, bytes], str] = {}
         self._configured: dict[str, str] = {}  # fingerprint → key, for the keys this replica is configured with
-        self._usage: list[Usage] = []
+        self._usage: deque[Usage] = deque()
+        self._max_usage = max(1, max_buffered_usage)
+        self.dropped_usage = 0  # usage events dropped (oldest first) because the buffer was full
+        self._dropped_logged = 0
 
     async def sync(self, provider: str, secrets: list[str]) -> None:
         """Make the configured keys of `provider` the pool: add new ones, re-encrypt known ones with the current
@@ -169,6 +185,27 @@ class KeyPool:
         secret = self._configured.get(row.fingerprint) or self._secret(row.id, bytes(row.ciphertext))
         return Lease(row.id, provider, row.label, secret)
 
+    async def key(self, provider: str, key_id: int) -> Lease:
+        """The key `key_id` (the one that submitted a task), valid or not; `ProviderError` (NO_KEY) saying why not
+        when it is gone from the pool or was refused by the provider. A key since removed from the configuration
+        (retired) is still used for the tasks it created: no other key can reach them."""
+        async with self._connections.connection() as conn:
+            row: Any = await (await conn.execute(_KEY, (key_id,))).fetchone()
+        if row is None:
+            raise ProviderError(
+                f"the {provider} key (id {key_id}) that submitted this task is no longer in the key pool; "
+                "no other key can check or cancel the task",
+                ErrorKind.NO_KEY,
+            )
+        if row.status == KEY_INVALID:
+            raise ProviderError(
+                f"the {provider} key {row.label} that submitted this task was marked invalid ({row.invalid_reason}); "
+                "no other key can check or cancel the task",
+                ErrorKind.NO_KEY,
+            )
+        secret = self._configured.get(row.fingerprint) or self._secret(row.id, bytes(row.ciphertext))
+        return Lease(row.id, provider, row.label, secret)
+
     def _secret(self, key_id: int, ciphertext: bytes) -> str:
         """A key added by another replica or an operator: decrypted with the KEK (cached)."""
         cached = self._secrets.get((key_id, ciphertext))
@@ -196,10 +233,29 @@ class KeyPool:
     def record(self, lease: Lease, action: str, outcome: str, http_status: int = 0, job_id: str = "") -> None:
         """Buffer one usage event (written by `flush`)."""
         self._usage.append(Usage(lease.key_id, datetime.now(UTC), action, outcome, http_status, job_id))
+        self._trim()
+
+    def _trim(self) -> None:
+        """Drop the oldest events past the cap: usage is an audit trail, never worth the process's memory."""
+        while len(self._usage) > self._max_usage:
+            self._usage.popleft()
+            self.dropped_usage += 1
+
+    @property
+    def buffered_usage(self) -> int:
+        return len(self._usage)
 
     async def flush(self) -> int:
         """Write the buffered usage events in one batch; returns how many."""
-        batch, self._usage = self._usage, []
+        if self.dropped_usage > self._dropped_logged:
+            log.warning(
+                "key usage buffer full (%d events): %d oldest events dropped so far, %d since the last report",
+                self._max_usage,
+                self.dropped_usage,
+                self.dropped_usage - self._dropped_logged,
+            )
+            self._dropped_logged = self.dropped_usage
+        batch, self._usage = list(self._usage), deque()
         if not batch:
             return 0
         columns = [list(column) for column in zip(*(astuple(u) for u in batch), strict=True)]
@@ -207,7 +263,8 @@ class KeyPool:
             async with self._connections.connection() as conn:
                 await conn.execute(_WRITE_USAGE, columns)
         except Exception:
-            self._usage[:0] = batch  # keep them for the next flush
+            self._usage.extendleft(reversed(batch))  # keep them for the next flush, before anything newer
+            self._trim()
             raise
         return len(batch)
 

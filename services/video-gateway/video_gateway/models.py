@@ -1,7 +1,11 @@
 """Video-gateway's tables (schema `video_gateway`).
 
 `submissions`: one row per job run, claimed before the provider is called, so a redelivery never submits twice; it
-records the provider actually used, the motion prompt, the poll state and how many status checks were made.
+records the provider actually used, the key that submitted the task (status and cancel calls use it), the motion
+prompt, the poll state and how many status checks were made. `claim_token` names the worker holding the claim (every
+later step of that worker is conditional on it); `attempt_id` is set, with the provider and key, before each submit
+request goes out and cleared only when the provider provably created nothing: a claim taken over with an attempt
+still set was interrupted mid-call, and its task may exist and cost.
 `provider_keys`: the key pool, each key encrypted at rest (Fernet), with its LRU stamp, cooldown and validity.
 `key_usage`: one row per outbound call made with a key (written in batches).
 """
@@ -51,6 +55,10 @@ submissions = Table(
     Column("last_check_at", DateTime(timezone=True)),
     Column("finished_at", DateTime(timezone=True)),
     Column("reason", Text, nullable=False, server_default=""),
+    Column("key_id", Integer),
+    Column("claim_token", String(36)),
+    Column("attempt_id", String(36)),
+    Column("attempt_at", DateTime(timezone=True)),
 )
 
 # Key states.

@@ -5,6 +5,8 @@ the next check) and the run's state is in `submissions`. Checks follow the sched
 (`polling.PollSchedule`); pending/running → nack until the next check; a 429 → nack for `Retry-After`; a transient
 error → the next tick; SUCCEEDED → `video.ready` at once; FAILED / CANCELLED → `video.failed` with the provider's
 reason; no answer after the last check → cancel the provider task and `video.failed` with reason `timeout`.
+Status and cancel calls use the key that submitted the task (recorded with the submission, returned by the check
+counter at no extra query): the task lives in that key's provider organisation.
 Every outcome is published before the run's row ends, so a crash in between only repeats a deduplicated publish.
 """
 
@@ -52,11 +54,11 @@ class Poller:
         elapsed = self._elapsed(event)
         if (wait := self._schedule.first_due_in(elapsed)) > 0:
             return Retry(wait)
-        checks = await self._submissions.count_check(ref.job_id, ref.run)
-        if checks is None:  # cancelled, already finished, or never recorded here
+        counted = await self._submissions.count_check(ref.job_id, ref.run)
+        if counted is None:  # cancelled, already finished, or never recorded here
             row = await self._submissions.get(ref.job_id, ref.run)
             return Ack() if row is not None else Reject(f"no submission of job {ref.job_id} run {ref.run}")
-        check = self._schedule.check_due(elapsed, checks)
+        check = self._schedule.check_due(elapsed, counted.number)
         provider = self._providers.get(PROVIDER_NAME.get(event.provider, ""))
         if provider is None:
             return await self._end(event, FAILED, f"video provider {event.provider} is no longer configured")
@@ -65,15 +67,21 @@ class Poller:
             span.set_attribute("social_video.provider_job_id", event.provider_job_id)
             span.set_attribute("social_video.poll_check", check)
             try:
-                status = await provider.status(event.provider_job_id, ref.job_id)
+                # With the key that submitted the task: it lives in that key's organisation.
+                status = await provider.status(event.provider_job_id, ref.job_id, counted.key_id)
             except ProviderError as exc:
                 span.set_attribute("social_video.provider_error", exc.kind.value)
-                return await self._after_error(event, provider, check, exc)
+                return await self._after_error(event, provider, check, exc, counted.key_id)
             span.set_attribute("social_video.provider_state", status.detail or status.state.value)
-        return await self._after_status(event, provider, check, status)
+        return await self._after_status(event, provider, check, status, counted.key_id)
 
     async def _after_status(
-        self, event: pipeline_pb2.VideoPoll, provider: PooledProvider, check: int, status: TaskStatus
+        self,
+        event: pipeline_pb2.VideoPoll,
+        provider: PooledProvider,
+        check: int,
+        status: TaskStatus,
+        key_id: int | None,
     ) -> Outcome:
         match status.state:
             case TaskState.SUCCEEDED:
@@ -90,21 +98,26 @@ class Poller:
             case TaskState.CANCELLED:
                 return await self._end(event, CANCELLED, "the provider task was cancelled")
         if self._schedule.exhausted(check):
-            return await self._time_out(event, provider, check)
+            return await self._time_out(event, provider, check, key_id)
         if status.progress > 0:  # the dispatcher shows "polling" from video.submitted on; only real progress is news
             label = f"Animating ({status.detail or status.state.value})"
             await self._outbound.progress(event.ref, c.JOB_STEP_POLLING, int(status.progress * 100), label)
         return Retry(self._schedule.wait_for(check + 1, self._elapsed(event)))
 
     async def _after_error(
-        self, event: pipeline_pb2.VideoPoll, provider: PooledProvider, check: int, exc: ProviderError
+        self,
+        event: pipeline_pb2.VideoPoll,
+        provider: PooledProvider,
+        check: int,
+        exc: ProviderError,
+        key_id: int | None,
     ) -> Outcome:
         kind = _LOOP_ERRORS.get(exc.kind)
-        if kind is None:  # not found, rejected, no valid key: checking again cannot help
+        if kind is None:  # not found, rejected, the submitting key gone or refused: checking again cannot help
             return await self._end(event, FAILED, exc.message)
         delay = self._schedule.after_error(check, self._elapsed(event), kind, exc.retry_after_s)
         if delay is None:
-            return await self._time_out(event, provider, check)
+            return await self._time_out(event, provider, check, key_id)
         log.info(
             "check %d of %s task %s failed (%s); next in %.1f s",
             check,
@@ -115,7 +128,9 @@ class Poller:
         )
         return Retry(delay, exc.message)
 
-    async def _time_out(self, event: pipeline_pb2.VideoPoll, provider: PooledProvider, checks: int) -> Outcome:
+    async def _time_out(
+        self, event: pipeline_pb2.VideoPoll, provider: PooledProvider, checks: int, key_id: int | None
+    ) -> Outcome:
         log.warning(
             "timeout: %s task %s of job %s unfinished after %d checks; cancelling it (retry it manually if wanted)",
             provider.name,
@@ -124,7 +139,7 @@ class Poller:
             checks,
         )
         try:
-            await provider.cancel(event.provider_job_id, event.ref.job_id)
+            await provider.cancel(event.provider_job_id, event.ref.job_id, key_id)
         except ProviderError as exc:
             log.warning("cancelling timed-out %s task %s failed: %s", provider.name, event.provider_job_id, exc.message)
         reason = (

@@ -1,11 +1,14 @@
 """Submission rows: claim before submitting, record the provider task, count checks, end in one state.
 
 Every transition is a single conditional statement (`WHERE state = …`), so concurrent replicas, redeliveries and a
-cancellation racing a submit or a poll resolve in the database: exactly one of them wins.
+cancellation racing a submit or a poll resolve in the database: exactly one of them wins. The submit steps are also
+conditional on the claim's token, so a worker whose claim was taken over (it seemed dead) can change nothing more.
 """
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -20,8 +23,26 @@ from video_gateway.models import ACTIVE, CANCELLED, POLLING, SCHEMA, SUBMITTING,
 _COUNT_CHECK = f"""
     UPDATE {SCHEMA}.submissions SET checks = checks + 1, last_check_at = now()
     WHERE job_id = %s AND run = %s AND state = '{POLLING}'
-    RETURNING checks
+    RETURNING checks, key_id
     """
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The outcome of claiming a run for submitting."""
+
+    mine: bool  # this caller must submit (and holds `token`)
+    row: Any
+    token: str = ""
+    # Taken over from a holder that stopped mid-call: a submit request may have reached the provider (the row names
+    # the provider and key); whether a task exists cannot be known.
+    interrupted: bool = False
+
+
+@dataclass(frozen=True)
+class Check:
+    number: int  # status checks made so far, this one included
+    key_id: int | None  # the key that submitted the task
 
 
 class Submissions:
@@ -40,23 +61,29 @@ class Submissions:
         async with self._sessions() as session:
             return (await session.execute(select(submissions).where(self._key(job_id, run)))).first()
 
-    async def claim(self, job_id: str, run: int, motion_prompt: str, stale_after_s: float) -> tuple[bool, Any]:
-        """Claim the run for submitting: (True, row) when this caller must submit, else (False, existing row).
-
-        A claim older than `stale_after_s` (its holder crashed mid-submit) is taken over."""
+    async def claim(self, job_id: str, run: int, motion_prompt: str, stale_after_s: float) -> Claim:
+        """Claim the run for submitting. A claim not renewed for `stale_after_s` (its holder crashed or was stopped
+        mid-submit; every attempt renews it) is taken over."""
+        token = str(uuid.uuid4())
         async with transaction(self._sessions) as session:
             inserted = (
                 await session.execute(
                     pg_insert(submissions)
                     .values(
-                        job_id=job_id, run=run, state=SUBMITTING, motion_prompt=motion_prompt, claimed_at=func.now()
+                        job_id=job_id,
+                        run=run,
+                        state=SUBMITTING,
+                        motion_prompt=motion_prompt,
+                        claimed_at=func.now(),
+                        claim_token=token,
                     )
                     .on_conflict_do_nothing()
                     .returning(submissions)
                 )
             ).first()
             if inserted is not None:
-                return True, inserted
+                return Claim(True, inserted, token)
+            # The attempt columns are left as they are: RETURNING shows whether the old holder was mid-call.
             taken = (
                 await session.execute(
                     update(submissions)
@@ -66,48 +93,92 @@ class Submissions:
                         (submissions.c.claimed_at.is_(None))
                         | (submissions.c.claimed_at < func.now() - timedelta(seconds=stale_after_s)),
                     )
-                    .values(claimed_at=func.now(), motion_prompt=motion_prompt)
+                    .values(claimed_at=func.now(), claim_token=token, motion_prompt=motion_prompt)
                     .returning(submissions)
                 )
             ).first()
             if taken is not None:
-                return True, taken
+                return Claim(True, taken, token, interrupted=taken.attempt_id is not None)
             existing = (await session.execute(select(submissions).where(self._key(job_id, run)))).one()
-            return False, existing
+            return Claim(False, existing)
 
-    async def release(self, job_id: str, run: int) -> None:
-        """Give up a claim without submitting (an unexpected error): the next delivery may claim at once."""
+    def _held(self, job_id: str, run: int, token: str) -> Any:
+        return self._key(job_id, run) & (submissions.c.state == SUBMITTING) & (submissions.c.claim_token == token)
+
+    async def begin_attempt(self, job_id: str, run: int, token: str, provider: str, key_id: int) -> str | None:
+        """Record, before the request goes out, that `provider` is being sent the submit with key `key_id`; renews
+        the claim. The attempt's id, or None when the claim is no longer this worker's."""
+        attempt_id = str(uuid.uuid4())
+        async with transaction(self._sessions) as session:
+            begun = (
+                await session.execute(
+                    update(submissions)
+                    .where(self._held(job_id, run, token))
+                    .values(
+                        attempt_id=attempt_id,
+                        attempt_at=func.now(),
+                        claimed_at=func.now(),
+                        provider=provider,
+                        key_id=key_id,
+                    )
+                    .returning(submissions.c.job_id)
+                )
+            ).first()
+        return attempt_id if begun is not None else None
+
+    async def clear_attempt(self, job_id: str, run: int, token: str, attempt_id: str) -> None:
+        """The attempt provably created nothing (refused, or never sent)."""
         async with transaction(self._sessions) as session:
             await session.execute(
                 update(submissions)
-                .where(self._key(job_id, run), submissions.c.state == SUBMITTING)
-                .values(claimed_at=None)
+                .where(self._held(job_id, run, token), submissions.c.attempt_id == attempt_id)
+                .values(attempt_id=None)
             )
 
-    async def submitted(self, job_id: str, run: int, provider: str, provider_job_id: str) -> Any | None:
-        """Record the provider task; None when the run was cancelled meanwhile (the caller cancels the task)."""
+    async def release(self, job_id: str, run: int, token: str) -> None:
+        """Give up a claim with nothing in flight: the next delivery may claim at once."""
+        async with transaction(self._sessions) as session:
+            await session.execute(
+                update(submissions)
+                .where(self._held(job_id, run, token))
+                .values(claimed_at=None, claim_token=None, attempt_id=None)
+            )
+
+    async def submitted(
+        self, job_id: str, run: int, token: str, attempt_id: str, provider: str, provider_job_id: str, key_id: int
+    ) -> Any | None:
+        """Record the provider task of the attempt; None when the run was cancelled meanwhile or the claim taken over
+        (the caller cancels the task)."""
         async with transaction(self._sessions) as session:
             return (
                 await session.execute(
                     update(submissions)
-                    .where(self._key(job_id, run), submissions.c.state == SUBMITTING)
-                    .values(state=POLLING, provider=provider, provider_job_id=provider_job_id, submitted_at=func.now())
+                    .where(self._held(job_id, run, token), submissions.c.attempt_id == attempt_id)
+                    .values(
+                        state=POLLING,
+                        provider=provider,
+                        provider_job_id=provider_job_id,
+                        key_id=key_id,
+                        submitted_at=func.now(),
+                    )
                     .returning(submissions)
                 )
             ).first()
 
-    async def count_check(self, job_id: str, run: int) -> int | None:
+    async def count_check(self, job_id: str, run: int) -> Check | None:
         """Count one status check of a polling run; None when the run is not polling any more (or unknown)."""
         async with self._relaxed.connection() as conn:
             row = await (await conn.execute(_COUNT_CHECK, (job_id, run))).fetchone()
-        return None if row is None else int(row.checks)
+        return None if row is None else Check(int(row.checks), row.key_id)
 
-    async def finish(self, job_id: str, run: int, state: str, reason: str = "") -> bool:
-        """End an active run in `state`; False when it had already ended."""
+    async def finish(self, job_id: str, run: int, state: str, reason: str = "", token: str | None = None) -> bool:
+        """End an active run in `state` (a submitting one only by its claim's holder, when `token` is given); False
+        when it had already ended."""
+        held = self._held(job_id, run, token) if token is not None else submissions.c.state.in_(ACTIVE)
         async with transaction(self._sessions) as session:
             ended = await session.execute(
                 update(submissions)
-                .where(self._key(job_id, run), submissions.c.state.in_(ACTIVE))
+                .where(self._key(job_id, run), held)
                 .values(state=state, reason=reason[:2000], finished_at=func.now())
                 .returning(submissions.c.job_id)
             )

@@ -5,13 +5,18 @@ Provider keys: `RUNWAY_API_KEY` / `FAL_API_KEY` (one key each, the seed's names)
 is not configured. Keys are stored encrypted with `PROVIDER_KEY_ENCRYPTION_KEY` (a Fernet key; several comma
 separated to rotate it: the first encrypts, any decrypts). Without it a throwaway key encrypts them, and a replica
 can use only the keys it is itself configured with (set it in production).
+
+Submits have timeouts of their own (`RUNWAY_SUBMIT_TIMEOUT_S`, `KLING_SUBMIT_TIMEOUT_S`, long): a submit whose answer
+is not awaited may still have created a paid task, and is never sent again, so it is given time to answer. Status and
+cancel calls use `PROVIDER_TIMEOUT_S`. The submit claim's staleness and the shutdown grace are derived from them.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Iterable
+from typing import Annotated, Literal, Self
 
-from pydantic import field_validator
+from pydantic import field_validator, model_validator
 from pydantic_settings import NoDecode
 
 from svd.settings import BaseServiceSettings, DatabaseSettings, SpacesSettings
@@ -47,11 +52,29 @@ class GatewaySettings(BaseServiceSettings, DatabaseSettings, SpacesSettings):
 
     # Key usage (one row per provider call) is kept this long, then pruned.
     key_usage_retention_days: float = 14.0
+    # Usage events held in memory while the database is unreachable; past this the oldest are dropped (and counted).
+    key_usage_buffer_max: int = 100_000
 
+    # Per attempt of a status or cancel call (a read: repeated at the next tick if it fails).
     provider_timeout_s: float = 20.0
+    # How long a submit waits for the provider's answer once its request is sent. A submit that times out after
+    # sending fails the job ("not resubmitted so it is not paid twice"): it is never sent again.
+    runway_submit_timeout_s: float = 120.0
+    kling_submit_timeout_s: float = 120.0
+    # Connecting (and waiting for a pooled connection): a submit that fails here never left and may be retried.
+    provider_connect_timeout_s: float = 10.0
     provider_submit_attempts: int = 4
-    # A submit (all its retries, on one provider) gives up after this long, so a handler stays within its ack wait.
+    # Retries of a submit the provider refused or never received (429, 401/403, no connection) start only within
+    # this long, per provider; one last request may then take its submit timeout.
     provider_submit_deadline_s: float = 25.0
+    # Added to the longest submit request to get the submit claim's staleness (see `submit_claim_stale_after_s`).
+    submit_claim_margin_s: float = 30.0
+    # How long a task id the provider answered with is kept trying to be recorded through a database outage, for a
+    # message without a job deadline (with one: until the deadline).
+    submit_record_budget_s: float = 1800.0
+    # On SIGTERM running handlers get this long (a submit in flight should be let finish); derived from the submit
+    # timeouts unless set.
+    shutdown_grace_s: float = 150.0
     # How the still reaches the provider: `url` (presigned), `data_uri`, or `auto` (a presigned HTTPS URL on a host
     # name when the store has one, else a data URI while it fits the size limit).
     prompt_image: Literal["auto", "url", "data_uri"] = "auto"
@@ -69,6 +92,27 @@ class GatewaySettings(BaseServiceSettings, DatabaseSettings, SpacesSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _grace_covers_a_submit(self) -> Self:
+        if "shutdown_grace_s" not in self.model_fields_set:
+            self.shutdown_grace_s = self.submit_request_s(("runway", "kling")) + 30.0
+        return self
+
+    def submit_timeout_s(self, provider: str) -> float:
+        return self.runway_submit_timeout_s if provider == "runway" else self.kling_submit_timeout_s
+
+    def submit_request_s(self, providers: Iterable[str]) -> float:
+        """The longest one submit request to any of `providers` can take: connecting, then waiting for the answer."""
+        return max((self.submit_timeout_s(p) for p in providers), default=0.0) + self.provider_connect_timeout_s
+
+    def submit_claim_stale_after_s(self, providers: Iterable[str]) -> float:
+        """When a submit claim not renewed since is taken over. Every request renews it just before it goes out, so
+        it must outlast the longest request plus the longest wait between two (a Retry-After, capped) with a margin:
+        a claim that goes stale while its holder still waits for an answer would fail the run needlessly."""
+        from video_gateway.pooled import MAX_RETRY_WAIT_S  # settings stay importable without the adapters
+
+        return self.submit_request_s(providers) + MAX_RETRY_WAIT_S + self.submit_claim_margin_s
 
     def keys(self, provider: str) -> list[str]:
         """The configured keys of `provider` ("runway" or "kling"), single variable first, without duplicates."""

@@ -7,6 +7,12 @@ or a local stand-in. One `fal_client.AsyncClient` per key (keys are few; each ho
 
 fal-client itself retries 408/409/429 and connection errors with a short jittered backoff before an error reaches
 this adapter; what is left is translated to `ProviderError` here.
+
+The submit is the one call not made through fal-client: its retry loop also resends the POST after a read timeout, a
+dropped connection, 408/409 or an ingress 5xx, any of which may follow a request fal already queued (and bills). The
+same POST (`https://{FAL_QUEUE_RUN_HOST}/{endpoint}`, `Authorization: Key …`, the JSON input) goes through
+`submit_client` (fal-client's own backup-domain transport, so a connection refused by `queue.fal.run` still moves to
+`queue.falrun.com`), once: only a request that provably never left is retried, by the caller (see `providers.base`).
 """
 
 from __future__ import annotations
@@ -14,7 +20,9 @@ from __future__ import annotations
 from typing import Any
 
 import fal_client
+import fal_client.client
 import httpx
+from opentelemetry.instrumentation.httpx import AsyncOpenTelemetryTransport
 
 from social_video.v1 import common_pb2 as c
 from video_gateway.providers.base import (
@@ -25,6 +33,7 @@ from video_gateway.providers.base import (
     TaskStatus,
     kind_for_status,
     parse_retry_after,
+    transport_error,
 )
 
 DEFAULT_ENDPOINT = "fal-ai/kling-video/v1.6/standard/image-to-video"
@@ -46,13 +55,47 @@ def _error(exc: Exception, action: str) -> ProviderError:
 _ERRORS = (fal_client.FalClientError, httpx.HTTPError, ValueError, KeyError, TypeError)
 
 
+def submit_client(timeout_s: float, connect_timeout_s: float) -> httpx.AsyncClient:
+    """The client of fal submits: fal-client's transport (backup domain on connection errors), traced, no retries."""
+    return httpx.AsyncClient(
+        transport=AsyncOpenTelemetryTransport(fal_client.client.AsyncBackupDomainTransport()),
+        timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s, pool=connect_timeout_s),
+    )
+
+
+def _submit_error(response: httpx.Response) -> ProviderError:
+    try:
+        body = response.json()
+        detail = body.get("detail", response.text) if isinstance(body, dict) else response.text
+    except ValueError:
+        detail = response.text
+    kind = kind_for_status(response.status_code, submit=True)
+    if kind is ErrorKind.AMBIGUOUS:
+        message = f"submit to kling answered HTTP {response.status_code} after the request was sent: {detail}"
+    else:
+        message = f"kling submit failed: HTTP {response.status_code}: {detail}"
+    return ProviderError(
+        message[:500],
+        kind,
+        retry_after_s=parse_retry_after(response.headers.get("retry-after")),
+        http_status=response.status_code,
+    )
+
+
 class KlingProvider:
     name = "kling"
     rate_provider = c.VIDEO_PROVIDER_KLING
 
     def __init__(
-        self, *, endpoint: str = DEFAULT_ENDPOINT, negative_prompt: str, cfg_scale: float, timeout_s: float
+        self,
+        submitter: httpx.AsyncClient,
+        *,
+        endpoint: str = DEFAULT_ENDPOINT,
+        negative_prompt: str,
+        cfg_scale: float,
+        timeout_s: float,
     ) -> None:
+        self._submitter = submitter
         self._endpoint = endpoint
         self._negative_prompt = negative_prompt
         self._cfg_scale = cfg_scale
@@ -78,11 +121,22 @@ class KlingProvider:
         return arguments
 
     async def submit(self, request: SubmitRequest, key: str) -> str:
+        # Read at call time, as fal-client reads it (from FAL_QUEUE_RUN_HOST when imported).
+        url = fal_client.client.QUEUE_URL_FORMAT + self._endpoint
+        headers = {"Authorization": f"Key {key}", "User-Agent": fal_client.client.USER_AGENT}
         try:
-            handle = await self._client(key).submit(self._endpoint, self.arguments(request))
-        except _ERRORS as exc:
-            raise _error(exc, "submit") from exc
-        return str(handle.request_id)
+            response = await self._submitter.post(url, json=self.arguments(request), headers=headers)
+        except httpx.TransportError as exc:
+            raise transport_error("kling", "submit", exc, self._submitter.timeout.read or 0.0) from exc
+        if response.status_code >= 400:
+            raise _submit_error(response)
+        try:
+            request_id = response.json().get("request_id")
+        except (ValueError, AttributeError):
+            request_id = None
+        if not request_id:
+            raise ProviderError("submit to kling was answered without a request id", ErrorKind.AMBIGUOUS)
+        return str(request_id)
 
     async def status(self, task_id: str, key: str) -> TaskStatus:
         client = self._client(key)

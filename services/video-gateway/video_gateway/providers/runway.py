@@ -5,6 +5,11 @@
 /v1/tasks/{id}` cancels a running task (or deletes a finished one). Every call carries the key it is handed;
 every failure is translated to a `ProviderError` at this boundary. Retries belong to the caller (the key pool
 decides whether another key or a later attempt may help).
+
+Submits go through their own client (`submit_client`): a long read timeout of their own (a slow answer is waited
+for, never abandoned and sent again), and httpx's own transport, whose errors say exactly whether anything was sent
+(the aiohttp transport of the status calls reports a dropped connection after sending as a connect error). A submit
+that was sent but not answered with a task id is `AMBIGUOUS` (see `providers.base`).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from video_gateway.providers.base import (
     TaskStatus,
     kind_for_status,
     parse_retry_after,
+    transport_error,
 )
 
 _STATES = {
@@ -40,9 +46,14 @@ def _error(response: httpx.Response, action: str) -> ProviderError:
         detail = body.get("error", response.text) if isinstance(body, dict) else response.text
     except ValueError:
         detail = response.text
+    kind = kind_for_status(response.status_code, submit=action == "submit")
+    if kind is ErrorKind.AMBIGUOUS:
+        message = f"submit to runway answered HTTP {response.status_code} after the request was sent: {detail}"
+    else:
+        message = f"runway {action} failed: HTTP {response.status_code}: {detail}"
     return ProviderError(
-        f"runway {action} failed: HTTP {response.status_code}: {detail}"[:500],
-        kind_for_status(response.status_code),
+        message[:500],
+        kind,
         retry_after_s=parse_retry_after(response.headers.get("retry-after")),
         http_status=response.status_code,
     )
@@ -53,9 +64,17 @@ class RunwayProvider:
     rate_provider = c.VIDEO_PROVIDER_RUNWAY
 
     def __init__(
-        self, client: httpx.AsyncClient, *, model: str, ratio_portrait: str, ratio_square: str, version: str
+        self,
+        client: httpx.AsyncClient,
+        *,
+        model: str,
+        ratio_portrait: str,
+        ratio_square: str,
+        version: str,
+        submit_client: httpx.AsyncClient | None = None,
     ) -> None:
         self._client = client
+        self._submit_client = submit_client or client
         self._version = version
         self._model = model
         self._ratios = {"9:16": ratio_portrait, "1:1": ratio_square}
@@ -64,10 +83,11 @@ class RunwayProvider:
         self, method: str, path: str, action: str, key: str, json: dict[str, Any] | None = None
     ) -> httpx.Response:
         headers = {"Authorization": f"Bearer {key}", "X-Runway-Version": self._version}
+        client = self._submit_client if action == "submit" else self._client
         try:
-            response = await self._client.request(method, path, headers=headers, json=json)
+            response = await client.request(method, path, headers=headers, json=json)
         except httpx.TransportError as exc:
-            raise ProviderError(f"runway {action} failed: {type(exc).__name__}: {exc}", ErrorKind.TRANSIENT) from exc
+            raise transport_error("runway", action, exc, client.timeout.read or 0.0) from exc
         if response.status_code >= 400:
             raise _error(response, action)
         return response
@@ -92,7 +112,7 @@ class RunwayProvider:
         except (ValueError, AttributeError):
             task_id = None
         if not task_id:
-            raise ProviderError("runway submit returned no task id", ErrorKind.TRANSIENT)
+            raise ProviderError("submit to runway was answered without a task id", ErrorKind.AMBIGUOUS)
         return str(task_id)
 
     async def status(self, task_id: str, key: str) -> TaskStatus:
