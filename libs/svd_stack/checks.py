@@ -45,7 +45,7 @@ def grpc_serving(target: str, timeout: float = 2.0) -> bool:
 
 
 def postgres_ok(host: str, port: int, dbname: str = "postgres", timeout: int = 2) -> bool:
-    """A psycopg connection as `postgres` can run `select 1`."""
+    """A psycopg connection as `postgres` can run `select 1` (`host` may be the server's unix-socket directory)."""
     import psycopg
 
     try:

@@ -2,7 +2,8 @@
 
 `up` walks the component table in order, leaving alone whatever already runs healthy (same pid,
 same command line, ready) and (re)starting the rest on their remembered ports. `down` stops
-everything in reverse order, by pid. Both keep `<home>/stack.json` current.
+everything in reverse order, by pid, giving each service its shutdown grace to drain before SIGKILL.
+Both keep `<home>/stack.json` current.
 """
 
 from __future__ import annotations
