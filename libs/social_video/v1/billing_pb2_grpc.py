@@ -27,6 +27,8 @@ if _version_not_supported:
 
 class BillingStub:
     """Credits (billing): holds before paid calls, consumed when the video is stored, released on any failure.
+    Money moves only by the platform: Reserve, Consume, Release, Grant and SetRate need an admin or service key (a
+    tenant key gets PERMISSION_DENIED); tenants read their own GetBalance, ListLedger, Quote and ListRates.
     """
 
     def __init__(self, channel):
@@ -84,6 +86,8 @@ class BillingStub:
 
 class BillingServicer:
     """Credits (billing): holds before paid calls, consumed when the video is stored, released on any failure.
+    Money moves only by the platform: Reserve, Consume, Release, Grant and SetRate need an admin or service key (a
+    tenant key gets PERMISSION_DENIED); tenants read their own GetBalance, ListLedger, Quote and ListRates.
     """
 
     def Reserve(self, request, context):
@@ -93,7 +97,8 @@ class BillingServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Consume(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """A replayed Consume must name the amount of the first one (FAILED_PRECONDITION otherwise).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -129,7 +134,7 @@ class BillingServicer:
         raise NotImplementedError('Method not implemented!')
 
     def SetRate(self, request, context):
-        """Admin only: create or change the rate of (provider, duration); the next Quote answers it.
+        """Create or change the rate of (provider, duration), at least 1 credit; the next Quote answers it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -199,6 +204,8 @@ def add_BillingServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class Billing:
     """Credits (billing): holds before paid calls, consumed when the video is stored, released on any failure.
+    Money moves only by the platform: Reserve, Consume, Release, Grant and SetRate need an admin or service key (a
+    tenant key gets PERMISSION_DENIED); tenants read their own GetBalance, ListLedger, Quote and ListRates.
     """
 
     @staticmethod

@@ -27,7 +27,10 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class BillingStub:
-    """Credits (billing): holds before paid calls, consumed when the video is stored, released on any failure."""
+    """Credits (billing): holds before paid calls, consumed when the video is stored, released on any failure.
+    Money moves only by the platform: Reserve, Consume, Release, Grant and SetRate need an admin or service key (a
+    tenant key gets PERMISSION_DENIED); tenants read their own GetBalance, ListLedger, Quote and ListRates.
+    """
 
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
@@ -35,33 +38,41 @@ class BillingStub:
     def __new__(cls, channel: _aio.Channel) -> BillingAsyncStub: ...
     Reserve: _grpc.UnaryUnaryMultiCallable[_billing_pb2.ReserveRequest, _billing_pb2.ReserveResponse]
     Consume: _grpc.UnaryUnaryMultiCallable[_billing_pb2.ConsumeRequest, _billing_pb2.ConsumeResponse]
+    """A replayed Consume must name the amount of the first one (FAILED_PRECONDITION otherwise)."""
     Release: _grpc.UnaryUnaryMultiCallable[_billing_pb2.ReleaseRequest, _billing_pb2.ReleaseResponse]
     GetBalance: _grpc.UnaryUnaryMultiCallable[_billing_pb2.GetBalanceRequest, _billing_pb2.GetBalanceResponse]
     Grant: _grpc.UnaryUnaryMultiCallable[_billing_pb2.GrantRequest, _billing_pb2.GrantResponse]
     ListLedger: _grpc.UnaryUnaryMultiCallable[_billing_pb2.ListLedgerRequest, _billing_pb2.ListLedgerResponse]
     Quote: _grpc.UnaryUnaryMultiCallable[_billing_pb2.QuoteRequest, _billing_pb2.QuoteResponse]
     SetRate: _grpc.UnaryUnaryMultiCallable[_billing_pb2.SetRateRequest, _billing_pb2.SetRateResponse]
-    """Admin only: create or change the rate of (provider, duration); the next Quote answers it."""
+    """Create or change the rate of (provider, duration), at least 1 credit; the next Quote answers it."""
     ListRates: _grpc.UnaryUnaryMultiCallable[_billing_pb2.ListRatesRequest, _billing_pb2.ListRatesResponse]
 
 @_typing.type_check_only
 class BillingAsyncStub(BillingStub):
-    """Credits (billing): holds before paid calls, consumed when the video is stored, released on any failure."""
+    """Credits (billing): holds before paid calls, consumed when the video is stored, released on any failure.
+    Money moves only by the platform: Reserve, Consume, Release, Grant and SetRate need an admin or service key (a
+    tenant key gets PERMISSION_DENIED); tenants read their own GetBalance, ListLedger, Quote and ListRates.
+    """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     Reserve: _aio.UnaryUnaryMultiCallable[_billing_pb2.ReserveRequest, _billing_pb2.ReserveResponse]  # type: ignore[assignment]
     Consume: _aio.UnaryUnaryMultiCallable[_billing_pb2.ConsumeRequest, _billing_pb2.ConsumeResponse]  # type: ignore[assignment]
+    """A replayed Consume must name the amount of the first one (FAILED_PRECONDITION otherwise)."""
     Release: _aio.UnaryUnaryMultiCallable[_billing_pb2.ReleaseRequest, _billing_pb2.ReleaseResponse]  # type: ignore[assignment]
     GetBalance: _aio.UnaryUnaryMultiCallable[_billing_pb2.GetBalanceRequest, _billing_pb2.GetBalanceResponse]  # type: ignore[assignment]
     Grant: _aio.UnaryUnaryMultiCallable[_billing_pb2.GrantRequest, _billing_pb2.GrantResponse]  # type: ignore[assignment]
     ListLedger: _aio.UnaryUnaryMultiCallable[_billing_pb2.ListLedgerRequest, _billing_pb2.ListLedgerResponse]  # type: ignore[assignment]
     Quote: _aio.UnaryUnaryMultiCallable[_billing_pb2.QuoteRequest, _billing_pb2.QuoteResponse]  # type: ignore[assignment]
     SetRate: _aio.UnaryUnaryMultiCallable[_billing_pb2.SetRateRequest, _billing_pb2.SetRateResponse]  # type: ignore[assignment]
-    """Admin only: create or change the rate of (provider, duration); the next Quote answers it."""
+    """Create or change the rate of (provider, duration), at least 1 credit; the next Quote answers it."""
     ListRates: _aio.UnaryUnaryMultiCallable[_billing_pb2.ListRatesRequest, _billing_pb2.ListRatesResponse]  # type: ignore[assignment]
 
 class BillingServicer(metaclass=_abc_1.ABCMeta):
-    """Credits (billing): holds before paid calls, consumed when the video is stored, released on any failure."""
+    """Credits (billing): holds before paid calls, consumed when the video is stored, released on any failure.
+    Money moves only by the platform: Reserve, Consume, Release, Grant and SetRate need an admin or service key (a
+    tenant key gets PERMISSION_DENIED); tenants read their own GetBalance, ListLedger, Quote and ListRates.
+    """
 
     @_abc_1.abstractmethod
     def Reserve(
@@ -75,7 +86,8 @@ class BillingServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _billing_pb2.ConsumeRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_billing_pb2.ConsumeResponse, _abc.Awaitable[_billing_pb2.ConsumeResponse]]: ...
+    ) -> _typing.Union[_billing_pb2.ConsumeResponse, _abc.Awaitable[_billing_pb2.ConsumeResponse]]:
+        """A replayed Consume must name the amount of the first one (FAILED_PRECONDITION otherwise)."""
 
     @_abc_1.abstractmethod
     def Release(
@@ -118,7 +130,7 @@ class BillingServicer(metaclass=_abc_1.ABCMeta):
         request: _billing_pb2.SetRateRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_billing_pb2.SetRateResponse, _abc.Awaitable[_billing_pb2.SetRateResponse]]:
-        """Admin only: create or change the rate of (provider, duration); the next Quote answers it."""
+        """Create or change the rate of (provider, duration), at least 1 credit; the next Quote answers it."""
 
     @_abc_1.abstractmethod
     def ListRates(

@@ -53,13 +53,15 @@ class BillingClient:
             raise translate(exc) from exc
         return HoldInfo(response.reservation.reservation_id, int(response.reservation.amount))
 
-    async def consume(self, reservation_id: str, amount: int) -> None:
+    async def consume(self, reservation_id: str, amount: int) -> int:
+        """Consume `amount` of the hold (the rest is released); what the ledger actually charged."""
         try:
-            await self._stub.Consume(
+            response = await self._stub.Consume(
                 billing_pb2.ConsumeRequest(reservation_id=reservation_id, amount=amount), timeout=10
             )
         except grpc.aio.AioRpcError as exc:
             raise translate(exc) from exc
+        return int(response.reservation.consumed_amount)
 
     async def release(self, reservation_id: str, reason: str) -> None:
         try:

@@ -127,7 +127,8 @@ class PipelineEvents:
                     return
                 billing_note = ""
                 try:
-                    await self.lifecycle.billing.consume(job.reservation_id, amount)
+                    # The job records what the ledger charged (a replayed consume answers the first amount).
+                    amount = await self.lifecycle.billing.consume(job.reservation_id, amount)
                 except FailedPrecondition as exc:
                     # The hold expired before the video was stored (the pipeline outlived its TTL): the client still
                     # gets the video; the missed charge is on record for an operator.
