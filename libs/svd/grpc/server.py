@@ -2,6 +2,10 @@
 
 Every server built here serves `grpc.health.v1` and server reflection (so `grpcurl` works without protos), checks
 the bearer key of every other call, and turns `DomainError`s into status codes in one place.
+
+Only health is open: Kubernetes' gRPC probes and load balancers send no metadata, and a health answer reveals
+nothing. Reflection describes the whole API, so it needs a key like any call (`grpcurl -H "authorization: Bearer …"`
+sends it to reflection too).
 """
 
 from __future__ import annotations
@@ -9,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -30,7 +34,7 @@ STATUS_OF: dict[type[errors.DomainError], grpc.StatusCode] = {
     errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
 }
 
-_OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+OPEN_PREFIXES = ("/grpc.health.v1.Health/",)
 
 
 def status_of(error: errors.DomainError) -> grpc.StatusCode:
@@ -50,7 +54,7 @@ class ServiceBinding:
 
 
 class AuthAndErrorsInterceptor(grpc.aio.ServerInterceptor):
-    """Authenticates every call but health/reflection and maps domain errors to status codes.
+    """Authenticates every call but health checks and maps domain errors to status codes.
 
     The wrapped handler is built once per method and authenticates from each call's own metadata, so a call pays
     for the key lookup (cached by the key store) and nothing else.
@@ -66,7 +70,7 @@ class AuthAndErrorsInterceptor(grpc.aio.ServerInterceptor):
         details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         method = details.method  # type: ignore[attr-defined]
-        if method.startswith(_OPEN_PREFIXES):
+        if method.startswith(OPEN_PREFIXES):
             return await continuation(details)
         wrapped = self._wrapped.get(method)
         if wrapped is None:
@@ -78,17 +82,28 @@ class AuthAndErrorsInterceptor(grpc.aio.ServerInterceptor):
 
 
 def _wrap(handler: grpc.RpcMethodHandler, keys: KeyStore) -> grpc.RpcMethodHandler:
+    """The same handler, authenticating first and mapping domain errors; every RPC shape is covered, so no method
+    (reflection is bidirectional streaming) can slip through unauthenticated."""
+
     async def authenticate(context: grpc.aio.ServicerContext) -> None:
         metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
         token = bearer_token(metadata)
-        found = await keys.lookup(token) if token else None
+        try:
+            found = await keys.lookup(token) if token else None
+        except errors.DomainError as exc:
+            await abort_with(context, exc)
         if found is None:
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid API key")
         current_principal.set(found)
 
-    async def abort_with(context: grpc.aio.ServicerContext, exc: errors.DomainError) -> None:
+    async def abort_with(context: grpc.aio.ServicerContext, exc: errors.DomainError) -> NoReturn:
         await context.abort(status_of(exc), exc.message)
+        raise AssertionError("unreachable: abort raises")
 
+    serialization = {
+        "request_deserializer": handler.request_deserializer,
+        "response_serializer": handler.response_serializer,
+    }
     if handler.unary_unary:
         inner_unary = handler.unary_unary
 
@@ -99,7 +114,7 @@ def _wrap(handler: grpc.RpcMethodHandler, keys: KeyStore) -> grpc.RpcMethodHandl
             except errors.DomainError as exc:
                 await abort_with(context, exc)
 
-        return grpc.unary_unary_rpc_method_handler(unary, handler.request_deserializer, handler.response_serializer)
+        return grpc.unary_unary_rpc_method_handler(unary, **serialization)
     if handler.unary_stream:
         inner_stream = handler.unary_stream
 
@@ -111,12 +126,33 @@ def _wrap(handler: grpc.RpcMethodHandler, keys: KeyStore) -> grpc.RpcMethodHandl
             except errors.DomainError as exc:
                 await abort_with(context, exc)
 
-        return grpc.unary_stream_rpc_method_handler(stream, handler.request_deserializer, handler.response_serializer)
-    return handler
+        return grpc.unary_stream_rpc_method_handler(stream, **serialization)
+    if handler.stream_unary:
+        inner_client_stream = handler.stream_unary
+
+        async def client_stream(requests: Any, context: grpc.aio.ServicerContext) -> Any:
+            await authenticate(context)
+            try:
+                return await inner_client_stream(requests, context)
+            except errors.DomainError as exc:
+                await abort_with(context, exc)
+
+        return grpc.stream_unary_rpc_method_handler(client_stream, **serialization)
+    inner_bidi = handler.stream_stream
+
+    async def bidi(requests: Any, context: grpc.aio.ServicerContext) -> Any:
+        await authenticate(context)
+        try:
+            async for item in inner_bidi(requests, context):
+                yield item
+        except errors.DomainError as exc:
+            await abort_with(context, exc)
+
+    return grpc.stream_stream_rpc_method_handler(bidi, **serialization)
 
 
 async def start_server(listen: str, bindings: Sequence[ServiceBinding], keys: KeyStore) -> grpc.aio.Server:
-    """Start a server on `listen` with the bindings, health (all SERVING) and reflection."""
+    """Start a server on `listen` with the bindings, health (all SERVING, open) and reflection (needs a key)."""
     server = grpc.aio.server(interceptors=[AuthAndErrorsInterceptor(keys)])
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
