@@ -17,9 +17,12 @@ MAX_LOGO_BYTES = 20 * 1024 * 1024
 MIN_LOGO_SIDE = 16
 MAX_LOGO_SIDE = 8192
 MAX_LOGO_ASPECT = 12.0
+# A brand logo is drawn at most a few hundred pixels wide: 4 Mpx (e.g. 2000x2000) is plenty, and caps what an
+# upload can make the dispatcher decode (RGBA: 16 MB) where the side limit alone would allow 67 Mpx (270 MB).
+MAX_BRAND_LOGO_PIXELS = 4_000_000
 
 
-def _open_checked(data: bytes) -> Image.Image:
+def _open_checked(data: bytes, max_pixels: int | None = None) -> Image.Image:
     if not isinstance(data, bytes | bytearray | memoryview):
         raise ValueError(f"invalid logo: expected bytes, got {type(data).__name__}")
     if len(data) == 0:
@@ -43,11 +46,16 @@ def _open_checked(data: bytes) -> Image.Image:
         raise ValueError(f"invalid logo: {w}x{h} is too large (max side {MAX_LOGO_SIDE} px)")
     if max(w, h) / min(w, h) > MAX_LOGO_ASPECT:
         raise ValueError(f"invalid logo: {w}x{h} aspect ratio exceeds {MAX_LOGO_ASPECT:g}:1")
+    if max_pixels is not None and w * h > max_pixels:
+        raise ValueError(f"invalid logo: {w}x{h} has {w * h} pixels, more than the {max_pixels} allowed")
     return img
 
 
 def _decode(data: bytes) -> Image.Image:
-    img = _open_checked(data)
+    return _load(_open_checked(data))
+
+
+def _load(img: Image.Image) -> Image.Image:
     try:
         img.load()
         rgba = img.convert("RGBA")
@@ -65,16 +73,18 @@ def validate_logo(png_bytes: bytes) -> tuple[int, int]:
     return _decode(png_bytes).size
 
 
-def validate_brand_logo(png_bytes: bytes) -> tuple[int, int]:
-    """The check for a brand kit's logo (``PutBrandAssets``): a PNG that this compositor can decode fully.
+def validate_brand_logo(png_bytes: bytes, max_pixels: int = MAX_BRAND_LOGO_PIXELS) -> tuple[int, int]:
+    """The check for a brand kit's logo (``PutBrandAssets``): a PNG of at most ``max_pixels`` that this compositor
+    can decode fully.
 
-    Same limits as :func:`validate_logo`, so a logo accepted at upload time always composites later.
+    Format and size come from the header, so an oversized or non-PNG upload is refused before any pixel is
+    decoded; the limits are :func:`validate_logo`'s plus the pixel cap, so a logo accepted at upload time always
+    composites later. CPU-bound for a large logo: call it off the event loop.
     """
-    size = validate_logo(png_bytes)
-    with Image.open(io.BytesIO(bytes(png_bytes))) as img:
-        if img.format != "PNG":
-            raise ValueError(f"invalid logo: expected a PNG, got {img.format}")
-    return size
+    img = _open_checked(png_bytes, max_pixels)
+    if img.format != "PNG":
+        raise ValueError(f"invalid logo: expected a PNG, got {img.format}")
+    return _load(img).size
 
 
 def decode_logo(png_bytes: bytes) -> Image.Image:

@@ -12,6 +12,7 @@ from dispatcher.servicer import BrandsServicer, VideoJobsServicer
 from dispatcher.settings import DispatcherSettings
 from dispatcher.sweeper import run_sweeper
 from dispatcher.usecases import JobLifecycle, PipelineEvents, Recovery, UpstreamEvents
+from dispatcher.watch import JobEventFeed, JobWatch, WatchSettings
 from social_video.v1 import brands_pb2, brands_pb2_grpc, jobs_pb2, jobs_pb2_grpc
 from svd import db
 from svd.bus.broker import make_broker
@@ -34,7 +35,8 @@ async def main(stop: asyncio.Event) -> None:
     broker = make_broker(settings.nats_url, "dispatcher", settings.shutdown_grace_s)
     publisher = EventPublisher(broker)
     try:
-        async with ObjectStore.open(settings) as store:
+        watching = WatchSettings()
+        async with ObjectStore.open(settings) as store, JobEventFeed.open(settings.database_url, watching) as feed:
             lifecycle = JobLifecycle(
                 sessions,
                 BillingClient(billing_channel),
@@ -61,12 +63,12 @@ async def main(stop: asyncio.Event) -> None:
                     [
                         ServiceBinding(
                             jobs_pb2_grpc.add_VideoJobsServicer_to_server,
-                            VideoJobsServicer(sessions, lifecycle, settings.watch_poll_interval_s),
+                            VideoJobsServicer(sessions, lifecycle, JobWatch(sessions, feed, watching)),
                             jobs_pb2.DESCRIPTOR.services_by_name["VideoJobs"].full_name,
                         ),
                         ServiceBinding(
                             brands_pb2_grpc.add_BrandsServicer_to_server,
-                            BrandsServicer(sessions, store),
+                            BrandsServicer(sessions, store, settings.brand_logo_max_pixels),
                             brands_pb2.DESCRIPTOR.services_by_name["Brands"].full_name,
                         ),
                     ],

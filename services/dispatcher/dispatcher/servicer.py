@@ -6,6 +6,7 @@ import asyncio
 import base64
 import hashlib
 import json
+import unicodedata
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
@@ -13,22 +14,32 @@ from typing import Any
 from google.protobuf import struct_pb2
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from dispatcher import domain
 from dispatcher import repository as repo
 from dispatcher.usecases import JobLifecycle
 from dispatcher.views import job_message
+from dispatcher.watch import JobWatch
 from social_video.v1 import brands_pb2, brands_pb2_grpc, common_pb2, jobs_pb2, jobs_pb2_grpc
 from svd import keys
 from svd.db import transaction
-from svd.enums import from_short_name, short_name
+from svd.enums import short_name
 from svd.errors import FailedPrecondition, InvalidArgument, NotFound
 from svd.grpc.auth import principal
-from svd.logos import validate_brand_logo
+from svd.logos import MAX_BRAND_LOGO_PIXELS, validate_brand_logo
 from svd.storage import ObjectStore
 from svd.timeutil import from_timestamp, to_timestamp
 
 MAX_PAGE = 200
+DEFAULT_PAGE = 50
+MAX_EVENTS_PAGE = 1000
+DEFAULT_EVENTS_PAGE = 200
 HEX_COLOR = set("0123456789abcdefABCDEF")
+MAX_FONT_FAMILY = 128  # the column's width
+MAX_TONE_OF_VOICE = 2000  # it rides in every design request: a few sentences, never near NATS' 1 MB payload
+
+
+def page_limit(requested: int, default: int, maximum: int) -> int:
+    """A page size the database accepts: 0 or less means the default, more than `maximum` is `maximum`."""
+    return default if requested <= 0 else min(requested, maximum)
 
 
 def _page_token(row: Any) -> str:
@@ -46,44 +57,34 @@ def _parse_token(token: str) -> tuple[datetime, str] | None:
         raise InvalidArgument("invalid page_token") from exc
 
 
-def _update(
-    job: jobs_pb2.Job, step: int, percent: int, label: str, terminal: bool = False
-) -> jobs_pb2.WatchJobResponse:
-    if job.status == common_pb2.JOB_STATUS_FAILED and terminal:
-        label = job.error
-    elif job.status == common_pb2.JOB_STATUS_CANCELLED and terminal:
-        label = job.error
-    return jobs_pb2.WatchJobResponse(
-        job=job,
-        step=step,  # type: ignore[arg-type]
-        label=label or domain.step_label(step),
-        percent=percent,
-        terminal=terminal,
-    )
+async def _read_visible_job(session: AsyncSession, job_id: str) -> jobs_pb2.Job:
+    """The job as the caller may see it (its hold id for admin and service keys only); NotFound for another
+    tenant's job, so ids cannot be probed."""
+    caller = principal()
+    row = await repo.job(session, job_id)
+    if row is None or not caller.can_see(row.tenant_id):
+        raise NotFound(f"job {job_id} not found")
+    post = await repo.post(session, row.tenant_id, row.social_post_id)
+    return job_message(row, post, show_hold=caller.is_admin)
 
 
 class VideoJobsServicer(jobs_pb2_grpc.VideoJobsServicer):
-    def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], lifecycle: JobLifecycle, watch_interval_s: float
-    ) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], lifecycle: JobLifecycle, watch: JobWatch) -> None:
         self._sessions = sessions
         self._lifecycle = lifecycle
-        self._watch_interval_s = watch_interval_s
+        self._watch = watch
 
     async def _visible_job(self, job_id: str) -> jobs_pb2.Job:
         async with self._sessions() as session:
-            row = await repo.job(session, job_id)
-            if row is None or not principal().can_see(row.tenant_id):
-                raise NotFound(f"job {job_id} not found")
-            post = await repo.post(session, row.tenant_id, row.social_post_id)
-        return job_message(row, post)
+            return await _read_visible_job(session, job_id)
 
     async def GetJob(self, request: jobs_pb2.GetJobRequest, context: Any) -> jobs_pb2.GetJobResponse:
         return jobs_pb2.GetJobResponse(job=await self._visible_job(request.job_id))
 
     async def ListJobs(self, request: jobs_pb2.ListJobsRequest, context: Any) -> jobs_pb2.ListJobsResponse:
-        tenant = principal().scope_tenant(request.tenant_id)
-        limit = min(request.limit or 50, MAX_PAGE)
+        caller = principal()
+        tenant = caller.scope_tenant(request.tenant_id)
+        limit = page_limit(request.limit, DEFAULT_PAGE, MAX_PAGE)
         async with self._sessions() as session:
             rows = await repo.list_jobs(
                 session,
@@ -96,37 +97,15 @@ class VideoJobsServicer(jobs_pb2_grpc.VideoJobsServicer):
                 _parse_token(request.page_token),
             )
         token = _page_token(rows[-1]) if len(rows) == limit else ""
-        return jobs_pb2.ListJobsResponse(jobs=[job_message(r) for r in rows], next_page_token=token)
+        jobs = [job_message(r, show_hold=caller.is_admin) for r in rows]
+        return jobs_pb2.ListJobsResponse(jobs=jobs, next_page_token=token)
 
     async def WatchJob(
         self, request: jobs_pb2.WatchJobRequest, context: Any
     ) -> AsyncIterator[jobs_pb2.WatchJobResponse]:
-        """The job's state now, then every progress change from its event log as it is written, then its end.
-
-        Following the log rather than sampling the row means a step that lasts less than the watch interval is
-        still seen, in order.
-        """
-        job = await self._visible_job(request.job_id)
-        async with self._sessions() as session:
-            history = await repo.events_after(session, request.job_id, 0)
-        last_event = history[-1].event_id if history else 0
-        last = (job.step, job.progress)
-        yield _update(job, job.step, job.progress, "")
-        while job.status not in domain.TERMINAL_JOB_STATUSES:
-            await asyncio.sleep(self._watch_interval_s)
-            async with self._sessions() as session:
-                rows = await repo.events_after(session, request.job_id, last_event)
-            job = await self._visible_job(request.job_id)
-            for row in rows:
-                last_event = row.event_id
-                if "step" not in row.metadata:
-                    continue
-                step = from_short_name(common_pb2.JobStep, row.metadata["step"])
-                percent = int(row.metadata.get("percent", 0))
-                if (step, percent) > last:
-                    last = (step, percent)
-                    yield _update(job, step, percent, row.message, terminal=False)
-        yield _update(job, job.step, job.progress, "", terminal=True)
+        """The job's state now, then every progress change as it is logged, then its end (see `dispatcher.watch`)."""
+        async for item in self._watch.follow(request.job_id, _read_visible_job):
+            yield item
 
     async def GetJobEvents(self, request: jobs_pb2.GetJobEventsRequest, context: Any) -> jobs_pb2.GetJobEventsResponse:
         await self._visible_job(request.job_id)
@@ -136,7 +115,7 @@ class VideoJobsServicer(jobs_pb2_grpc.VideoJobsServicer):
                 request.job_id,
                 from_timestamp(request.start_time) if request.HasField("start_time") else None,
                 from_timestamp(request.end_time) if request.HasField("end_time") else None,
-                min(request.limit or 200, 1000),
+                page_limit(request.limit, DEFAULT_EVENTS_PAGE, MAX_EVENTS_PAGE),
             )
         events = []
         for row in rows:
@@ -162,35 +141,38 @@ class VideoJobsServicer(jobs_pb2_grpc.VideoJobsServicer):
 
 
 class BrandsServicer(brands_pb2_grpc.BrandsServicer):
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], store: ObjectStore) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        store: ObjectStore,
+        logo_max_pixels: int = MAX_BRAND_LOGO_PIXELS,
+    ) -> None:
         self._sessions = sessions
         self._store = store
+        self._logo_max_pixels = logo_max_pixels
 
     async def PutBrandAssets(
         self, request: brands_pb2.PutBrandAssetsRequest, context: Any
     ) -> brands_pb2.PutBrandAssetsResponse:
+        """Replace a tenant's brand kit. A request without `logo_png` keeps the stored logo (the API has no way to
+        say "remove it"; a new logo replaces it); `logo_key` is ignored on the way in."""
         assets = request.assets
         principal().require_tenant(assets.tenant_id, "tenant")
-        for name in ("primary_color", "secondary_color", "accent_color"):
-            value = getattr(assets, name)
-            if len(value) != 7 or value[0] != "#" or not set(value[1:]) <= HEX_COLOR:
-                raise InvalidArgument(f"{name} must be a hex colour like #1A2B3C, got {value!r}")
-        logo_key = ""
+        check_brand_fields(assets)
+        values: dict[str, Any] = {
+            "primary_color": assets.primary_color,
+            "secondary_color": assets.secondary_color,
+            "accent_color": assets.accent_color,
+            "font_family": assets.font_family,
+            "tone_of_voice": assets.tone_of_voice,
+        }
         if assets.logo_png:
-            validate_logo(assets.logo_png)
-            logo_key = keys.logo_key(assets.tenant_id, hashlib.sha256(assets.logo_png).hexdigest()[:32])
-            await self._store.put_bytes(logo_key, assets.logo_png, "image/png")
+            # Decoding a large image takes the CPU for a while: the event loop keeps serving meanwhile.
+            digest = await asyncio.to_thread(checked_logo_digest, assets.logo_png, self._logo_max_pixels)
+            values["logo_key"] = keys.logo_key(assets.tenant_id, digest)
+            await self._store.put_bytes(values["logo_key"], assets.logo_png, "image/png")
         async with transaction(self._sessions) as session:
-            row = await repo.put_brand(
-                session,
-                assets.tenant_id,
-                primary_color=assets.primary_color,
-                secondary_color=assets.secondary_color,
-                accent_color=assets.accent_color,
-                font_family=assets.font_family,
-                tone_of_voice=assets.tone_of_voice,
-                logo_key=logo_key,
-            )
+            row = await repo.put_brand(session, assets.tenant_id, **values)
         return brands_pb2.PutBrandAssetsResponse(assets=_assets(row))
 
     async def GetBrandAssets(
@@ -204,16 +186,36 @@ class BrandsServicer(brands_pb2_grpc.BrandsServicer):
         return brands_pb2.GetBrandAssetsResponse(assets=_assets(row))
 
 
-def validate_logo(png: bytes) -> None:
-    """A logo must be a PNG the still-frame compositor can use, or the request fails now rather than the video later.
+def check_brand_fields(assets: brands_pb2.BrandAssets) -> None:
+    """Every text field within what the pipeline can carry and the database can hold, or INVALID_ARGUMENT naming
+    the field (never a database error later, or a design request too large for the bus)."""
+    if not keys.is_safe_segment(assets.tenant_id):
+        raise InvalidArgument(f"tenant_id must be {keys.ID_RULE}, got {assets.tenant_id[:140]!r}")
+    for name in ("primary_color", "secondary_color", "accent_color"):
+        value = getattr(assets, name)
+        if len(value) != 7 or value[0] != "#" or not set(value[1:]) <= HEX_COLOR:
+            raise InvalidArgument(f"{name} must be a hex colour like #1A2B3C, got {value[:20]!r}")
+    _check_text("font_family", assets.font_family, MAX_FONT_FAMILY, multiline=False)
+    _check_text("tone_of_voice", assets.tone_of_voice, MAX_TONE_OF_VOICE, multiline=True)
 
-    The check is the compositor's own (decodes every pixel, same size and aspect limits), so a logo accepted here
-    always composites later.
-    """
+
+def _check_text(name: str, value: str, limit: int, *, multiline: bool) -> None:
+    if len(value) > limit:
+        raise InvalidArgument(f"{name} is {len(value)} characters long; at most {limit} are allowed")
+    allowed = {"\n", "\t"} if multiline else set()
+    if any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in value):
+        raise InvalidArgument(f"{name} must not contain control characters")
+
+
+def checked_logo_digest(png: bytes, max_pixels: int) -> str:
+    """A logo the still-frame compositor can use, and its content digest (its object key), or INVALID_ARGUMENT now
+    rather than a failed video later. CPU-bound: the pixel cap is checked from the header, then every pixel is
+    decoded."""
     try:
-        validate_brand_logo(png)
+        validate_brand_logo(png, max_pixels)
     except ValueError as exc:
         raise InvalidArgument(str(exc)) from exc
+    return hashlib.sha256(png).hexdigest()[:32]
 
 
 def _assets(row: Any) -> brands_pb2.BrandAssets:

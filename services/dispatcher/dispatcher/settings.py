@@ -2,6 +2,7 @@
 
 from pydantic import Field
 
+from svd.logos import MAX_BRAND_LOGO_PIXELS
 from svd.settings import BaseServiceSettings, DatabaseSettings, SpacesSettings
 
 # The pipeline's worst case: a still frame (image call with its retries, ~8 min), a submit (~3 min), 45 s + 14 x 30 s
@@ -23,6 +24,8 @@ class DispatcherSettings(BaseServiceSettings, DatabaseSettings, SpacesSettings):
     # How often each replica looks for active jobs past their deadline.
     sweep_interval_s: float = Field(default=30.0, gt=0)
     watch_poll_interval_s: float = 0.25
+    # PutBrandAssets refuses a logo of more pixels than this (read from its header) before decoding it.
+    brand_logo_max_pixels: int = Field(default=MAX_BRAND_LOGO_PIXELS, gt=0)
 
     @property
     def hold_ttl_s(self) -> int:
