@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck stubs up down status clean bench-media-store bench-still-frame bench-billing bench-provider-sim bench-gateway bench-http-transport
+.PHONY: demo test test-outage lint typecheck stubs up down status clean bench-media-store bench-still-frame bench-billing bench-provider-sim bench-gateway bench-http-transport
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# One 10-minute outage (billing) with the production retry defaults: about a quarter of an hour, not part of `test`.
+test-outage: $(STAMP)
+	SVD_OUTAGE_TESTS=1 $(BIN)/python -m pytest tests/reliability/test_long_outage.py -s
 
 lint: $(STAMP)
 	$(BIN)/ruff check libs services tests
