@@ -158,3 +158,47 @@ async def test_watch_sees_every_step_in_order_and_events_have_a_window(stack) ->
         )
         assert 0 < len(window.events) <= 2
         assert all(e.time.ToDatetime() >= middle.ToDatetime() for e in window.events)
+
+
+async def test_tenants_see_no_hold_id_and_every_job_shows_its_deadline(stack) -> None:
+    """A hold id would let a tenant consume or release its own credits through billing: only admins see it."""
+    async with tenant_client(stack) as (admin, tenant):
+        post = new_post()
+        await approve(admin, tenant, post)
+        job = await admin.find_job(tenant, post, timeout_s=60)
+        deadline = time.monotonic() + 120
+        while not job.reservation_id:
+            assert time.monotonic() < deadline, f"no hold after 120 s: {job}"
+            await asyncio.sleep(0.2)
+            job = await admin.get_job(job.job_id)
+        assert job.HasField("deadline") and job.deadline.ToDatetime() > job.created_at.ToDatetime()
+
+        tenant_view = StackClient(stack.info, api_key=issue_key(stack, "--tenant", tenant)[1])
+        try:
+            seen = await tenant_view.get_job(job.job_id)
+            assert seen.job_id == job.job_id and seen.credits_reserved == job.credits_reserved
+            assert seen.reservation_id == ""
+            assert seen.deadline == job.deadline
+            listed = await tenant_view.jobs.ListJobs(jobs_pb2.ListJobsRequest(social_post_id=post))
+            assert [j.reservation_id for j in listed.jobs] == [""]
+            watched = await anext(tenant_view.watch(job.job_id))
+            assert watched.job.job_id == job.job_id and watched.job.reservation_id == ""
+        finally:
+            await tenant_view.close()
+        listed = await admin.jobs.ListJobs(jobs_pb2.ListJobsRequest(tenant_id=tenant, social_post_id=post))
+        assert [j.reservation_id for j in listed.jobs] == [job.reservation_id]
+        await admin.jobs.CancelJob(jobs_pb2.CancelJobRequest(job_id=job.job_id, reason="test done"))
+
+
+async def test_negative_and_huge_limits_are_clamped(stack) -> None:
+    async with tenant_client(stack, credits=0) as (client, tenant):
+        posts = [new_post() for _ in range(3)]
+        for post in posts:
+            await approve(client, tenant, post)  # no credits: each job fails at once
+        jobs = [await wait_job(client, (await client.find_job(tenant, post)).job_id) for post in posts]
+        for limit in (-1, -(2**31), 2**31 - 1):
+            listed = await client.jobs.ListJobs(jobs_pb2.ListJobsRequest(tenant_id=tenant, limit=limit))
+            assert {j.job_id for j in listed.jobs} == {j.job_id for j in jobs}, limit
+            assert not listed.next_page_token
+            events = await client.jobs.GetJobEvents(jobs_pb2.GetJobEventsRequest(job_id=jobs[0].job_id, limit=limit))
+            assert events.events and events.events[0].message == "job created", limit
