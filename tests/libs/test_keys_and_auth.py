@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import grpc
+import psycopg
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
@@ -19,7 +20,7 @@ from svd.apikeys import DatabaseKeyStore, create_key, revoke_key
 from svd.db import create_engine
 from svd.errors import NotFound, PermissionDenied, Unavailable
 from svd.grpc.auth import KeyStore, Principal, StaticKeyStore, bearer_token, hash_key
-from svd.grpc.server import start_server
+from svd.grpc.server import ServiceBinding, start_server
 from svd.ids import message_id, short_id
 from tests.processes import free_port
 
@@ -67,10 +68,10 @@ def test_bearer_token_parsing() -> None:
 
 
 @contextlib.asynccontextmanager
-async def _server_with_keys(keys: KeyStore) -> AsyncIterator[grpc.aio.Channel]:
-    """A real server from `start_server` (no bindings: health and reflection only), and a channel to it."""
+async def _server_with_keys(keys: KeyStore, bindings: Sequence[ServiceBinding] = ()) -> AsyncIterator[grpc.aio.Channel]:
+    """A real server from `start_server` (health and reflection, and `bindings`), and a channel to it."""
     listen = f"127.0.0.1:{free_port()}"
-    server = await start_server(listen, [], keys)
+    server = await start_server(listen, bindings, keys)
     channel = grpc.aio.insecure_channel(listen)
     try:
         yield channel
@@ -112,6 +113,38 @@ async def test_a_key_store_that_cannot_answer_is_unavailable_not_unknown() -> No
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await _list_services(channel, "some-key")
         assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def _failing_service(error: Exception) -> ServiceBinding:
+    """A service `test.Failing` whose one method `Call` raises `error`."""
+
+    async def call(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        raise error
+
+    handler = grpc.method_handlers_generic_handler("test.Failing", {"Call": grpc.unary_unary_rpc_method_handler(call)})
+    return ServiceBinding(lambda _, server: server.add_generic_rpc_handlers((handler,)), None, "test.Failing")
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (psycopg.OperationalError("server closed the connection unexpectedly"), grpc.StatusCode.UNAVAILABLE),
+        (ConnectionRefusedError("object store down"), grpc.StatusCode.UNAVAILABLE),
+        (NotFound("job j1 not found"), grpc.StatusCode.NOT_FOUND),
+        (ValueError("a bug"), grpc.StatusCode.UNKNOWN),
+    ],
+)
+async def test_infrastructure_failures_are_unavailable_so_callers_retry(
+    error: Exception, code: grpc.StatusCode
+) -> None:
+    store = StaticKeyStore({hash_key("admin-key"): "*"})
+    async with _server_with_keys(store, [_failing_service(error)]) as channel:
+        call = channel.unary_unary("/test.Failing/Call")
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await call(b"", metadata=(("authorization", "Bearer admin-key"),))
+        assert caught.value.code() == code
+        if code == grpc.StatusCode.UNAVAILABLE:
+            assert "closed the connection" not in (caught.value.details() or ""), "no internals in the message"
 
 
 # --- issued keys in the database ----------------------------------------------------------------------------------

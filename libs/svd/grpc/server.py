@@ -77,11 +77,11 @@ class AuthAndErrorsInterceptor(grpc.aio.ServerInterceptor):
             handler = await continuation(details)
             if handler is None:
                 return handler
-            wrapped = self._wrapped[method] = _wrap(handler, self._keys)
+            wrapped = self._wrapped[method] = _wrap(handler, self._keys, method)
         return wrapped
 
 
-def _wrap(handler: grpc.RpcMethodHandler, keys: KeyStore) -> grpc.RpcMethodHandler:
+def _wrap(handler: grpc.RpcMethodHandler, keys: KeyStore, method: str) -> grpc.RpcMethodHandler:
     """The same handler, authenticating first and mapping domain errors; every RPC shape is covered, so no method
     (reflection is bidirectional streaming) can slip through unauthenticated."""
 
@@ -90,15 +90,22 @@ def _wrap(handler: grpc.RpcMethodHandler, keys: KeyStore) -> grpc.RpcMethodHandl
         token = bearer_token(metadata)
         try:
             found = await keys.lookup(token) if token else None
-        except errors.DomainError as exc:
+        except Exception as exc:  # noqa: BLE001 - abort_with re-raises what it does not map
             await abort_with(context, exc)
         if found is None:
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid API key")
         current_principal.set(found)
 
-    async def abort_with(context: grpc.aio.ServicerContext, exc: errors.DomainError) -> NoReturn:
-        await context.abort(status_of(exc), exc.message)
-        raise AssertionError("unreachable: abort raises")
+    async def abort_with(context: grpc.aio.ServicerContext, exc: Exception) -> NoReturn:
+        """A domain error becomes its status; an infrastructure failure (the database restarting, the object store
+        away) becomes UNAVAILABLE, which callers retry, rather than UNKNOWN, which they must not; anything else (a
+        bug, or an abort of the handler's own) goes on as it is."""
+        if isinstance(exc, errors.DomainError):
+            await context.abort(status_of(exc), exc.message)
+        if errors.is_transient(exc):
+            log.warning("%s: unavailable (%s: %s)", method, type(exc).__name__, exc)
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "temporarily unavailable, retry later")
+        raise exc
 
     serialization = {
         "request_deserializer": handler.request_deserializer,
@@ -111,7 +118,7 @@ def _wrap(handler: grpc.RpcMethodHandler, keys: KeyStore) -> grpc.RpcMethodHandl
             await authenticate(context)
             try:
                 return await inner_unary(request, context)
-            except errors.DomainError as exc:
+            except Exception as exc:  # noqa: BLE001 - abort_with re-raises what it does not map
                 await abort_with(context, exc)
 
         return grpc.unary_unary_rpc_method_handler(unary, **serialization)
@@ -123,7 +130,7 @@ def _wrap(handler: grpc.RpcMethodHandler, keys: KeyStore) -> grpc.RpcMethodHandl
             try:
                 async for item in inner_stream(request, context):
                     yield item
-            except errors.DomainError as exc:
+            except Exception as exc:  # noqa: BLE001 - abort_with re-raises what it does not map
                 await abort_with(context, exc)
 
         return grpc.unary_stream_rpc_method_handler(stream, **serialization)
@@ -134,7 +141,7 @@ def _wrap(handler: grpc.RpcMethodHandler, keys: KeyStore) -> grpc.RpcMethodHandl
             await authenticate(context)
             try:
                 return await inner_client_stream(requests, context)
-            except errors.DomainError as exc:
+            except Exception as exc:  # noqa: BLE001 - abort_with re-raises what it does not map
                 await abort_with(context, exc)
 
         return grpc.stream_unary_rpc_method_handler(client_stream, **serialization)
@@ -145,7 +152,7 @@ def _wrap(handler: grpc.RpcMethodHandler, keys: KeyStore) -> grpc.RpcMethodHandl
         try:
             async for item in inner_bidi(requests, context):
                 yield item
-        except errors.DomainError as exc:
+        except Exception as exc:  # noqa: BLE001 - abort_with re-raises what it does not map
             await abort_with(context, exc)
 
     return grpc.stream_stream_rpc_method_handler(bidi, **serialization)

@@ -39,9 +39,7 @@ def job_message(row: Any, post: Any | None = None, *, show_hold: bool = False) -
         platform_format=from_short_name(c.PlatformFormat, row.platform_format),
         failed_phase=from_short_name(c.JobStep, row.failed_phase) if row.failed_phase else c.JOB_STEP_UNSPECIFIED,
     )
-    deadline = getattr(row, "deadline_at", None)
-    if deadline is not None:
-        job.deadline.CopyFrom(to_timestamp(deadline))
+    job.deadline.CopyFrom(to_timestamp(row.deadline_at))
     if post is not None:
         job.post_status = from_short_name(c.PostStatus, post.status)
         job.deliverable_status = from_short_name(c.DeliverableStatus, post.deliverable_status)
