@@ -10,9 +10,12 @@ from collections.abc import Iterator
 import nats
 import pytest
 from google.protobuf import json_format
+from sqlalchemy import text
 
+from dispatcher.usecases import Recovery
 from social_video.v1 import common_pb2 as c
 from social_video.v1 import jobs_pb2, pipeline_pb2
+from svd import db
 from svd_stack.client import copy_approved
 from tests.conftest import RunningStack, running_stack
 from tests.dispatcher.support import (
@@ -168,3 +171,32 @@ async def test_a_job_past_its_deadline_is_failed_its_task_cancelled_and_its_post
         retried = await wait_job(client, runs[-1].job_id, timeout_s=120)
         assert retried.status == c.JOB_STATUS_SUCCEEDED, retried.error
     sim.clear()
+
+
+async def test_processed_event_ids_are_forgotten_after_their_retention(stack) -> None:
+    engine = db.create_engine(stack.info["database_url"], pool_size=1)
+    try:
+        sessions = db.session_factory(engine)
+        old, recent = new_event(), new_event()
+        async with db.transaction(sessions) as session:
+            await session.execute(
+                text(
+                    "INSERT INTO dispatcher.processed_events (event_id, subject, processed_at) VALUES "
+                    "(:old, 'social.post.client_approved', now() - interval '40 days'), "
+                    "(:recent, 'social.post.client_approved', now() - interval '1 day')"
+                ),
+                {"old": old, "recent": recent},
+            )
+        lifecycle = type("Lifecycle", (), {"sessions": sessions})()
+        removed = await Recovery(lifecycle).prune(30 * 86400)  # type: ignore[arg-type]
+        assert removed >= 1
+        async with sessions() as session:
+            left = (
+                await session.execute(
+                    text("SELECT event_id FROM dispatcher.processed_events WHERE event_id IN (:old, :recent)"),
+                    {"old": old, "recent": recent},
+                )
+            ).scalars()
+            assert set(left) == {recent}
+    finally:
+        await engine.dispose()

@@ -12,7 +12,7 @@ from dispatcher.servicer import BrandsServicer, VideoJobsServicer
 from dispatcher.settings import DispatcherSettings
 from dispatcher.sweeper import run_sweeper
 from dispatcher.usecases import JobLifecycle, PipelineEvents, Recovery, UpstreamEvents
-from dispatcher.watch import JobEventFeed, JobWatch, WatchSettings
+from dispatcher.watch import JobEventFeed, JobWatch
 from social_video.v1 import brands_pb2, brands_pb2_grpc, jobs_pb2, jobs_pb2_grpc
 from svd import db
 from svd.bus.broker import make_broker
@@ -35,8 +35,7 @@ async def main(stop: asyncio.Event) -> None:
     broker = make_broker(settings.nats_url, "dispatcher", settings.shutdown_grace_s)
     publisher = EventPublisher(broker)
     try:
-        watching = WatchSettings()
-        async with ObjectStore.open(settings) as store, JobEventFeed.open(settings.database_url, watching) as feed:
+        async with ObjectStore.open(settings) as store, JobEventFeed.open(settings.database_url, settings) as feed:
             lifecycle = JobLifecycle(
                 sessions,
                 BillingClient(billing_channel),
@@ -55,7 +54,9 @@ async def main(stop: asyncio.Event) -> None:
                 publisher,
                 settings.retry_policy(),
             )
-            sweeper = asyncio.create_task(run_sweeper(recovery, settings.sweep_interval_s, stop))
+            sweeper = asyncio.create_task(
+                run_sweeper(recovery, settings.sweep_interval_s, settings.processed_events_retention_days * 86400, stop)
+            )
             try:
                 await serve_until_stopped(
                     settings,
@@ -63,7 +64,7 @@ async def main(stop: asyncio.Event) -> None:
                     [
                         ServiceBinding(
                             jobs_pb2_grpc.add_VideoJobsServicer_to_server,
-                            VideoJobsServicer(sessions, lifecycle, JobWatch(sessions, feed, watching)),
+                            VideoJobsServicer(sessions, lifecycle, JobWatch(sessions, feed, settings)),
                             jobs_pb2.DESCRIPTOR.services_by_name["VideoJobs"].full_name,
                         ),
                         ServiceBinding(

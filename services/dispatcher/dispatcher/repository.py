@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, insert, literal, select, tuple_, update
+from sqlalchemy import and_, delete, func, insert, literal, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -125,6 +125,14 @@ async def mark_processed(session: AsyncSession, event_id: str, subject: str) -> 
         .returning(processed_events.c.event_id)
     )
     return result.first() is not None
+
+
+async def prune_processed(session: AsyncSession, before: datetime, limit: int) -> int:
+    """Forget up to `limit` processed-event ids recorded before `before` (a redelivery that late is not expected);
+    how many were removed."""
+    oldest = select(processed_events.c.event_id).where(processed_events.c.processed_at < before).limit(limit)
+    result = await session.execute(delete(processed_events).where(processed_events.c.event_id.in_(oldest)))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 async def brand(session: AsyncSession, tenant_id: str) -> Any | None:

@@ -2,6 +2,7 @@
 
 from pydantic import Field
 
+from dispatcher.watch.settings import WatchSettings
 from svd.logos import MAX_BRAND_LOGO_PIXELS
 from svd.settings import BaseServiceSettings, DatabaseSettings, SpacesSettings
 
@@ -10,7 +11,7 @@ from svd.settings import BaseServiceSettings, DatabaseSettings, SpacesSettings
 DEFAULT_JOB_DEADLINE_S = 3600
 
 
-class DispatcherSettings(BaseServiceSettings, DatabaseSettings, SpacesSettings):
+class DispatcherSettings(BaseServiceSettings, DatabaseSettings, SpacesSettings, WatchSettings):
     billing_grpc_target: str
     media_grpc_target: str
     # The key this service presents to billing and media-store.
@@ -23,7 +24,8 @@ class DispatcherSettings(BaseServiceSettings, DatabaseSettings, SpacesSettings):
     hold_ttl_margin_s: int = Field(default=900, ge=10)
     # How often each replica looks for active jobs past their deadline.
     sweep_interval_s: float = Field(default=30.0, gt=0)
-    watch_poll_interval_s: float = 0.25
+    # Ids of processed client approvals are kept this long to de-duplicate redeliveries, then pruned.
+    processed_events_retention_days: float = Field(default=30.0, gt=0)
     # PutBrandAssets refuses a logo of more pixels than this (read from its header) before decoding it.
     brand_logo_max_pixels: int = Field(default=MAX_BRAND_LOGO_PIXELS, gt=0)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from google.protobuf.message import Message
@@ -19,6 +20,7 @@ from dispatcher.usecases.lifecycle import JobLifecycle
 from social_video.v1 import common_pb2 as c
 from social_video.v1 import pipeline_pb2, upstream_pb2
 from svd.bus import codec, topology
+from svd.db import transaction
 from svd.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,7 @@ _UPSTREAM: dict[str, type[Message]] = {
     topology.CLIENT_REJECTED: upstream_pb2.ClientRejected,
 }
 SWEEP_BATCH = 100
+PRUNE_BATCH = 10_000
 
 
 @dataclass
@@ -95,6 +98,17 @@ class Recovery:
                 ended += await self._time_out(job)
             if len(overdue) < SWEEP_BATCH:
                 return ended
+
+    async def prune(self, retention_s: float) -> int:
+        """Forget processed-event ids older than `retention_s` (they only de-duplicate late redeliveries), a bounded
+        batch at a time; how many were removed."""
+        removed = 0
+        while True:
+            async with transaction(self.lifecycle.sessions) as session:
+                batch = await repo.prune_processed(session, utcnow() - timedelta(seconds=retention_s), PRUNE_BATCH)
+            removed += batch
+            if batch < PRUNE_BATCH:
+                return removed
 
     async def _time_out(self, job: Any) -> int:
         """Fail `job` as timed out at its current step; 1 if this call ended it."""
