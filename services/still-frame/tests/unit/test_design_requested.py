@@ -181,7 +181,8 @@ async def test_a_second_delivery_waits_for_the_first_and_then_hands_on_its_still
     world.images.gate.clear()
     first = asyncio.create_task(world.still_frame.design_requested(_request()))
     await world.images.started.wait()
-    second = await world.still_frame.design_requested(_request())  # a redelivery while the first paints
+    # A redelivery while the first paints (bounded: without the claim it would paint too, and wait at the gate).
+    second = await asyncio.wait_for(world.still_frame.design_requested(_request()), 10)
     assert isinstance(second, Retry) and 1.0 <= second.delay_s <= 7.0 and "is being made by" in second.reason
     world.images.gate.set()
     assert await first == Ack()
@@ -299,3 +300,16 @@ def test_an_unreadable_claim_counts_as_released() -> None:
     assert Claim.decode(b'{"owner": "x", "state": "weird", "expires_at": 5}').state == "released"
     assert Claim("x", "running", 10.0).live(9.0) and not Claim("x", "running", 10.0).live(10.0)
     assert claim_key(STILL).endswith("/stills/job-1-0.claim")
+
+
+async def test_a_progress_event_that_cannot_be_published_does_not_cost_the_image(world: World) -> None:
+    publish = world.publisher.publish
+
+    async def flaky(subject: str, message: Message, msg_id: str) -> None:
+        if subject == topology.PROGRESS:
+            raise TimeoutError("bus slow")
+        await publish(subject, message, msg_id)
+
+    world.publisher.publish = flaky  # type: ignore[method-assign]
+    assert await world.still_frame.design_requested(_request()) == Ack()
+    assert world.images.calls == 1 and len(world.publisher.on(topology.STILL_READY)) == 1
