@@ -149,7 +149,10 @@ class StillFrame:
                 await self._store(key, png)
         except StillFailed as exc:
             log.warning("still frame failed for job %s: %s", ref.job_id, exc)
-            await self.claims.fail(lease, str(exc))
+            try:
+                await self.claims.fail(lease, str(exc))
+            except Unavailable as store_down:  # the failure is still reported; only a late duplicate could repaint
+                log.warning("could not record the failed claim %s: %s", lease.key, store_down)
             await self._fail(ref, str(exc))
             return Ack()
         except (ImageProviderUnavailable, Unavailable) as exc:

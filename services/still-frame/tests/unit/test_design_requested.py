@@ -15,12 +15,14 @@ from typing import Any, cast
 import pytest
 from google.protobuf.message import Message
 from PIL import Image
+from pydantic import ValidationError
 
 from social_video.v1 import common_pb2 as c
 from social_video.v1 import pipeline_pb2
 from still_frame import usecases
 from still_frame.claims import Claim, RunClaims, claim_key
 from still_frame.images import ImageProviderUnavailable, ImageRefused, ImageRequest
+from still_frame.settings import StillFrameSettings
 from still_frame.usecases import StillFrame, Timing
 from svd import keys
 from svd.bus import topology
@@ -313,3 +315,18 @@ async def test_a_progress_event_that_cannot_be_published_does_not_cost_the_image
     world.publisher.publish = flaky  # type: ignore[method-assign]
     assert await world.still_frame.design_requested(_request()) == Ack()
     assert world.images.calls == 1 and len(world.publisher.on(topology.STILL_READY)) == 1
+
+
+def test_liveness_settings() -> None:
+    base = {
+        "nats_url": "nats://127.0.0.1:1",
+        "do_spaces_key": "k",
+        "do_spaces_secret": "s",
+        "do_spaces_bucket": "b",
+        "do_spaces_endpoint": "http://127.0.0.1:1",
+    }
+    settings = StillFrameSettings(**base)  # type: ignore[arg-type]
+    assert settings.shutdown_grace_s >= settings.image_timeout_s  # a shutdown lets one image attempt finish
+    assert settings.still_frame_claim_lease_s >= 2 * settings.still_frame_heartbeat_s
+    with pytest.raises(ValidationError, match="at least twice"):
+        StillFrameSettings(**base, still_frame_heartbeat_s=10, still_frame_claim_lease_s=15)  # type: ignore[arg-type]
