@@ -64,12 +64,14 @@ async def finished(client: StackClient, job_id: str, timeout_s: float = JOB_TIME
     return await job_when(client, job_id, lambda job: job.status in TERMINAL, "to end", timeout_s)
 
 
-async def job_of(client: StackClient, tenant: str, post: str, timeout_s: float = 120.0) -> jobs_pb2.Job:
+async def job_of(client: StackClient, tenant: str, post: str = "", timeout_s: float = 120.0) -> jobs_pb2.Job:
+    """The latest job of the post (without a post: of the tenant), once there is one."""
+
     async def probe() -> jobs_pb2.Job | None:
         response = await client.jobs.ListJobs(jobs_pb2.ListJobsRequest(tenant_id=tenant, social_post_id=post, limit=1))
         return response.jobs[0] if response.jobs else None
 
-    return await eventually(probe, timeout_s, f"a job for post {post}")
+    return await eventually(probe, timeout_s, f"a job for tenant {tenant} post {post or '(any)'}")
 
 
 def step_name(job: jobs_pb2.Job) -> str:
@@ -119,9 +121,18 @@ def take_down(stack: Any, component: str, sig: signal.Signals = signal.SIGKILL) 
         time.sleep(0.1)
 
 
-async def bring_up(stack: Any, component: str) -> None:
-    """`svd up --only component`, off the event loop."""
-    await asyncio.to_thread(stack.up, component)
+async def bring_up(stack: Any, component: str, attempts: int = 3) -> None:
+    """`svd up --only component`, off the event loop; tried again as an operator would if it fails (on this shared
+    machine another process can take a port of the component while it is down; the next `up` picks a new one)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            await asyncio.to_thread(stack.up, component)
+            return
+        except AssertionError as exc:
+            if attempt == attempts:
+                raise
+            print(f"svd up --only {component} failed (attempt {attempt}), trying again: {str(exc)[-300:]}", flush=True)
+            await asyncio.sleep(2)
 
 
 async def outage(stack: Any, component: str, down_s: float, sig: signal.Signals = signal.SIGKILL) -> None:
