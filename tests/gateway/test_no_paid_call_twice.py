@@ -5,7 +5,7 @@ The simulator scopes tasks per key here (`PROVIDER_SIM_TASK_SCOPE=key`: each key
 several Runway organisations are), and the gateway has two Runway keys and a Kling fallback. Status calls time out
 after 2 s, submits after 8 s (`RUNWAY_SUBMIT_TIMEOUT_S`): before the fix a submit used the status timeout and was
 retried, then failed over to Kling, after the request had been sent. Tests run in file order (one restarts the
-gateway, the last revokes a key).
+gateway, one PostgreSQL, the last revokes a key).
 """
 
 from __future__ import annotations
@@ -74,6 +74,15 @@ async def settled_submits(sim: Sim, seq: int, late_s: float) -> list[dict[str, A
     await wait_for(lambda: submits_since(sim, seq), late_s + 30, "the submit to be answered")
     await asyncio.sleep(3)  # anything sent again would be answered (and journaled) by now
     return submits_since(sim, seq)
+
+
+def runway_tasks(sim: Sim) -> set[str]:
+    return {t["id"] for t in sim.tasks(provider="runway")}
+
+
+async def submit_in_flight(sim: Sim, known: set[str]) -> None:
+    """Wait until the provider has received a new submit (its task exists) whose answer it is holding back."""
+    await wait_for(lambda: runway_tasks(sim) - known, 90, "the submit request to reach the provider")
 
 
 async def test_a_slow_submit_answer_is_awaited_once_then_polled_and_the_job_succeeds(
@@ -172,17 +181,10 @@ async def test_a_gateway_stopped_mid_submit_leaves_one_task_and_fails_the_job_cl
     client = StackClient(info)
     try:
         tenant = await new_tenant(client)
-        since = last_seq(sim)
+        since, known = last_seq(sim), runway_tasks(sim)
         sim.faults(provider="runway", submit_delay_seconds=10)
         job = await start_job(client, tenant)
-
-        def in_flight() -> bool:
-            try:
-                return bool(submission(info, job.job_id)["attempt_id"])
-            except AssertionError:  # no row yet
-                return False
-
-        await wait_for(in_flight, 90, "the submit request to be in flight")
+        await submit_in_flight(sim, known)
         pid = gateway_stack.pid("video_gateway")
         os.kill(pid, signal.SIGTERM)  # a rollout: the grace (2 s) ends before the answer (10 s)
         await asyncio.sleep(3)
@@ -198,6 +200,30 @@ async def test_a_gateway_stopped_mid_submit_leaves_one_task_and_fails_the_job_cl
         assert [(r["provider"], r["status"]) for r in submits] == [("runway", 200)]
         balance = await client.balance(tenant)
         assert (balance.available, balance.held) == (100, 0)
+    finally:
+        await client.close()
+
+
+async def test_postgresql_down_when_the_provider_answers_the_task_is_recorded_once_it_is_back(
+    gateway_stack: RunningStack, sim: Sim
+) -> None:
+    info = gateway_stack.info
+    client = StackClient(info)
+    try:
+        tenant = await new_tenant(client)
+        since, known = last_seq(sim), runway_tasks(sim)
+        sim.faults(provider="runway", submit_delay_seconds=SUBMIT_TIMEOUT_S - 2)  # answered in time, PG down by then
+        job = await start_job(client, tenant)
+        await submit_in_flight(sim, known)
+        gateway_stack.kill("postgres", signal.SIGQUIT)  # immediate shutdown: the answer comes while it is down
+        await asyncio.sleep(15)
+        gateway_stack.up("postgres")
+
+        job = await wait_terminal(client, job.job_id, timeout_s=300)
+        assert job.status == c.JOB_STATUS_SUCCEEDED, job.error
+        submits = await settled_submits(sim, since, 0)
+        assert [(r["provider"], r["status"], r["task_id"]) for r in submits] == [("runway", 200, job.provider_job_id)]
+        assert submission(info, job.job_id)["state"] == "succeeded"
     finally:
         await client.close()
 
