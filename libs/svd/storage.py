@@ -2,7 +2,9 @@
 
 One `ObjectStore` per process, opened with `async with ObjectStore.open(settings)`. It offers small-object puts and
 gets, ranged reads, presigned URLs and a streaming multipart upload whose memory use does not grow with the object
-size. Throttling (`503 SlowDown`) and transient failures are retried twice over: botocore's own retry mode on every
+size. Objects are private unless a caller asks for `public=True` (the bucket's default ACL); clients read them through
+time-limited presigned URLs, which can be served by the Spaces CDN (`DO_SPACES_CDN_URL`) without making anything
+public. Throttling (`503 SlowDown`) and transient failures are retried twice over: botocore's own retry mode on every
 call, and a jittered exponential backoff per part on top of it, so a storm longer than botocore's budget costs
 time, not the upload. Storage errors are translated to domain errors at this boundary.
 """
@@ -12,10 +14,11 @@ from __future__ import annotations
 import asyncio
 import io
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 import aioboto3
 from botocore.config import Config
@@ -64,10 +67,14 @@ def is_transient(exc: BaseException) -> bool:
 class ObjectStore:
     """A bucket, with the operations the services need."""
 
-    def __init__(self, client: Any, settings: SpacesSettings, *, part_attempts: int = 4) -> None:
+    def __init__(
+        self, client: Any, settings: SpacesSettings, *, part_attempts: int = 4, cdn_signer: Any = None
+    ) -> None:
         self._s3 = client
         self._settings = settings
         self._part_attempts = part_attempts
+        # Signs virtual-hosted-style URLs (the only style the Spaces CDN accepts for presigned URLs).
+        self._cdn_signer = cdn_signer
         self.bucket = settings.do_spaces_bucket
 
     @classmethod
@@ -83,18 +90,24 @@ class ObjectStore:
             retries={"max_attempts": max_attempts, "mode": "standard"},
             max_pool_connections=pool_size,
         )
-        async with session.client(
-            "s3",
-            endpoint_url=settings.do_spaces_endpoint,
-            region_name=settings.do_spaces_region,
-            aws_access_key_id=settings.do_spaces_key,
-            aws_secret_access_key=settings.do_spaces_secret,
-            config=config,
-        ) as client:
-            yield cls(client, settings, part_attempts=part_attempts)
+        credentials = {
+            "endpoint_url": settings.do_spaces_endpoint,
+            "region_name": settings.do_spaces_region,
+            "aws_access_key_id": settings.do_spaces_key,
+            "aws_secret_access_key": settings.do_spaces_secret,
+        }
+        async with AsyncExitStack() as stack:
+            client = await stack.enter_async_context(session.client("s3", config=config, **credentials))
+            cdn_signer = None
+            if settings.do_spaces_cdn_url:
+                # Presigning is local; this client never sends a request.
+                signer_config = Config(s3={"addressing_style": "virtual"}, signature_version="s3v4")
+                cdn_signer = await stack.enter_async_context(session.client("s3", config=signer_config, **credentials))
+            yield cls(client, settings, part_attempts=part_attempts, cdn_signer=cdn_signer)
 
     def public_url(self, key: str) -> str:
-        """The CDN URL when `DO_SPACES_CDN_URL` is set, else the bucket URL on the endpoint."""
+        """The CDN URL when `DO_SPACES_CDN_URL` is set, else the bucket URL on the endpoint. It reads only objects
+        stored with `public=True`; for anything else hand out `presigned_get`."""
         base = self._settings.do_spaces_cdn_url.rstrip("/")
         if base:
             return f"{base}/{key}"
@@ -185,11 +198,29 @@ class ObjectStore:
         except (ClientError, BotoCoreError) as exc:
             raise Unavailable(f"object store failed deleting {key}: {exc}") from exc
 
-    async def presigned_get(self, key: str, expires_s: int = 3600) -> str:
-        url = await self._s3.generate_presigned_url(
-            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_s
-        )
-        return str(url)
+    async def presigned_get(self, key: str, expires_s: int = 3600, *, via_cdn: bool = False) -> str:
+        """A URL that reads `key` for `expires_s` seconds without credentials. With `via_cdn` and `DO_SPACES_CDN_URL`
+        set, the URL goes through the CDN: signed virtual-hosted style for the origin, then the host swapped for the
+        CDN's, which is how the Spaces CDN serves private objects (the signature covers the origin's host, which
+        the CDN forwards)."""
+        params = {"Bucket": self.bucket, "Key": key}
+        if not (via_cdn and self._cdn_signer is not None):
+            return str(await self._s3.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_s))
+        origin_url = await self._cdn_signer.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_s)
+        signed = urlsplit(str(origin_url))
+        cdn = urlsplit(self._settings.do_spaces_cdn_url)
+        return urlunsplit((cdn.scheme, cdn.netloc, cdn.path.rstrip("/") + signed.path, signed.query, ""))
+
+    async def make_private(self, key: str) -> None:
+        """Withdraw public read access from `key` (an object stored with `public=True`)."""
+        try:
+            await self._retrying(lambda: self._s3.put_object_acl(Bucket=self.bucket, Key=key, ACL="private"))
+        except ClientError as exc:
+            if _code(exc) in {"NoSuchKey", "404", "NotFound"}:
+                raise NotFound(f"object {key} not found") from exc
+            raise Unavailable(f"object store failed on {key}: {exc}") from exc
+        except BotoCoreError as exc:
+            raise Unavailable(f"object store failed on {key}: {exc}") from exc
 
     async def upload_stream(
         self,
@@ -347,7 +378,8 @@ class ObjectStore:
 
 
 def _public_extra(public: bool) -> dict[str, str]:
-    """What makes Spaces serve an object through its CDN: a public-read ACL and long-lived cache headers."""
+    """What makes an object world-readable (and cacheable for a year by any CDN): only for content meant to be
+    public forever, since neither can be revoked once served."""
     return {"ACL": "public-read", "CacheControl": PUBLIC_CACHE_CONTROL} if public else {}
 
 
