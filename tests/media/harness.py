@@ -2,17 +2,20 @@
 
 `MediaHarness` publishes `VideoReady` events (protobuf, with a `Nats-Msg-Id`) onto the real JetStream stream and
 collects the `video.stored` / `video.failed` events the media store publishes, by job id. It also reaches the
-`Media` gRPC API and the S3 store with the stack's credentials.
+`Media` gRPC API, the S3 store with the stack's credentials, and (read only) the media store's own records.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import nats
+import psycopg
 from nats.aio.msg import Msg
+from psycopg.rows import dict_row
 
 from social_video.v1 import common_pb2 as c
 from social_video.v1 import media_pb2, pipeline_pb2
@@ -27,6 +30,9 @@ MOTION_PROMPT = "Slow push-in on the product. No text or logo movement. No cuts.
 class Outcome:
     stored: pipeline_pb2.VideoStored | None = None
     failed: pipeline_pb2.VideoFailed | None = None
+    # Every event seen (a repeated outcome is published again under the same message id).
+    stored_events: int = 0
+    failed_events: int = 0
 
 
 class MediaHarness:
@@ -51,12 +57,16 @@ class MediaHarness:
 
     async def _on_stored(self, msg: Msg) -> None:
         event = codec.decode(msg.data, msg.headers, pipeline_pb2.VideoStored)
-        self._outcomes.setdefault(event.ref.job_id, Outcome()).stored = event
+        outcome = self._outcomes.setdefault(event.ref.job_id, Outcome())
+        outcome.stored = outcome.stored or event
+        outcome.stored_events += 1
         self._changed.set()
 
     async def _on_failed(self, msg: Msg) -> None:
         event = codec.decode(msg.data, msg.headers, pipeline_pb2.VideoFailed)
-        self._outcomes.setdefault(event.ref.job_id, Outcome()).failed = event
+        outcome = self._outcomes.setdefault(event.ref.job_id, Outcome())
+        outcome.failed = outcome.failed or event
+        outcome.failed_events += 1
         self._changed.set()
 
     @staticmethod
@@ -90,6 +100,20 @@ class MediaHarness:
                 self._changed.clear()
                 await self._changed.wait()
 
+    def outcome_now(self, job_id: str) -> Outcome | None:
+        """What was seen for `job_id` so far (None: nothing)."""
+        return self._outcomes.get(job_id)
+
+    async def events(self, job_id: str, count: int, timeout_s: float = 120.0) -> Outcome:
+        """The outcome of `job_id` once at least `count` stored/failed events were seen for it."""
+        async with asyncio.timeout(timeout_s):
+            while True:
+                found = self._outcomes.get(job_id)
+                if found is not None and found.stored_events + found.failed_events >= count:
+                    return found
+                self._changed.clear()
+                await self._changed.wait()
+
     def forget(self, job_id: str) -> None:
         self._outcomes.pop(job_id, None)
 
@@ -106,6 +130,25 @@ class MediaHarness:
         prefix = f"tenants/{ref.tenant_id}/social-videos/{ref.social_post_id}/"
         response = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=prefix)
         return {o["Key"]: o["Size"] for o in response.get("Contents", [])}
+
+    async def run_record(self, ref: pipeline_pb2.JobRef) -> dict[str, Any] | None:
+        """The media store's record of the run's video, read from its database (state, lease, failure reason)."""
+        url = self.info["database_url"].replace("postgresql+psycopg://", "postgresql://")
+        async with await psycopg.AsyncConnection.connect(url, row_factory=dict_row) as connection:
+            cursor = await connection.execute(
+                "SELECT media_id, state, lease_owner, lease_until, failure_reason, object_key FROM media.media"
+                " WHERE job_id = %s AND run = %s AND media_type = 'social_video'",
+                (ref.job_id, ref.run),
+            )
+            return await cursor.fetchone()
+
+    async def uploading(self, ref: pipeline_pb2.JobRef, timeout_s: float = 60.0) -> None:
+        """Wait until the run's multipart upload has started (and a part or two is in)."""
+        deadline = time.monotonic() + timeout_s
+        while not self.pending_uploads(ref):
+            assert time.monotonic() < deadline, "the upload never started"
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(1.0)
 
     def pending_uploads(self, ref: pipeline_pb2.JobRef | None = None) -> list[dict[str, Any]]:
         """Unfinished multipart uploads (of the post, or of the whole tenants/ tree)."""

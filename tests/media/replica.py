@@ -26,9 +26,18 @@ REPO = Path(__file__).resolve().parents[2]
 
 @dataclass
 class Replica:
-    pid: int
+    process: subprocess.Popen[bytes]
     grpc: str
     log: Path
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def terminate(self, timeout_s: float = 120.0) -> int:
+        """SIGTERM (a graceful stop, as Kubernetes does it) and wait for the exit; the exit code."""
+        os.kill(self.process.pid, signal.SIGTERM)
+        return self.process.wait(timeout=timeout_s)
 
 
 def _environ(pid: int) -> dict[str, str]:
@@ -54,12 +63,13 @@ def media_store_replica(stack, log_dir: Path, **overrides: str) -> Iterator[Repl
             assert process.poll() is None, f"replica exited: {log.read_text()[-3000:]}"
             assert time.monotonic() < deadline, "replica not serving after 60 s"
             time.sleep(0.2)
-        yield Replica(process.pid, grpc, log)
+        yield Replica(process, grpc, log)
     finally:
-        os.kill(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.kill(process.pid, signal.SIGKILL)
+                process.wait(timeout=5)
         stack.up("media_store")

@@ -1,5 +1,8 @@
 """A fault-injecting HTTP proxy in front of the real S3 store (SeaweedFS): a `503 SlowDown` storm on demand.
 
+Rules match by method, query key (e.g. `partNumber`: upload parts) and key suffix (e.g. `-poster.jpg`); every
+request's method, path and headers are kept in `seen`, so a test can check what was asked of the store (ACLs).
+
 Requests are forwarded byte for byte (the `Host` header too, so SigV4 signatures stay valid) to the upstream
 endpoint, except those matching an armed `FaultRule`, which get the S3 error document Spaces sends when it
 throttles. Runs in a thread of the test process on a free loopback port.
@@ -23,14 +26,20 @@ SLOW_DOWN = (
 
 @dataclass
 class FaultRule:
-    method: str  # e.g. PUT
-    query_key: str  # e.g. partNumber: only requests whose query has this key
+    method: str  # e.g. PUT; "*" = any
+    query_key: str  # e.g. partNumber: only requests whose query has this key; "" = any
     times: int  # how many requests to fail; -1 = until disarmed
     status: int = 503
     body: bytes = SLOW_DOWN
+    path_suffix: str = ""  # e.g. "-poster.jpg": only requests for such keys
 
-    def matches(self, method: str, query: dict[str, list[str]]) -> bool:
-        return self.times != 0 and method == self.method and self.query_key in query
+    def matches(self, method: str, path: str, query: dict[str, list[str]]) -> bool:
+        return (
+            self.times != 0
+            and self.method in ("*", method)
+            and (not self.query_key or self.query_key in query)
+            and path.endswith(self.path_suffix)
+        )
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -43,10 +52,12 @@ class _Handler(BaseHTTPRequestHandler):
     def _handle(self) -> None:
         length = int(self.headers.get("Content-Length", "0") or 0)
         body = self.rfile.read(length) if length else b""
-        query = parse_qs(urlsplit(self.path).query, keep_blank_values=True)
+        target = urlsplit(self.path)
+        query = parse_qs(target.query, keep_blank_values=True)
         with self.server.lock:
             self.server.requests += 1
-            rule = next((r for r in self.server.rules if r.matches(self.command, query)), None)
+            self.server.seen.append((self.command, target.path, dict(self.headers.items())))
+            rule = next((r for r in self.server.rules if r.matches(self.command, target.path, query)), None)
             if rule is not None:
                 rule.times -= 1 if rule.times > 0 else 0
                 self.server.injected += 1
@@ -89,6 +100,7 @@ class FaultProxy(ThreadingHTTPServer):
         self.lock = threading.Lock()
         self.requests = 0
         self.injected = 0
+        self.seen: list[tuple[str, str, dict[str, str]]] = []  # method, path, headers of every request
 
     @property
     def endpoint(self) -> str:

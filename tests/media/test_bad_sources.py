@@ -119,3 +119,20 @@ async def test_a_host_not_allowed_for_the_provider_is_refused(harness: MediaHarn
     ref = harness.new_ref()
     await harness.publish_ready(ref, "https://downloads.example.net/video.mp4")
     await assert_failed_cleanly(harness, ref, "downloads.example.net", "not allowed")
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("social_post_id", "post 1"), ("social_post_id", "a/b"), ("tenant_id", "..")]
+)
+async def test_ids_that_cannot_name_an_object_fail_the_job_at_once(
+    harness: MediaHarness, source: SourceServer, small_video: Path, field: str, value: str
+) -> None:
+    ref = harness.new_ref()
+    setattr(ref, field, value)
+    await harness.publish_ready(ref, source.add("bad-ids.mp4", small_video))
+    outcome = await harness.outcome(ref.job_id, timeout_s=60)  # not retried until the deadline: failed on the spot
+    assert outcome.stored is None and outcome.failed is not None
+    assert outcome.failed.phase == c.JOB_STEP_STORING
+    assert "cannot be used in an object key" in outcome.failed.reason and repr(value) in outcome.failed.reason
+    assert source.requests_for("bad-ids.mp4") == []  # nothing downloaded
+    assert await harness.run_record(ref) is None  # and no record

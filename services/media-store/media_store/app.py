@@ -1,16 +1,18 @@
-"""Media-store wiring: settings, database, object store, HTTP client, bus handler and the Media gRPC API."""
+"""Media-store wiring: settings, database, object store, HTTP client, bus handler, sweeps and the Media gRPC API."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from datetime import timedelta
 from pathlib import Path
 
-import httpx
-
+from media_store.leases import Leases
+from media_store.pinning import download_client
+from media_store.records import Records
 from media_store.servicer import MediaServicer
 from media_store.settings import MediaSettings
+from media_store.sweeps import Sweeps
 from media_store.usecases import MediaStore, TransferConfig
 from social_video.v1 import media_pb2, media_pb2_grpc, pipeline_pb2
 from svd import db
@@ -23,6 +25,8 @@ from svd.runtime import serve_until_stopped
 from svd.storage import ObjectStore
 
 VERSIONS = Path(__file__).parent / "migrations" / "versions"
+# What a cancelled transfer still does before the process exits: abort its upload, release its lease.
+CLEANUP_S = 10.0
 log = logging.getLogger(__name__)
 
 
@@ -37,18 +41,10 @@ def transfer_config(settings: MediaSettings) -> TransferConfig:
         heartbeat_s=settings.heartbeat_s,
         allowed_hosts=settings.download_allowed_hosts,
         allow_loopback_http=settings.download_allow_loopback_http,
+        stored_url_ttl_s=settings.stored_url_ttl_s,
+        retry_base_s=settings.bus_backoff_base_s,
+        retry_cap_s=settings.bus_backoff_cap_s,
     )
-
-
-async def sweep_stale_uploads(store: ObjectStore, older_than_s: float) -> None:
-    """Abort multipart uploads a crashed process left behind (older than any live transfer can be)."""
-    try:
-        aborted = await store.abort_uploads("tenants/", older_than=timedelta(seconds=older_than_s))
-    except Exception:
-        log.warning("could not sweep stale multipart uploads", exc_info=True)
-        return
-    for upload in aborted:
-        log.info("aborted stale multipart upload of %s (started %s)", upload.key, upload.initiated)
 
 
 async def main(stop: asyncio.Event) -> None:
@@ -58,18 +54,28 @@ async def main(stop: asyncio.Event) -> None:
     sessions = db.session_factory(engine)
     broker = make_broker(settings.nats_url, "media-store", settings.shutdown_grace_s)
     publisher = EventPublisher(broker)
+    records = Records(sessions)
+    leases = Leases(sessions, settings.lease_ttl_s, settings.heartbeat_s)
     try:
         async with (
             ObjectStore.open(
                 settings, max_attempts=settings.store_call_attempts, part_attempts=settings.store_part_attempts
             ) as store,
-            httpx.AsyncClient(timeout=settings.download_timeout_s, follow_redirects=False) as http,
+            download_client(settings.download_timeout_s, settings.download_allow_loopback_http) as http,
         ):
-            await sweep_stale_uploads(store, settings.stale_upload_s)
-            use_cases = MediaStore(sessions, store, http, publisher, transfer_config(settings))
+            sweeps = Sweeps(records, leases, store, settings.stale_upload_s)
+            sweeping = asyncio.create_task(sweeps.run_forever(settings.sweep_interval_s))
+            use_cases = MediaStore(records, leases, store, http, publisher, transfer_config(settings))
+            handling: set[asyncio.Task[object]] = set()
 
             async def on_ready(delivery: Delivery[pipeline_pb2.VideoReady]) -> Outcome:
-                return await use_cases.video_ready(delivery.message, delivery.in_progress)
+                task = asyncio.current_task()
+                assert task is not None
+                handling.add(task)
+                try:
+                    return await use_cases.video_ready(delivery.message, delivery.in_progress, delivery.num_delivered)
+                finally:
+                    handling.discard(task)
 
             subscribe(
                 broker,
@@ -80,17 +86,24 @@ async def main(stop: asyncio.Event) -> None:
                 policy=settings.retry_policy(),
                 max_workers=2,
             )
-            await serve_until_stopped(
-                settings,
-                stop,
-                [
-                    ServiceBinding(
-                        media_pb2_grpc.add_MediaServicer_to_server,
-                        MediaServicer(sessions, store, settings.download_url_ttl_s),
-                        media_pb2.DESCRIPTOR.services_by_name["Media"].full_name,
-                    )
-                ],
-                broker=broker,
-            )
+            try:
+                await serve_until_stopped(
+                    settings,
+                    stop,
+                    [
+                        ServiceBinding(
+                            media_pb2_grpc.add_MediaServicer_to_server,
+                            MediaServicer(sessions, store, settings.download_url_ttl_s),
+                            media_pb2.DESCRIPTOR.services_by_name["Media"].full_name,
+                        )
+                    ],
+                    broker=broker,
+                )
+            finally:
+                sweeping.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweeping
+                if handling:  # transfers cancelled past the grace: let them abort their uploads, release leases
+                    await asyncio.wait(handling, timeout=CLEANUP_S)
     finally:
         await engine.dispose()

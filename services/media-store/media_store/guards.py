@@ -1,8 +1,10 @@
 """Where the media store may download from: HTTPS only, allowed hosts per provider, public addresses only.
 
-Every URL (the provider's and every redirect hop) passes `check_url` (scheme, host allow-list, literal addresses)
-and then `check_resolved` (what the host name resolves to), so a redirect or a DNS answer cannot point the
-download at the cloud metadata service (169.254.169.254), a private network or the machine itself. Plain HTTP is
+Every URL (the provider's and every redirect hop) passes `check_url` (scheme, host allow-list, literal addresses);
+every connection passes `checked_addresses` (what the host name resolves to) inside the download client's transport
+(`pinning`), which then connects to exactly the addresses it checked, so neither a redirect nor a DNS answer, even
+one that changes between check and connect, can point the download at the cloud metadata service
+(169.254.169.254), a private network or the machine itself. Plain HTTP is
 allowed only to loopback and only when `allow_loopback_http` is set (the local simulator in development).
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -97,18 +100,37 @@ def check_url(url: str, policy: SourcePolicy) -> tuple[str, int]:
     return host, port
 
 
-async def check_resolved(host: str, port: int, policy: SourcePolicy) -> None:
-    """Every address `host` resolves to must be public (or loopback, when allowed)."""
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+
+
+async def system_resolver(host: str, port: int) -> list[str]:
+    """The addresses `host` resolves to (the system resolver, off the event loop)."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
+async def checked_addresses(
+    host: str, port: int, allow_loopback: bool, resolve: Resolver = system_resolver
+) -> list[IPAddress]:
+    """What `host` resolves to, once every address is known to be public (or loopback, when allowed)."""
     literal = _literal(host)
     if literal is not None:
         addresses: list[IPAddress] = [literal]
     else:
         try:
-            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            resolved = await resolve(host, port)
         except OSError as exc:
             raise SourceRefused(f"refusing to download from {host}: cannot resolve it ({exc})") from exc
-        addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
+        addresses = [ipaddress.ip_address(address.split("%")[0]) for address in resolved]
+        if not addresses:
+            raise SourceRefused(f"refusing to download from {host}: it resolves to no address")
     for ip in addresses:
-        problem = address_problem(ip, policy.allow_loopback_http)
+        problem = address_problem(ip, allow_loopback)
         if problem:
             raise SourceRefused(f"refusing to download from {host}: it resolves to {ip}, {problem}")
+    return addresses
+
+
+async def check_resolved(host: str, port: int, policy: SourcePolicy) -> None:
+    """Every address `host` resolves to must be public (or loopback, when allowed)."""
+    await checked_addresses(host, port, policy.allow_loopback_http)

@@ -1,4 +1,10 @@
-"""Media-store's table (schema `media`): one record per stored object; records are never deleted."""
+"""Media-store's table (schema `media`): one record per stored object; records are never deleted.
+
+A video record is created when its job run is first seen (`uploading`), carries the lease of the worker storing it,
+and ends `stored` or `failed` (with the reason); its poster gets a record of its own once the video is stored.
+`public_url` is empty: objects are private and URLs are presigned when asked for (a non-empty value marks an
+object an earlier version stored public, until the start-up sweep privatises it).
+"""
 
 from __future__ import annotations
 
@@ -33,6 +39,9 @@ media = Table(
     Column("provider", String(16), nullable=False, server_default=""),
     Column("parent_media_id", String(64)),
     Column("state", String(16), nullable=False),
+    Column("lease_owner", String(64)),
+    Column("lease_until", DateTime(timezone=True)),
+    Column("failure_reason", Text),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )

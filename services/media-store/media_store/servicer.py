@@ -1,13 +1,19 @@
-"""gRPC `social_video.v1.Media`: stored media by id or post, download URLs, and unlinking on rejection."""
+"""gRPC `social_video.v1.Media`: stored media by id or post (paged), download URLs, and unlinking on rejection.
+
+Objects are private: a linked record's `public_url` is a presigned URL made for the response (through the CDN when
+one is configured) valid for the default download TTL, an unlinked one's is empty; `GetDownloadUrl` makes one with
+the TTL asked for, for any media the caller may see.
+"""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, literal, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from media_store import paging
 from media_store.models import media
 from social_video.v1 import common_pb2 as c
 from social_video.v1 import media_pb2, media_pb2_grpc
@@ -21,7 +27,7 @@ from svd.timeutil import to_timestamp, utcnow
 MAX_URL_TTL_S = 7 * 24 * 3600
 
 
-def record(row: Any) -> media_pb2.MediaRecord:
+def record(row: Any, url: str = "") -> media_pb2.MediaRecord:
     message = media_pb2.MediaRecord(
         media_id=row.media_id,
         tenant_id=row.tenant_id,
@@ -35,7 +41,7 @@ def record(row: Any) -> media_pb2.MediaRecord:
         generated_by=row.generated_by,
         prompt=row.prompt,
         object_key=row.object_key,
-        public_url=row.public_url,
+        public_url=url,
         size_bytes=row.size_bytes or 0,
         width=row.width or 0,
         height=row.height or 0,
@@ -64,13 +70,21 @@ class MediaServicer(media_pb2_grpc.MediaServicer):
             raise NotFound(f"media {media_id} not found")
         return row
 
+    async def _record(self, row: Any) -> media_pb2.MediaRecord:
+        """The record with a fresh URL while it belongs to a post (an unlinked one's only from GetDownloadUrl)."""
+        if not row.social_post_id:
+            return record(row)
+        return record(row, await self._store.presigned_get(row.object_key, self._default_ttl_s, via_cdn=True))
+
     async def GetMedia(self, request: media_pb2.GetMediaRequest, context: Any) -> media_pb2.GetMediaResponse:
-        return media_pb2.GetMediaResponse(media=record(await self._visible(request.media_id)))
+        return media_pb2.GetMediaResponse(media=await self._record(await self._visible(request.media_id)))
 
     async def ListMedia(self, request: media_pb2.ListMediaRequest, context: Any) -> media_pb2.ListMediaResponse:
         if not request.tenant_id:
             raise InvalidArgument("tenant_id is required")
         principal().require_tenant(request.tenant_id, "tenant")
+        limit = paging.clamp_limit(request.limit)
+        cursor = paging.decode(request.page_token)
         conditions = [media.c.tenant_id == request.tenant_id, media.c.state == "stored"]
         if request.social_post_id:
             linked = media.c.social_post_id == request.social_post_id
@@ -83,9 +97,15 @@ class MediaServicer(media_pb2_grpc.MediaServicer):
                 conditions.append(linked)
         elif not request.include_unlinked:
             conditions.append(media.c.social_post_id.is_not(None))
+        if cursor is not None:
+            after = tuple_(literal(cursor.created_at), literal(cursor.media_id))
+            conditions.append(tuple_(media.c.created_at, media.c.media_id) > after)
+        query = select(media).where(*conditions).order_by(media.c.created_at, media.c.media_id).limit(limit + 1)
         async with self._sessions() as session:
-            rows = (await session.execute(select(media).where(*conditions).order_by(media.c.created_at))).all()
-        return media_pb2.ListMediaResponse(media=[record(r) for r in rows])
+            rows = (await session.execute(query)).all()
+        page, more = rows[:limit], len(rows) > limit
+        token = paging.encode(paging.Cursor(page[-1].created_at, page[-1].media_id)) if more else ""
+        return media_pb2.ListMediaResponse(media=[await self._record(r) for r in page], next_page_token=token)
 
     async def GetDownloadUrl(
         self, request: media_pb2.GetDownloadUrlRequest, context: Any
@@ -94,20 +114,21 @@ class MediaServicer(media_pb2_grpc.MediaServicer):
         ttl = request.expires_in.seconds if request.HasField("expires_in") else self._default_ttl_s
         if not 0 < ttl <= MAX_URL_TTL_S:
             raise InvalidArgument(f"expires_in must be between 1 s and {MAX_URL_TTL_S} s")
-        url = await self._store.presigned_get(row.object_key, ttl)
+        url = await self._store.presigned_get(row.object_key, ttl, via_cdn=True)
         return media_pb2.GetDownloadUrlResponse(url=url, expires_at=to_timestamp(utcnow() + timedelta(seconds=ttl)))
 
     async def UnlinkMedia(self, request: media_pb2.UnlinkMediaRequest, context: Any) -> media_pb2.UnlinkMediaResponse:
+        """Unlink the post's media (kept, no longer the post's); with `media_id`, only that Media and its poster."""
         principal().require_tenant(request.tenant_id, "tenant")
         if not request.social_post_id:
             raise InvalidArgument("social_post_id is required")
+        conditions = [media.c.tenant_id == request.tenant_id, media.c.social_post_id == request.social_post_id]
+        if request.media_id:
+            conditions.append(or_(media.c.media_id == request.media_id, media.c.parent_media_id == request.media_id))
         async with transaction(self._sessions) as session:
             rows = (
                 await session.execute(
-                    update(media)
-                    .where(media.c.tenant_id == request.tenant_id, media.c.social_post_id == request.social_post_id)
-                    .values(social_post_id=None, updated_at=utcnow())
-                    .returning(media)
+                    update(media).where(*conditions).values(social_post_id=None, updated_at=utcnow()).returning(media)
                 )
             ).all()
-        return media_pb2.UnlinkMediaResponse(media=[record(r) for r in rows])
+        return media_pb2.UnlinkMediaResponse(media=[await self._record(r) for r in rows])

@@ -1,6 +1,8 @@
 """Media-store settings (environment)."""
 
-from pydantic import Field
+from typing import Self
+
+from pydantic import Field, model_validator
 
 from svd.settings import BaseServiceSettings, DatabaseSettings, SpacesSettings
 
@@ -25,7 +27,24 @@ class MediaSettings(BaseServiceSettings, DatabaseSettings, SpacesSettings):
     parts_in_flight: int = 4
     store_call_attempts: int = 5  # botocore's attempts per S3 call (standard retry mode: backs off on SlowDown, 5xx)
     store_part_attempts: int = 4  # tries per multipart call on top of botocore's own retries
-    download_url_ttl_s: int = 3600
-    # An unfinished multipart upload older than this is a crashed attempt's leftover: aborted at start-up.
+    # Presigned URLs (objects are private): GetDownloadUrl's default, and the one `video.stored` carries to the
+    # client notification (it outlives a review session; GetDownloadUrl hands out fresh ones any time).
+    download_url_ttl_s: int = Field(default=3600, gt=0, le=7 * 24 * 3600)
+    stored_url_ttl_s: int = Field(default=24 * 3600, gt=0, le=7 * 24 * 3600)
+    # An unfinished multipart upload older than this is a crashed attempt's leftover: aborted by the sweep; a run
+    # left `uploading` this long (its job dead-lettered) has its objects deleted and is marked failed.
     stale_upload_s: float = 6 * 3600.0
-    heartbeat_s: float = 10.0  # tell JetStream a long transfer is still in progress
+    sweep_interval_s: float = 3600.0
+    heartbeat_s: float = Field(default=10.0, gt=0)  # tell JetStream a long transfer is alive; renew the run's lease
+    # A run's lease: a redelivery while it is alive waits; a crashed worker's lease is taken over once it expires.
+    # A worker that cannot renew it stops before it expires (so two workers never upload one run at once).
+    lease_ttl_s: float = Field(default=45.0, gt=0)
+    # On SIGTERM running transfers get this long to finish; what still runs is cancelled, its upload aborted, its
+    # lease released and its message handed back, so another replica starts it again at once.
+    shutdown_grace_s: float = 60.0
+
+    @model_validator(mode="after")
+    def _lease_outlives_heartbeats(self) -> Self:
+        if self.lease_ttl_s < 3 * self.heartbeat_s:
+            raise ValueError("LEASE_TTL_S must be at least three heartbeats (HEARTBEAT_S)")
+        return self

@@ -4,8 +4,10 @@ Nothing is spooled: memory is bounded by the part size times the parts in flight
 first part is sent, the first bytes must be an MP4 `ftyp` box, so an HTML error page or a wrong file never becomes
 an object. A download that breaks (connection error, truncated body) resumes with `Range` inside the same upload
 when the server supports it, otherwise the whole transfer restarts; every GET, first or resumed, spends one attempt
-of a shared budget. Redirects are followed by hand so each hop passes the source guards. An expired or revoked
-provider URL (401/403/410) is reported as such and never retried.
+of a shared budget. Redirects are followed by hand so each hop passes the source guards (scheme, allowed host); the
+addresses a host resolves to are checked by the client's transport when it connects (`pinning`), so what was
+checked is what is connected to. An expired or revoked provider URL (401/403/410) is reported as such and never
+retried. The object is private: clients read it through presigned URLs.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from media_store.guards import SourcePolicy, SourceRefused, check_resolved, check_url
+from media_store.guards import SourcePolicy, SourceRefused, check_url
 from svd.storage import ObjectStore, StoredObject
 
 CHUNK_SIZE = 1024 * 1024
@@ -71,10 +73,11 @@ class Budget:
 async def open_source(
     client: httpx.AsyncClient, url: str, policy: SourcePolicy, headers: dict[str, str]
 ) -> httpx.Response:
-    """GET `url` as a stream, following redirects by hand with every hop checked; the caller closes it."""
+    """GET `url` as a stream, following redirects by hand with every hop checked; the caller closes it.
+
+    `client` must connect through `pinning.guarded_transport`, which refuses private addresses at connect time."""
     for _ in range(MAX_REDIRECTS + 1):
-        host, port = check_url(url, policy)
-        await check_resolved(host, port, policy)
+        check_url(url, policy)
         response = await client.send(client.build_request("GET", url, headers=headers), stream=True)
         if not (response.is_redirect and "location" in response.headers):
             return response
@@ -213,7 +216,7 @@ async def stream_to_store(
     parts_in_flight: int,
     on_part: Callable[[int], Awaitable[None]] | None = None,
 ) -> StoredObject:
-    """One attempt at moving `url` into `key` (publicly readable, `video/mp4`); raises `TransferError`,
+    """One attempt at moving `url` into `key` (private, `video/mp4`); raises `TransferError`,
     `SourceRefused` or `NotAnMp4`. Transport errors while opening are retryable `TransferError`s."""
     source = SourceStream(client, url, policy, max_bytes, budget)
     try:
@@ -224,7 +227,6 @@ async def stream_to_store(
             key,
             source.chunks_after(head),
             "video/mp4",
-            public=True,
             part_size=part_size,
             max_in_flight=parts_in_flight,
             on_part=on_part,

@@ -1,48 +1,46 @@
 """Media-store use cases: store a ready video once per job run, validated and probed, with its poster.
 
 `video_ready` claims one record per (job, run) first, so however often the event is redelivered the video gets one
-object key and one Media record. The transfer streams the provider's bytes into that key; the stored object is then
-probed through ranged reads. A video that fails validation is deleted again (it never becomes media) and the job
-fails with phase `storing`; so does a download or store failure once its retries are spent. Infrastructure errors
-(database, bus) propagate, so the consumer redelivers the event with backoff.
+object key and one Media record, then takes the run's lease (`leases`): a delivery that finds another worker storing
+the run waits and touches nothing. The lease holder streams the provider's bytes into the key (or reuses the object
+an earlier attempt finished), probes it through ranged reads and stores its poster; the run then ends `stored` or
+`failed` exactly once, and every later delivery repeats that outcome. Objects are private; `video.stored` carries a
+presigned URL.
+
+What fails the job (`video.failed`, phase `storing`): a file that is not a playable MP4, a source that refuses or
+breaks beyond its retries, ids that cannot name an object. What does not: the object store being down or
+throttling past its own retries, the database or the bus being down — those are retried (`Retry`, or the raised
+error) for as long as the job's deadline allows, because the provider's URL stays valid for hours.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from media_store.guards import SourcePolicy, SourceRefused
-from media_store.models import media
+from media_store.leases import Heartbeat, LeaseLost, Leases
 from media_store.probe import InvalidVideo, RangeReader, VideoFacts, probe
+from media_store.records import Records
 from media_store.transfer import NotAnMp4, TransferError, transfer
 from social_video.v1 import common_pb2 as c
 from social_video.v1 import pipeline_pb2
 from svd import keys
 from svd.bus import topology
-from svd.bus.consumer import Ack, Outcome
+from svd.bus.consumer import Ack, Outcome, Retry, backoff_s
 from svd.bus.publisher import EventPublisher
-from svd.db import transaction
 from svd.enums import short_name
-from svd.errors import Unavailable
+from svd.errors import NotFound, Unavailable
 from svd.ids import message_id, new_id, short_id
 from svd.storage import ObjectStore, StoredObject
 from svd.telemetry import tracer
-from svd.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 _tracer = tracer("media-store")
-GENERATED_BY = "social-video-designer"
-Heartbeat = Callable[[], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -56,6 +54,10 @@ class TransferConfig:
     heartbeat_s: float
     allowed_hosts: dict[str, list[str]] = field(default_factory=dict)
     allow_loopback_http: bool = False
+    stored_url_ttl_s: int = 24 * 3600
+    # Backoff of a run retried because the object store is unavailable (base * 2^(delivery-1), capped).
+    retry_base_s: float = 1.0
+    retry_cap_s: float = 60.0
 
     def policy(self, provider: str) -> SourcePolicy:
         return SourcePolicy(tuple(self.allowed_hosts.get(provider, ())), self.allow_loopback_http)
@@ -67,93 +69,110 @@ class StoringFailed(Exception):
 
 @dataclass
 class MediaStore:
-    sessions: async_sessionmaker[AsyncSession]
+    records: Records
+    leases: Leases
     store: ObjectStore
     http: httpx.AsyncClient
     publisher: EventPublisher
     config: TransferConfig
 
-    async def video_ready(self, event: pipeline_pb2.VideoReady, heartbeat: Heartbeat | None = None) -> Outcome:
+    async def video_ready(
+        self, event: pipeline_pb2.VideoReady, heartbeat: Heartbeat | None = None, num_delivered: int = 1
+    ) -> Outcome:
         ref = event.ref
         with _tracer.start_as_current_span("media_store.store_video") as span:
             span.set_attribute("social_video.job_id", ref.job_id)
-            record = await self._claim(event)
+            try:
+                key = keys.video_key(ref.tenant_id, ref.social_post_id, short_id())
+            except ValueError as exc:  # can never succeed: no record, no object, the job fails now
+                await self._publish_failed(event, f"cannot store the video: {exc}")
+                return Ack()
+            record = await self.records.claim(event, key)
             span.set_attribute("social_video.object_key", record.object_key)
-            if record.state != "stored":
-                try:
-                    async with _beating(heartbeat, self.config.heartbeat_s):
-                        record = await self._store(event, record)
-                except (StoringFailed, Unavailable) as exc:  # Unavailable: the store, after its retries
-                    log.warning("job %s run %d: storing failed: %s", ref.job_id, ref.run, exc)
-                    await self._set_state(record.media_id, "failed")
-                    await self._fail(event, str(exc))
-                    return Ack()
-            stored = pipeline_pb2.VideoStored(
-                ref=ref,
-                provider=event.provider,
-                media_id=record.media_id,
-                object_key=record.object_key,
-                public_url=record.public_url,
-                duration_seconds=record.duration_seconds or 0.0,
-                size_bytes=record.size_bytes or 0,
-                still_key=event.still_key,
-                requested_duration_seconds=event.spec.duration_seconds,
-            )
-            await self.publisher.publish(topology.STORED, stored, message_id(ref.job_id, "stored", ref.run))
+            owner = new_id()
+            claim = await self.leases.acquire(record.media_id, owner)
+            if claim.state != "uploading":
+                return await self._repeat_outcome(event, await self.records.get(record.media_id))
+            if not claim.acquired:
+                log.info("job %s run %d: another worker is storing it (%.0f s left)", ref.job_id, ref.run, claim.wait_s)
+                return Retry(min(max(claim.wait_s, 1.0), 60.0), "another worker is storing this run")
+            return await self._store_leased(event, record, owner, claim.took_over, heartbeat, num_delivered)
+
+    async def _store_leased(
+        self,
+        event: pipeline_pb2.VideoReady,
+        record: Any,
+        owner: str,
+        took_over: bool,
+        heartbeat: Heartbeat | None,
+        num_delivered: int,
+    ) -> Outcome:
+        ref = event.ref
+        if took_over:
+            log.info("job %s run %d: took over the run from a worker whose lease expired", ref.job_id, ref.run)
+        try:
+            stored = await self.leases.hold(record.media_id, owner, heartbeat, self._store(event, record, owner))
+        except StoringFailed as exc:
+            log.warning("job %s run %d: storing failed: %s", ref.job_id, ref.run, exc)
+            if not await self.records.finish_failed(record.media_id, owner, str(exc)):
+                return Retry(self.leases.ttl_s, "lost the lease before recording the failure")
+            await self._publish_failed(event, str(exc))
+            return Ack()
+        except Unavailable as exc:  # the object store, after its own retries: the run waits, the job does not fail
+            await self.leases.release_quietly(record.media_id, owner)
+            delay = backoff_s(num_delivered, self.config.retry_base_s, self.config.retry_cap_s)
+            reason = f"object store unavailable: {exc.message}"
+            log.warning("job %s run %d: %s; trying again in %.0f s", ref.job_id, ref.run, reason, delay)
+            return Retry(delay, reason)
+        except LeaseLost as exc:
+            log.warning("job %s run %d: stopped storing: %s", ref.job_id, ref.run, exc)
+            return Retry(self.leases.ttl_s, f"stopped storing: {exc}")
+        except BaseException:  # cancelled (shutdown) or the database/bus down: the next delivery starts at once
+            await self.leases.release_quietly(record.media_id, owner)
+            raise
+        await self._publish_stored(event, stored)
         return Ack()
 
-    async def _claim(self, event: pipeline_pb2.VideoReady) -> Any:
-        """The job run's video record, created on first sight so a redelivery reuses its object key."""
-        ref = event.ref
-        async with transaction(self.sessions) as session:
-            await session.execute(
-                pg_insert(media)
-                .values(
-                    media_id=new_id(),
-                    tenant_id=ref.tenant_id,
-                    social_post_id=ref.social_post_id,
-                    original_social_post_id=ref.social_post_id,
-                    job_id=ref.job_id,
-                    run=ref.run,
-                    media_type="social_video",
-                    mime_type="video/mp4",
-                    platform=short_name(c.Platform, event.spec.platform),
-                    platform_format=short_name(c.PlatformFormat, event.spec.platform_format),
-                    generated_by=GENERATED_BY,
-                    prompt=event.motion_prompt,
-                    object_key=keys.video_key(ref.tenant_id, ref.social_post_id, short_id()),
-                    public_url="",
-                    provider=short_name(c.VideoProvider, event.provider),
-                    state="uploading",
-                )
-                .on_conflict_do_nothing(constraint="one_media_per_job_run")
-            )
-            return (
-                await session.execute(
-                    select(media).where(
-                        media.c.job_id == ref.job_id, media.c.run == ref.run, media.c.media_type == "social_video"
-                    )
-                )
-            ).one()
+    async def _repeat_outcome(self, event: pipeline_pb2.VideoReady, record: Any) -> Outcome:
+        """A finished run's outcome again (the same message id: the stream drops the copy if the first got out)."""
+        if record.state == "stored":
+            await self._publish_stored(event, record)
+        else:
+            await self._publish_failed(event, record.failure_reason or "storing failed")
+        return Ack()
 
-    async def _store(self, event: pipeline_pb2.VideoReady, record: Any) -> Any:
-        if not event.output_urls:
-            raise StoringFailed("the provider returned no output URL")
-        await self._progress(event.ref, "Downloading and storing the video")
+    async def _store(self, event: pipeline_pb2.VideoReady, record: Any, owner: str) -> Any:
         key = record.object_key
-        # A crashed earlier attempt at this key may have left parts behind.
-        aborted = await self.store.abort_uploads(key, exact=True)
-        if aborted:
-            log.info("aborted %d unfinished upload(s) of %s left by an earlier attempt", len(aborted), key)
-        obj = await self._transfer(event, key)
+        obj = await self._uploaded(key)
+        if obj is None:
+            if not event.output_urls:
+                raise StoringFailed("the provider returned no output URL")
+            await self._progress(event.ref, "Downloading and storing the video")
+            # We hold the run's lease: any unfinished upload of this key is a dead attempt's.
+            aborted = await self.store.abort_uploads(key, exact=True)
+            if aborted:
+                log.info("aborted %d unfinished upload(s) of %s left by an earlier attempt", len(aborted), key)
+            obj = await self._transfer(event, key)
+        else:
+            log.info("reusing %s, uploaded by an earlier attempt at this run", key)
         try:
             facts, poster = await self._probe(obj)
         except InvalidVideo as exc:
             await self.store.delete(key)  # never media: the pipeline keeps only valid videos
             raise StoringFailed(f"the provider's file is not a playable MP4: {exc}") from exc
         poster_key = keys.poster_key(key)
-        await self.store.put_bytes(poster_key, poster, "image/jpeg", public=True)
-        return await self._record(record, obj, facts, poster_key, len(poster))
+        await self.store.put_bytes(poster_key, poster, "image/jpeg")
+        stored = await self.records.finish_stored(record, owner, obj, facts, poster_key, len(poster))
+        if stored is None:
+            raise LeaseLost("another worker took the run over before it was recorded")
+        return stored
+
+    async def _uploaded(self, key: str) -> StoredObject | None:
+        """The video object an earlier attempt completed (a multipart upload appears only once complete)."""
+        try:
+            return await self.store.head(key)
+        except NotFound:
+            return None
 
     async def _transfer(self, event: pipeline_pb2.VideoReady, key: str) -> StoredObject:
         config = self.config
@@ -178,79 +197,48 @@ class MediaStore:
             raise StoringFailed(exc.message) from exc
         except NotAnMp4 as exc:
             raise StoringFailed(str(exc)) from exc
-        except Unavailable as exc:
-            raise StoringFailed(f"object store unavailable: {exc.message}") from exc
 
     async def _probe(self, obj: StoredObject) -> tuple[VideoFacts, bytes]:
+        """Probe the stored object; a read that failed makes it `Unavailable`, never an invalid video."""
         loop = asyncio.get_running_loop()
+        failures: list[Exception] = []
 
         def fetch(offset: int, length: int) -> bytes:
             future = asyncio.run_coroutine_threadsafe(self.store.get_range(obj.key, offset, length), loop)
-            return future.result(timeout=120)
+            try:
+                return future.result(timeout=120)
+            except Exception as exc:
+                failures.append(exc)
+                raise
 
-        return await asyncio.to_thread(probe, RangeReader(fetch, obj.size), obj.size)
+        try:
+            return await asyncio.to_thread(probe, RangeReader(fetch, obj.size), obj.size)
+        except InvalidVideo as exc:
+            if failures:  # FFmpeg saw a read error as a broken file
+                raise Unavailable(f"reading {obj.key} back failed: {failures[0]}") from exc
+            raise
 
-    async def _record(self, record: Any, obj: StoredObject, facts: VideoFacts, poster_key: str, size: int) -> Any:
-        """The poster's record (linked to the video) and the video's final facts, in one transaction."""
-        shared = {
-            "tenant_id": record.tenant_id,
-            "social_post_id": record.social_post_id,
-            "original_social_post_id": record.original_social_post_id,
-            "job_id": record.job_id,
-            "run": record.run,
-            "platform": record.platform,
-            "platform_format": record.platform_format,
-            "generated_by": GENERATED_BY,
-            "prompt": record.prompt,
-            "provider": record.provider,
-        }
-        async with transaction(self.sessions) as session:
-            await session.execute(
-                pg_insert(media)
-                .values(
-                    media_id=new_id(),
-                    media_type="social_poster",
-                    mime_type="image/jpeg",
-                    object_key=poster_key,
-                    public_url=self.store.public_url(poster_key),
-                    size_bytes=size,
-                    width=facts.width,
-                    height=facts.height,
-                    parent_media_id=record.media_id,
-                    state="stored",
-                    **shared,
-                )
-                .on_conflict_do_nothing()
-            )
-            return (
-                await session.execute(
-                    update(media)
-                    .where(media.c.media_id == record.media_id)
-                    .values(
-                        state="stored",
-                        public_url=self.store.public_url(obj.key),
-                        size_bytes=obj.size,
-                        duration_seconds=facts.duration_seconds,
-                        width=facts.width,
-                        height=facts.height,
-                        codec=facts.codec,
-                        updated_at=utcnow(),
-                    )
-                    .returning(media)
-                )
-            ).one()
-
-    async def _set_state(self, media_id: str, state: str) -> None:
-        async with transaction(self.sessions) as session:
-            await session.execute(
-                update(media).where(media.c.media_id == media_id).values(state=state, updated_at=utcnow())
-            )
+    async def _publish_stored(self, event: pipeline_pb2.VideoReady, record: Any) -> None:
+        ref = event.ref
+        url = await self.store.presigned_get(record.object_key, self.config.stored_url_ttl_s, via_cdn=True)
+        stored = pipeline_pb2.VideoStored(
+            ref=ref,
+            provider=event.provider,
+            media_id=record.media_id,
+            object_key=record.object_key,
+            public_url=url,
+            duration_seconds=record.duration_seconds or 0.0,
+            size_bytes=record.size_bytes or 0,
+            still_key=event.still_key,
+            requested_duration_seconds=event.spec.duration_seconds,
+        )
+        await self.publisher.publish(topology.STORED, stored, message_id(ref.job_id, "stored", ref.run))
 
     async def _progress(self, ref: pipeline_pb2.JobRef, label: str) -> None:
         progress = pipeline_pb2.VideoProgress(ref=ref, step=c.JOB_STEP_STORING, percent=0, label=label)
         await self.publisher.publish(topology.PROGRESS, progress, message_id(ref.job_id, "progress.storing", ref.run))
 
-    async def _fail(self, event: pipeline_pb2.VideoReady, reason: str) -> None:
+    async def _publish_failed(self, event: pipeline_pb2.VideoReady, reason: str) -> None:
         ref = event.ref
         failed = pipeline_pb2.VideoFailed(
             ref=ref,
@@ -260,27 +248,3 @@ class MediaStore:
             provider_job_id=event.provider_job_id,
         )
         await self.publisher.publish(topology.FAILED, failed, message_id(ref.job_id, "failed", ref.run))
-
-
-@contextlib.asynccontextmanager
-async def _beating(heartbeat: Heartbeat | None, every_s: float) -> AsyncIterator[None]:
-    """Call `heartbeat` every `every_s` seconds while the body runs (a long transfer is still alive)."""
-    if heartbeat is None:
-        yield
-        return
-
-    async def beat() -> None:
-        while True:
-            await asyncio.sleep(every_s)
-            try:
-                await heartbeat()
-            except Exception:  # a missed heartbeat only risks a redelivery, which is idempotent
-                log.warning("heartbeat failed", exc_info=True)
-
-    task = asyncio.create_task(beat())
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
