@@ -1,8 +1,9 @@
-"""Key pool and provider selection on the real stack: rotation on 429, invalidation on 401, failover to Kling,
-and a clear failure when no valid key is left.
+"""Key pool and provider selection on the real stack: submits rotate on 429 and 401, failover to Kling, and a clear
+failure when no valid key is left. Status checks stay with the key that submitted their task (they never rotate).
 
 The gateway here has a pool of four Runway keys (the stack's own plus three) and three fal keys; the simulator
-accepts them all until a test revokes some. Tests run in file order: the last one revokes every key.
+accepts them all until a test revokes some. Submits lease the least recently used key, so a key is asked within a
+few consecutive jobs. Tests run in file order: the last one revokes every key.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from datetime import UTC, datetime
 import pytest
 
 from social_video.v1 import common_pb2 as c
-from social_video.v1 import pipeline_pb2
+from social_video.v1 import jobs_pb2, pipeline_pb2
 from svd_stack.client import StackClient
 from tests.conftest import RunningStack, running_stack
 from tests.gateway.helpers import (
@@ -25,6 +26,7 @@ from tests.gateway.helpers import (
     start_job,
     submission,
     usage,
+    wait_submitted,
     wait_terminal,
 )
 from video_gateway.keypool import label
@@ -51,60 +53,93 @@ def _after(requests: list[dict], seq: int) -> list[dict]:
     return [r for r in requests if r["seq"] > seq]
 
 
-async def test_a_rate_limited_key_cools_down_and_the_call_moves_to_another_key(
+async def _jobs_until_asked(client: StackClient, tenant: str, sim: Sim, key: str, since: int) -> list[jobs_pb2.Job]:
+    """Run jobs one after another until a submit was made with `key` (least recently used first: at most one per
+    key of the pool); each must succeed."""
+    done: list[jobs_pb2.Job] = []
+    for _ in range(len(RUNWAY_POOL) + 2):
+        job = await wait_terminal(client, (await start_job(client, tenant)).job_id, timeout_s=90)
+        assert job.status == c.JOB_STATUS_SUCCEEDED, job.error
+        done.append(job)
+        if any(r["key"] == key for r in _after(sim.requests(provider="runway", op="submit"), since)):
+            return done
+    raise AssertionError(f"no submit was made with key {label(key)}")
+
+
+async def test_a_rate_limited_key_cools_down_and_the_submit_moves_to_another_key(
     gateway_stack: RunningStack, sim: Sim
 ) -> None:
     info = gateway_stack.info
     client = StackClient(info)
     limited = RUNWAY_POOL[0]
     try:
-        tenant = await new_tenant(client)
-        sim.faults(provider="runway", slow_seconds=8, slow_count=1)
-        sim.faults(provider="runway", key=limited, status_error=429, retry_after=30, status_error_count=1)
-        job = await wait_terminal(client, (await start_job(client, tenant)).job_id, timeout_s=90)
-        assert job.status == c.JOB_STATUS_SUCCEEDED, job.error
+        tenant = await new_tenant(client, credits=200)
+        since = max((r["seq"] for r in sim.requests()), default=0)
+        sim.faults(provider="runway", key=limited, submit_status=429, retry_after=30, submit_count=1)
+        jobs = await _jobs_until_asked(client, tenant, sim, limited, since)
 
-        runway = sim.requests(provider="runway")
-        (throttled,) = [r for r in runway if r["status"] == 429]
+        submits = _after(sim.requests(provider="runway", op="submit"), since)
+        (throttled,) = [r for r in submits if r["status"] == 429]
         assert throttled["key"] == limited and throttled["retry_after"] == "30"
-        retry = _after(runway, throttled["seq"])[0]  # the same check, at once, with the next key
-        assert retry["task_id"] == throttled["task_id"] and retry["op"] == "status"
+        retry = _after(submits, throttled["seq"])[0]  # the same submit, at once, with the next key
         assert retry["key"] != limited and retry["status"] == 200
         assert retry["time"] - throttled["time"] < 1.0
-        cooling = [r for r in _after(runway, throttled["seq"]) if r["time"] < throttled["time"] + 30]
-        assert cooling and all(r["key"] != limited for r in cooling)
-        # Least recently used first: consecutive calls spread over the pool.
-        used = [r["key"] for r in runway if r["task_id"] == job.provider_job_id and r["op"] == "status"]
-        assert len(set(used)) >= 3
+        assert all(r["key"] != limited for r in _after(submits, throttled["seq"]))  # cooling down
+        # Least recently used first: consecutive submits spread over the pool.
+        spread = [r["key"] for r in submits if r["seq"] <= throttled["seq"]]
+        assert len(set(spread)) == len(spread)
 
         row = keys(info, "runway")[label(limited)]
         assert row["status"] == "valid" and row["cooldown_until"] > datetime.now(UTC)
         assert b"rk-pool-key" not in bytes(row["ciphertext"])  # encrypted at rest
         outcomes = [u["outcome"] for u in usage(info, row["id"])]
         assert "rate_limited" in outcomes
+        for job in jobs:  # every check with the key that submitted the task
+            checks = sim.requests(provider="runway", op="status", task_id=job.provider_job_id)
+            (submit,) = [r for r in submits if r["task_id"] == job.provider_job_id]
+            assert checks and {r["key"] for r in checks} == {submit["key"]}
     finally:
         await client.close()
 
 
-async def test_a_key_answered_401_is_invalidated_and_the_call_retried_with_another(
+async def test_a_rate_limited_check_waits_and_asks_again_with_the_same_key(
+    gateway_stack: RunningStack, sim: Sim
+) -> None:
+    client = StackClient(gateway_stack.info)
+    try:
+        tenant = await new_tenant(client)
+        sim.faults(provider="runway", slow_seconds=8, slow_count=1)
+        job = await wait_submitted(client, (await start_job(client, tenant)).job_id)
+        sim.faults(task_id=job.provider_job_id, status_error=429, retry_after=3, status_error_count=1)
+        job = await wait_terminal(client, job.job_id, timeout_s=90)
+        assert job.status == c.JOB_STATUS_SUCCEEDED, job.error
+
+        checks = sim.requests(provider="runway", op="status", task_id=job.provider_job_id)
+        (throttled,) = [r for r in checks if r["status"] == 429]
+        after = _after(checks, throttled["seq"])
+        assert after and after[0]["time"] - throttled["time"] >= 2.5  # Retry-After honoured (not the 1 s tick)
+        assert len({r["key"] for r in checks}) == 1  # no other key: it could not see the task
+    finally:
+        await client.close()
+
+
+async def test_a_key_answered_401_is_invalidated_and_the_submit_retried_with_another(
     gateway_stack: RunningStack, sim: Sim
 ) -> None:
     info = gateway_stack.info
     client = StackClient(info)
     revoked = RUNWAY_POOL[1]
     try:
-        tenant = await new_tenant(client)
+        tenant = await new_tenant(client, credits=200)
         since = max((r["seq"] for r in sim.requests()), default=0)
         sim.keys("runway", revoke=[revoked])
-        sim.faults(provider="runway", slow_seconds=6, slow_count=1)
-        job = await wait_terminal(client, (await start_job(client, tenant)).job_id, timeout_s=90)
-        assert job.status == c.JOB_STATUS_SUCCEEDED, job.error
+        await _jobs_until_asked(client, tenant, sim, revoked, since)
 
         runway = [r for r in sim.requests(provider="runway") if r["seq"] > since]
         with_revoked = [r for r in runway if r["key"] == revoked]
-        assert [r["status"] for r in with_revoked] == [401]  # once, then never again
+        assert [(r["op"], r["status"]) for r in with_revoked] == [("submit", 401)]  # once, then never again
         retry = _after(runway, with_revoked[0]["seq"])[0]
-        assert retry["key"] != revoked and retry["op"] == with_revoked[0]["op"] and retry["status"] == 200
+        assert retry["key"] != revoked and retry["op"] == "submit" and retry["status"] == 200
         row = keys(info, "runway")[label(revoked)]
         assert row["status"] == "invalid" and "401" in row["invalid_reason"]
         assert [u["outcome"] for u in usage(info, row["id"])][-1] == "auth"
@@ -128,8 +163,9 @@ async def test_runway_refusing_submits_fails_over_to_kling_which_is_billed(
         assert submission(info, job.job_id)["provider"] == "kling"
         submits = [r for r in sim.requests(op="submit") if r["seq"] > since]
         runway = [r for r in submits if r["provider"] == "runway"]
-        assert [r["status"] for r in runway] == [429] * 4  # each key once (then cooling), then failover
-        assert {r["key"] for r in runway} == {info["runway_api_key"], *RUNWAY_POOL}
+        valid = sorted(lbl for lbl, row in keys(info, "runway").items() if row["status"] == "valid")
+        assert [r["status"] for r in runway] == [429] * len(valid)  # each valid key once (then cooling), then failover
+        assert sorted(label(r["key"]) for r in runway) == valid
         assert [r["status"] for r in submits if r["provider"] == "fal"] == [200]
         announced = [
             m

@@ -204,26 +204,35 @@ async def test_a_gateway_stopped_mid_submit_leaves_one_task_and_fails_the_job_cl
         await client.close()
 
 
-async def test_postgresql_down_when_the_provider_answers_the_task_is_recorded_once_it_is_back(
-    gateway_stack: RunningStack, sim: Sim
+@pytest.mark.parametrize("answered_in_time", [True, False], ids=["answered", "timed-out"])
+async def test_postgresql_down_when_a_submit_ends_its_outcome_is_recorded_once_it_is_back(
+    gateway_stack: RunningStack, sim: Sim, answered_in_time: bool
 ) -> None:
     info = gateway_stack.info
     client = StackClient(info)
     try:
         tenant = await new_tenant(client)
         since, known = last_seq(sim), runway_tasks(sim)
-        sim.faults(provider="runway", submit_delay_seconds=SUBMIT_TIMEOUT_S - 2)  # answered in time, PG down by then
+        delay = SUBMIT_TIMEOUT_S - 2 if answered_in_time else SUBMIT_TIMEOUT_S + 4
+        sim.faults(provider="runway", submit_delay_seconds=delay)
         job = await start_job(client, tenant)
         await submit_in_flight(sim, known)
-        gateway_stack.kill("postgres", signal.SIGQUIT)  # immediate shutdown: the answer comes while it is down
-        await asyncio.sleep(15)
+        gateway_stack.kill("postgres", signal.SIGQUIT)  # immediate shutdown: the outcome comes while it is down
+        await asyncio.sleep(SUBMIT_TIMEOUT_S + 5)
         gateway_stack.up("postgres")
 
         job = await wait_terminal(client, job.job_id, timeout_s=300)
-        assert job.status == c.JOB_STATUS_SUCCEEDED, job.error
-        submits = await settled_submits(sim, since, 0)
-        assert [(r["provider"], r["status"], r["task_id"]) for r in submits] == [("runway", 200, job.provider_job_id)]
-        assert submission(info, job.job_id)["state"] == "succeeded"
+        submits = await settled_submits(sim, since, delay)
+        if answered_in_time:  # the task id was kept until it could be recorded, then polled
+            assert job.status == c.JOB_STATUS_SUCCEEDED, job.error
+            assert [(r["provider"], r["status"], r["task_id"]) for r in submits] == [
+                ("runway", 200, job.provider_job_id)
+            ]
+            assert submission(info, job.job_id)["state"] == "succeeded"
+        else:  # the failure keeps its own reason (not a vaguer "interrupted")
+            assert job.status == c.JOB_STATUS_FAILED
+            assert "submit to runway timed out after the request was sent" in job.error and NOT_TWICE in job.error
+            assert [(r["provider"], r["status"]) for r in submits] == [("runway", 200)]
     finally:
         await client.close()
 

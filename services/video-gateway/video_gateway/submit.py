@@ -13,17 +13,18 @@ request, or no connection was made). Then:
 - a provider that refuses the submit because it is unavailable to us (rate limits, no valid key, unreachable) moves
   it to the next configured provider, and the provider actually used is recorded and announced (billing charges its
   rate);
-- once the provider answered with a task id, recording it is retried through a database outage (until the job's
-  deadline) rather than lost: a lost id would leave a paid task that nothing polls.
+- once the provider answered (a task id, or an ambiguous failure), recording it is retried through a database outage
+  (until the job's deadline) rather than lost: a lost id would leave a paid task that nothing polls.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from social_video.v1 import common_pb2 as c
 from social_video.v1 import pipeline_pb2
@@ -42,9 +43,10 @@ from video_gateway.selection import NO_PROVIDER, fails_over
 
 log = logging.getLogger(__name__)
 _tracer = tracer("video-gateway")
+T = TypeVar("T")
 
 NOT_TWICE = "not resubmitted so it is not paid twice"
-# Retries of recording a task id while the database is unreachable.
+# Retries of recording a submit's outcome while the database is unreachable.
 _RECORD_BACKOFF_S, _RECORD_BACKOFF_CAP_S = 1.0, 15.0
 
 
@@ -228,12 +230,13 @@ class Submitter:
     async def _record_durably(
         self, ref: pipeline_pb2.JobRef, provider: PooledProvider, submitted: Submitted, attempt: _Attempt
     ) -> Any | None:
-        loop = asyncio.get_running_loop()
-        give_up_at = loop.time() + self._record_window_s(ref)
-        delay = _RECORD_BACKOFF_S
-        while True:
-            try:
-                return await self._submissions.submitted(
+        what = f"recording {provider.name} task {submitted.task_id} of job {ref.job_id} run {ref.run}"
+        try:
+            # The task id is in the warnings: should this process die before the database is back, they are its trace.
+            return await self._durably(
+                ref,
+                what,
+                lambda: self._submissions.submitted(
                     ref.job_id,
                     ref.run,
                     attempt.token,
@@ -241,36 +244,31 @@ class Submitter:
                     provider.name,
                     submitted.task_id,
                     submitted.key_id,
-                )
+                ),
+            )
+        except Exception:
+            log.exception("%s (key %s) failed for good; cancelling the task", what, submitted.key_label)
+            await self._cancel(ref, provider, submitted)
+            raise
+
+    async def _durably(self, ref: pipeline_pb2.JobRef, what: str, write: Callable[[], Awaitable[T]]) -> T:
+        """`write`, retried through a database outage (transient errors) until the job's deadline: an outcome the
+        provider already gave must not be lost, nor turned into a vaguer one, because the database blinked."""
+        loop = asyncio.get_running_loop()
+        give_up_at = loop.time() + self._record_window_s(ref)
+        delay = _RECORD_BACKOFF_S
+        while True:
+            try:
+                return await write()
             except Exception as exc:
                 if not is_transient(exc) or loop.time() + delay > give_up_at:
-                    log.error(
-                        "%s task %s of job %s run %d (key %s) could not be recorded: %s; cancelling it",
-                        provider.name,
-                        submitted.task_id,
-                        ref.job_id,
-                        ref.run,
-                        submitted.key_label,
-                        exc,
-                    )
-                    await self._cancel(ref, provider, submitted)
                     raise
-                # Logged with the task id: should this process die before the database is back, it is the only trace.
-                log.warning(
-                    "recording %s task %s of job %s run %d (key %s) failed (%s); retrying in %.0f s",
-                    provider.name,
-                    submitted.task_id,
-                    ref.job_id,
-                    ref.run,
-                    submitted.key_label,
-                    exc,
-                    delay,
-                )
+                log.warning("%s failed (%s); retrying in %.0f s", what, exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _RECORD_BACKOFF_CAP_S)
 
     def _record_window_s(self, ref: pipeline_pb2.JobRef) -> float:
-        """How long recording a task id may be retried: until the job's deadline, else the configured budget."""
+        """How long recording an outcome may be retried: until the job's deadline, else the configured budget."""
         if ref.HasField("deadline"):
             return max(0.0, (ref.deadline.ToDatetime(tzinfo=UTC) - datetime.now(UTC)).total_seconds())
         return self._record_budget_s
@@ -283,7 +281,12 @@ class Submitter:
 
     async def _fail(self, ref: pipeline_pb2.JobRef, reason: str, token: str) -> Outcome:
         """End the claimed run failed, then say so (a lost announcement is repeated by the redelivery)."""
-        if await self._submissions.finish(ref.job_id, ref.run, FAILED, reason, token=token):
+        ended = await self._durably(
+            ref,
+            f"failing job {ref.job_id} run {ref.run} ({reason})",
+            lambda: self._submissions.finish(ref.job_id, ref.run, FAILED, reason, token=token),
+        )
+        if ended:
             await self._outbound.failed(ref, c.JOB_STEP_SUBMITTING, reason)
         else:
             log.info("job %s run %d ended elsewhere (cancelled or taken over); not failing it", ref.job_id, ref.run)
