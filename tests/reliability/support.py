@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import grpc
+import psutil
 
 from social_video.v1 import common_pb2 as c
 from social_video.v1 import jobs_pb2, media_pb2
@@ -133,6 +134,20 @@ async def bring_up(stack: Any, component: str, attempts: int = 3) -> None:
                 raise
             print(f"svd up --only {component} failed (attempt {attempt}), trying again: {str(exc)[-300:]}", flush=True)
             await asyncio.sleep(2)
+
+
+async def reconnected(stack: Any, client: str, server: str, timeout_s: float = 180.0) -> float:
+    """Seconds until `client` (a service) holds a TCP connection to `server`'s gRPC port again: after an outage a
+    gRPC channel waits out its reconnect backoff (up to two minutes) before it tries the server again."""
+    port = int(stack.info["grpc"][server].rsplit(":", 1)[1])
+    started = time.monotonic()
+
+    async def probe() -> bool:
+        connections = psutil.Process(stack.pid(client)).net_connections(kind="tcp")
+        return any(c.status == psutil.CONN_ESTABLISHED and c.raddr and c.raddr.port == port for c in connections)
+
+    await eventually(probe, timeout_s, f"{client} connected to {server}")
+    return time.monotonic() - started
 
 
 async def outage(stack: Any, component: str, down_s: float, sig: signal.Signals = signal.SIGKILL) -> None:

@@ -22,6 +22,7 @@ from tests.reliability.support import (
     job_of,
     job_when,
     print_job_log,
+    reconnected,
     restarted_with,
     step_name,
     take_down,
@@ -92,6 +93,8 @@ async def test_approvals_waiting_out_a_billing_outage_do_not_hold_up_another_ten
                 waiting = [await job_of(client, tenant) for tenant in (first, second)]
             finally:
                 await bring_up(stack, "billing")
+            # Not what this test is about: the dispatcher's channel to billing waits out its reconnect backoff.
+            print(f"dispatcher reconnected to billing {await reconnected(stack, 'dispatcher', 'billing'):.1f} s after")
             await approve(client, third, new_post())
             late = await job_of(client, third)
             await job_when(client, late.job_id, lambda job: step_name(job) != "reserving", "past reserving", 120)
