@@ -135,7 +135,7 @@ async def _provider_task_cancelled(sim: Simulator, task_id: str) -> None:
 
 @pytest.fixture(scope="module")
 def short_deadline_stack() -> Iterator[RunningStack]:
-    with running_stack(JOB_DEADLINE_S="25", SWEEP_INTERVAL_S="1", HOLD_TTL_MARGIN_S="600") as running:
+    with running_stack(JOB_DEADLINE_S="25", DEADLINE_SWEEP_INTERVAL_S="1", HOLD_TTL_MARGIN_S="600") as running:
         yield running
 
 

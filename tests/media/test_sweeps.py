@@ -68,7 +68,7 @@ async def test_a_run_given_up_on_leaves_nothing_behind_and_legacy_public_objects
         "BUS_BACKOFF_BASE_S": "1",
         "BUS_BACKOFF_CAP_S": "2",
         "STALE_UPLOAD_S": "20",
-        "SWEEP_INTERVAL_S": "2",
+        "MEDIA_SWEEP_INTERVAL_S": "2",
     }
     with media_store_replica(stack, tmp_path, **overrides):
         await harness.publish_ready(ref, source.add("abandoned.mp4", small_video))

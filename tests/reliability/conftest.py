@@ -12,7 +12,12 @@ from tests.conftest import RunningStack, running_stack
 
 # Backoff 1, 2, 2, 2 … s: the old consumer (JetStream's `max_deliver` of 10) silently dropped a message after ten
 # deliveries, about 15-17 s at these settings; the outages here last longer.
-SHORT_BUDGETS = {"BUS_BACKOFF_BASE_S": "1", "BUS_BACKOFF_CAP_S": "2", "BUS_MAX_FAILURES": "10", "SWEEP_INTERVAL_S": "2"}
+SHORT_BUDGETS = {
+    "BUS_BACKOFF_BASE_S": "1",
+    "BUS_BACKOFF_CAP_S": "2",
+    "BUS_MAX_FAILURES": "10",
+    "DEADLINE_SWEEP_INTERVAL_S": "2",
+}
 
 
 @pytest.fixture(scope="package")

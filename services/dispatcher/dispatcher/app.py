@@ -55,7 +55,9 @@ async def main(stop: asyncio.Event) -> None:
                 settings.retry_policy(),
             )
             sweeper = asyncio.create_task(
-                run_sweeper(recovery, settings.sweep_interval_s, settings.processed_events_retention_days * 86400, stop)
+                run_sweeper(
+                    recovery, settings.deadline_sweep_interval_s, settings.processed_events_retention_days * 86400, stop
+                )
             )
             try:
                 await serve_until_stopped(

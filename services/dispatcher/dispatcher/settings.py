@@ -23,7 +23,7 @@ class DispatcherSettings(BaseServiceSettings, DatabaseSettings, SpacesSettings, 
     # a late video free) is what releases a stuck job's credits.
     hold_ttl_margin_s: int = Field(default=900, ge=10)
     # How often each replica looks for active jobs past their deadline.
-    sweep_interval_s: float = Field(default=30.0, gt=0)
+    deadline_sweep_interval_s: float = Field(default=30.0, gt=0)
     # Ids of processed client approvals are kept this long to de-duplicate redeliveries, then pruned.
     processed_events_retention_days: float = Field(default=30.0, gt=0)
     # PutBrandAssets refuses a logo of more pixels than this (read from its header) before decoding it.

@@ -64,7 +64,7 @@ async def main(stop: asyncio.Event) -> None:
             download_client(settings.download_timeout_s, settings.download_allow_loopback_http) as http,
         ):
             sweeps = Sweeps(records, leases, store, settings.stale_upload_s)
-            sweeping = asyncio.create_task(sweeps.run_forever(settings.sweep_interval_s))
+            sweeping = asyncio.create_task(sweeps.run_forever(settings.media_sweep_interval_s))
             use_cases = MediaStore(records, leases, store, http, publisher, transfer_config(settings))
             handling: set[asyncio.Task[object]] = set()
 

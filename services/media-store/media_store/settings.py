@@ -34,7 +34,7 @@ class MediaSettings(BaseServiceSettings, DatabaseSettings, SpacesSettings):
     # An unfinished multipart upload older than this is a crashed attempt's leftover: aborted by the sweep; a run
     # left `uploading` this long (its job dead-lettered) has its objects deleted and is marked failed.
     stale_upload_s: float = 6 * 3600.0
-    sweep_interval_s: float = 3600.0
+    media_sweep_interval_s: float = 3600.0
     heartbeat_s: float = Field(default=10.0, gt=0)  # tell JetStream a long transfer is alive; renew the run's lease
     # A run's lease: a redelivery while it is alive waits; a crashed worker's lease is taken over once it expires.
     # A worker that cannot renew it stops before it expires (so two workers never upload one run at once).
