@@ -72,9 +72,10 @@ class GatewaySettings(BaseServiceSettings, DatabaseSettings, SpacesSettings):
     # How long a task id the provider answered with is kept trying to be recorded through a database outage, for a
     # message without a job deadline (with one: until the deadline).
     submit_record_budget_s: float = 1800.0
-    # On SIGTERM running handlers get this long (a submit in flight should be let finish); derived from the submit
-    # timeouts unless set.
-    shutdown_grace_s: float = 150.0
+    # On SIGTERM running handlers get this long: a submit in flight is let finish (its answer is never lost). Unless
+    # set, the longest submit request plus 30 s (160 s with the defaults above; the default here is that figure, which
+    # is what deployment tools read).
+    shutdown_grace_s: float = 160.0
     # How the still reaches the provider: `url` (presigned), `data_uri`, or `auto` (a presigned HTTPS URL on a host
     # name when the store has one, else a data URI while it fits the size limit).
     prompt_image: Literal["auto", "url", "data_uri"] = "auto"
