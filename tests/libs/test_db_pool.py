@@ -15,8 +15,16 @@ def test_durable_pools_leave_synchronous_commit_alone() -> None:
     pool = open_pool(URL, 3, "test")
     assert (pool.min_size, pool.max_size, pool.name) == (3, 3, "test")
     assert pool.kwargs["autocommit"] is True
-    assert "options" not in pool.kwargs
+    assert "synchronous_commit" not in pool.kwargs["options"]
+
+
+def test_every_pool_bounds_connecting_statements_and_idle_transactions() -> None:
+    for durable in (True, False):
+        kwargs = open_pool(URL, 1, "test", durable=durable).kwargs
+        assert kwargs["connect_timeout"] == 10
+        assert "-c statement_timeout=30000" in kwargs["options"]
+        assert "-c idle_in_transaction_session_timeout=60000" in kwargs["options"]
 
 
 def test_non_durable_pools_commit_without_waiting_for_the_wal() -> None:
-    assert open_pool(URL, 1, "test", durable=False).kwargs["options"] == "-c synchronous_commit=off"
+    assert open_pool(URL, 1, "test", durable=False).kwargs["options"].endswith("-c synchronous_commit=off")
