@@ -28,3 +28,7 @@ def test_every_pool_bounds_connecting_statements_and_idle_transactions() -> None
 
 def test_non_durable_pools_commit_without_waiting_for_the_wal() -> None:
     assert open_pool(URL, 1, "test", durable=False).kwargs["options"].endswith("-c synchronous_commit=off")
+
+
+def test_a_pool_gives_up_a_reconnect_slot_early_instead_of_backing_off_for_minutes() -> None:
+    assert open_pool(URL, 1, "test").reconnect_timeout <= 10

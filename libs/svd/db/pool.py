@@ -16,6 +16,8 @@ from sqlalchemy.engine import make_url
 
 from svd.db.engine import CONNECT_TIMEOUT_S, server_options
 
+RECONNECT_TIMEOUT_S = 8.0
+
 # Rows are named tuples: columns are read by name.
 Pool: TypeAlias = AsyncConnectionPool[AsyncConnection[Any]]
 
@@ -45,6 +47,10 @@ def open_pool(database_url: str, size: int, name: str, *, durable: bool = True) 
         # A connection broken by a database restart is found and replaced when it is handed out, not by the call
         # that would have used it.
         check=Pool.check_connection,
+        # psycopg_pool's reconnect delay doubles without a cap until this timeout: with its default (300 s) a pool
+        # came back a minute after PostgreSQL did. Giving up a slot early is harmless: the pool grows it again as
+        # soon as a caller waits, so the effective retry delay stays a few seconds.
+        reconnect_timeout=RECONNECT_TIMEOUT_S,
         open=False,
         name=name,
     )

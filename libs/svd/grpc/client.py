@@ -46,9 +46,20 @@ class _UnaryStreamBearer(grpc.aio.UnaryStreamClientInterceptor):
         return await continuation(_with_key(details, self._metadata), request)
 
 
+# gRPC's reconnect backoff grows to 120 s by default: a peer back after an outage stayed "unavailable" to its
+# callers for up to two minutes. A peer restarts in seconds, so we look again at most every 5 s.
+CHANNEL_OPTIONS = (
+    ("grpc.initial_reconnect_backoff_ms", 500),
+    ("grpc.min_reconnect_backoff_ms", 500),
+    ("grpc.max_reconnect_backoff_ms", 5000),
+)
+
+
 def channel(target: str, api_key: str) -> grpc.aio.Channel:
     """An insecure channel (in-cluster / loopback traffic) that authenticates every call with `api_key`."""
-    return grpc.aio.insecure_channel(target, interceptors=[_UnaryUnaryBearer(api_key), _UnaryStreamBearer(api_key)])
+    return grpc.aio.insecure_channel(
+        target, options=CHANNEL_OPTIONS, interceptors=[_UnaryUnaryBearer(api_key), _UnaryStreamBearer(api_key)]
+    )
 
 
 def translate(exc: grpc.aio.AioRpcError) -> errors.DomainError:
