@@ -111,7 +111,7 @@ def _stack_in(home: Path, overrides: dict[str, str]) -> Iterator[RunningStack]:
         **overrides,
     }
     env.pop("RUNWAY_API_KEY", None)
-    up = svd("up", "--home", str(home), env=env)
+    up = _up_in_fresh_home(home, env)
     try:
         assert up.returncode == 0, f"svd up failed:\n{up.stdout}\n{up.stderr}"
         yield RunningStack(home, env, sink)
@@ -119,6 +119,22 @@ def _stack_in(home: Path, overrides: dict[str, str]) -> Iterator[RunningStack]:
         down = svd("down", "--home", str(home), env=env)
         server.stop(grace=None)
         assert down.returncode == 0, f"svd down failed:\n{down.stdout}\n{down.stderr}"
+
+
+START_ATTEMPTS = 3
+
+
+def _up_in_fresh_home(home: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`svd up`, tried again in an emptied home (so with new ports) when a part died at start: with several test
+    workers starting stacks at once, a free port chosen by one can be taken by another before it binds."""
+    for attempt in range(1, START_ATTEMPTS + 1):
+        up = svd("up", "--home", str(home), env=env)
+        if up.returncode == 0 or "during startup" not in up.stdout + up.stderr or attempt == START_ATTEMPTS:
+            return up
+        svd("down", "--home", str(home), env=env)
+        for child in home.iterdir():
+            shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+    raise AssertionError("unreachable")
 
 
 @pytest.fixture(scope="session")
