@@ -36,6 +36,16 @@ def still_key(tenant_id: str, social_post_id: str, job_id: str, run: int) -> str
     return f"{post_prefix(tenant_id, social_post_id)}stills/{_segment(job_id, 'job id')}-{run}.png"
 
 
+def still_source_key(tenant_id: str, social_post_id: str, job_id: str, run: int) -> str:
+    """The clean brand image of one run (no text, no logo): what the video provider animates."""
+    return f"{post_prefix(tenant_id, social_post_id)}stills/{_segment(job_id, 'job id')}-{run}-source.png"
+
+
+def still_overlay_key(tenant_id: str, social_post_id: str, job_id: str, run: int) -> str:
+    """The brand layer of one run (text panel and logo on transparency), blended onto the video after animation."""
+    return f"{post_prefix(tenant_id, social_post_id)}stills/{_segment(job_id, 'job id')}-{run}-overlay.png"
+
+
 def poster_key(video_object_key: str) -> str:
     """The poster (first frame) stored next to a video."""
     return video_object_key.removesuffix(".mp4") + "-poster.jpg"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import grpc
@@ -29,6 +29,21 @@ def test_video_key_follows_the_convention() -> None:
     nanoid = short_id()
     assert keys.video_key("t1", "post-9", nanoid) == f"tenants/t1/social-videos/post-9/{nanoid}.mp4"
     assert len(nanoid) == 21
+
+
+def test_a_runs_still_source_and_overlay_live_side_by_side() -> None:
+    stills = "tenants/t1/social-videos/post-9/stills/"
+    assert keys.still_key("t1", "post-9", "job-1", 2) == f"{stills}job-1-2.png"
+    assert keys.still_source_key("t1", "post-9", "job-1", 2) == f"{stills}job-1-2-source.png"
+    assert keys.still_overlay_key("t1", "post-9", "job-1", 2) == f"{stills}job-1-2-overlay.png"
+
+
+@pytest.mark.parametrize("bad", ["../etc", "a/b", "", "x" * 200, "sp ace"])
+@pytest.mark.parametrize("key", [keys.still_key, keys.still_source_key, keys.still_overlay_key])
+def test_unsafe_segments_are_refused_in_still_keys(bad: str, key: Callable[[str, str, str, int], str]) -> None:
+    for args in ((bad, "p", "j"), ("t", bad, "j"), ("t", "p", bad)):
+        with pytest.raises(ValueError, match="object key"):
+            key(*args, 0)
 
 
 @pytest.mark.parametrize("bad", ["../etc", "a/b", "", "x" * 200, "sp ace"])

@@ -184,7 +184,20 @@ class StillReady(_message.Message):
     REF_FIELD_NUMBER: _builtins.int
     SPEC_FIELD_NUMBER: _builtins.int
     STILL_KEY_FIELD_NUMBER: _builtins.int
+    SOURCE_KEY_FIELD_NUMBER: _builtins.int
+    OVERLAY_KEY_FIELD_NUMBER: _builtins.int
     still_key: _builtins.str
+    """The composited still (brand text and logo on the image): for review and as the poster fallback. With
+    TEXT_OVERLAY=baked it is also what the provider animates.
+    """
+    source_key: _builtins.str
+    """The clean brand image (no text, no logo) at the deliverable's aspect: what the provider animates. Empty in
+    messages from before it existed (then the provider gets still_key).
+    """
+    overlay_key: _builtins.str
+    """RGBA PNG at the deliverable size holding only the text panel and the logo (transparent elsewhere), blended onto
+    every frame after animation. Empty when the brand layer is baked into the animated image.
+    """
     @_builtins.property
     def ref(self) -> Global___JobRef: ...
     @_builtins.property
@@ -195,10 +208,12 @@ class StillReady(_message.Message):
         ref: Global___JobRef | None = ...,
         spec: Global___VideoSpec | None = ...,
         still_key: _builtins.str = ...,
+        source_key: _builtins.str = ...,
+        overlay_key: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["ref", b"ref", "spec", b"spec"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["ref", b"ref", "spec", b"spec", "still_key", b"still_key"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["overlay_key", b"overlay_key", "ref", b"ref", "source_key", b"source_key", "spec", b"spec", "still_key", b"still_key"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -252,10 +267,13 @@ class VideoPoll(_message.Message):
     MOTION_PROMPT_FIELD_NUMBER: _builtins.int
     SUBMITTED_AT_FIELD_NUMBER: _builtins.int
     STILL_KEY_FIELD_NUMBER: _builtins.int
+    OVERLAY_KEY_FIELD_NUMBER: _builtins.int
     provider: _common_pb2.VideoProvider.ValueType
     provider_job_id: _builtins.str
     motion_prompt: _builtins.str
     still_key: _builtins.str
+    overlay_key: _builtins.str
+    """StillReady.overlay_key, carried to media-store (empty: nothing to blend)."""
     @_builtins.property
     def ref(self) -> Global___JobRef: ...
     @_builtins.property
@@ -272,10 +290,11 @@ class VideoPoll(_message.Message):
         motion_prompt: _builtins.str = ...,
         submitted_at: _timestamp_pb2.Timestamp | None = ...,
         still_key: _builtins.str = ...,
+        overlay_key: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["ref", b"ref", "spec", b"spec", "submitted_at", b"submitted_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["motion_prompt", b"motion_prompt", "provider", b"provider", "provider_job_id", b"provider_job_id", "ref", b"ref", "spec", b"spec", "still_key", b"still_key", "submitted_at", b"submitted_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["motion_prompt", b"motion_prompt", "overlay_key", b"overlay_key", "provider", b"provider", "provider_job_id", b"provider_job_id", "ref", b"ref", "spec", b"spec", "still_key", b"still_key", "submitted_at", b"submitted_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -294,10 +313,13 @@ class VideoReady(_message.Message):
     MOTION_PROMPT_FIELD_NUMBER: _builtins.int
     OUTPUT_URLS_FIELD_NUMBER: _builtins.int
     STILL_KEY_FIELD_NUMBER: _builtins.int
+    OVERLAY_KEY_FIELD_NUMBER: _builtins.int
     provider: _common_pb2.VideoProvider.ValueType
     provider_job_id: _builtins.str
     motion_prompt: _builtins.str
     still_key: _builtins.str
+    overlay_key: _builtins.str
+    """StillReady.overlay_key: the brand layer media-store blends onto every frame (empty: nothing to blend)."""
     @_builtins.property
     def ref(self) -> Global___JobRef: ...
     @_builtins.property
@@ -314,10 +336,11 @@ class VideoReady(_message.Message):
         motion_prompt: _builtins.str = ...,
         output_urls: _abc.Iterable[_builtins.str] | None = ...,
         still_key: _builtins.str = ...,
+        overlay_key: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["ref", b"ref", "spec", b"spec"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["motion_prompt", b"motion_prompt", "output_urls", b"output_urls", "provider", b"provider", "provider_job_id", b"provider_job_id", "ref", b"ref", "spec", b"spec", "still_key", b"still_key"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["motion_prompt", b"motion_prompt", "output_urls", b"output_urls", "overlay_key", b"overlay_key", "provider", b"provider", "provider_job_id", b"provider_job_id", "ref", b"ref", "spec", b"spec", "still_key", b"still_key"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

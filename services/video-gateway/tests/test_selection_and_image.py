@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import base64
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
+from social_video.v1 import pipeline_pb2
+from svd.bus import topology
 from video_gateway import prompt_image
 from video_gateway.keypool import KeyCipher, fingerprint, label
+from video_gateway.outbound import Outbound
 from video_gateway.providers.base import ErrorKind, ProviderError, kind_for_status, parse_retry_after
 from video_gateway.selection import fails_over, submit_order
 from video_gateway.settings import GatewaySettings
@@ -82,6 +88,13 @@ def test_data_uri_and_its_size() -> None:
     assert prompt_image.content_type("x/still.jpg") == "image/jpeg"
 
 
+def test_the_provider_animates_the_clean_source_image_else_the_still() -> None:
+    ready = pipeline_pb2.StillReady(still_key="s/j-0.png", source_key="s/j-0-source.png", overlay_key="s/j-0-o.png")
+    assert prompt_image.animated_key(ready) == "s/j-0-source.png"
+    baked = pipeline_pb2.StillReady(still_key="s/j-0.png")  # TEXT_OVERLAY=baked, or a message from before sources
+    assert prompt_image.animated_key(baked) == "s/j-0.png"
+
+
 def test_keys_are_encrypted_and_labelled_without_revealing_them() -> None:
     cipher = KeyCipher(_fernet_key())
     token = cipher.encrypt("rk_live_secret_1234")
@@ -122,3 +135,28 @@ def _fernet_key() -> str:
     from cryptography.fernet import Fernet
 
     return Fernet.generate_key().decode()
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, Any]] = []
+
+    async def publish(self, subject: str, message: Any, msg_id: str) -> None:
+        self.sent.append((subject, message))
+
+
+async def test_the_overlay_key_travels_from_the_still_to_media_store() -> None:
+    publisher = _Recorder()
+    outbound = Outbound(publisher)  # type: ignore[arg-type]
+    ready = pipeline_pb2.StillReady(
+        ref=pipeline_pb2.JobRef(job_id="j", run=0), still_key="s.png", source_key="src.png", overlay_key="ov.png"
+    )
+    row = SimpleNamespace(
+        provider="runway", provider_job_id="task-1", motion_prompt="Slow zoom.", submitted_at=datetime.now(UTC)
+    )
+    await outbound.submitted(ready, row)
+    poll = next(message for subject, message in publisher.sent if subject == topology.POLL)
+    assert (poll.still_key, poll.overlay_key) == ("s.png", "ov.png")
+    await outbound.ready(poll, ["https://provider.example/out.mp4"])
+    video_ready = next(message for subject, message in publisher.sent if subject == topology.READY)
+    assert (video_ready.still_key, video_ready.overlay_key) == ("s.png", "ov.png")

@@ -38,6 +38,7 @@ class Outbound:
             provider_job_id=row.provider_job_id,
             motion_prompt=row.motion_prompt,
             still_key=event.still_key,
+            overlay_key=event.overlay_key,
             submitted_at=submitted.submitted_at,
         )
         await self._publisher.publish(topology.POLL, poll, message_id(ref.job_id, "poll", ref.run))
@@ -51,6 +52,7 @@ class Outbound:
             motion_prompt=poll.motion_prompt,
             output_urls=output_urls,
             still_key=poll.still_key,
+            overlay_key=poll.overlay_key,
         )
         await self._publisher.publish(topology.READY, ready, message_id(poll.ref.job_id, "ready", poll.ref.run))
 

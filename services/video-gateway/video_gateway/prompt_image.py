@@ -11,6 +11,14 @@ import ipaddress
 import mimetypes
 from urllib.parse import urlsplit
 
+from social_video.v1 import pipeline_pb2
+
+
+def animated_key(event: pipeline_pb2.StillReady) -> str:
+    """The image the provider animates: the clean brand image, or the composited still when there is none (the
+    brand layer is baked in, or the message predates source images)."""
+    return event.source_key or event.still_key
+
 
 def fetchable(url: str) -> bool:
     """True when a provider on the internet could fetch `url`: HTTPS on a public host name."""

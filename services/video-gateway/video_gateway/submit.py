@@ -188,7 +188,7 @@ class Submitter:
         errors: list[str] = []
         for provider in self._providers:
             try:
-                image = await self._image_for(event.still_key, provider.name)
+                image = await self._image_for(prompt_image.animated_key(event), provider.name)
                 request = SubmitRequest(
                     image, prompt, event.spec.duration_seconds or 5, event.spec.aspect_ratio or "9:16"
                 )
