@@ -7,10 +7,11 @@ left to the OpenTelemetry SDK.
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from svd.bus.consumer import RetryPolicy
+from svd.db.url import sqlalchemy_url
 
 # A missing or malformed setting is reported by name, never with the values read (they include secrets).
 _CONFIG = SettingsConfigDict(extra="ignore", case_sensitive=False, hide_input_in_errors=True)
@@ -43,12 +44,17 @@ class BaseServiceSettings(BaseSettings):
 
 
 class DatabaseSettings(BaseSettings):
-    """PostgreSQL connection (`postgresql+psycopg://…`)."""
+    """PostgreSQL connection: a `postgresql://` URI (as CloudNativePG's app secret holds) or `postgresql+psycopg://`."""
 
     model_config = _CONFIG
 
     database_url: str
     database_pool_size: int = 10
+
+    @field_validator("database_url")
+    @classmethod
+    def _psycopg_driver(cls, url: str) -> str:
+        return sqlalchemy_url(url)
 
 
 class SpacesSettings(BaseSettings):

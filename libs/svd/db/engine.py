@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from svd.db.url import sqlalchemy_url
 from svd.telemetry import instrument_engine
 
 # A database that does not answer must fail a call in bounded time (the caller retries it), never hang a handler:
@@ -26,9 +27,9 @@ def server_options(extra: str = "") -> str:
 
 
 def create_engine(database_url: str, pool_size: int = 10) -> AsyncEngine:
-    """An instrumented async engine; `database_url` uses the `postgresql+psycopg://` driver."""
+    """An instrumented async engine on psycopg 3 (`postgresql://` and `postgresql+psycopg://` URLs alike)."""
     engine = create_async_engine(
-        database_url,
+        sqlalchemy_url(database_url),
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,

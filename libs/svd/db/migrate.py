@@ -15,11 +15,13 @@ from alembic.config import Config
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy import text
 
+from svd.db.url import sqlalchemy_url
+
 ENV_DIR = Path(__file__).parent / "alembic"
 
 
 def _upgrade(database_url: str, schema: str, versions_dir: Path) -> None:
-    engine = create_sync_engine(database_url)
+    engine = create_sync_engine(sqlalchemy_url(database_url))
     lock_id = zlib.crc32(f"svd-migrate:{schema}".encode())
     try:
         with engine.begin() as connection:

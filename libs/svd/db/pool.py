@@ -15,6 +15,7 @@ from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.engine import make_url
 
 from svd.db.engine import CONNECT_TIMEOUT_S, server_options
+from svd.db.url import sqlalchemy_url
 
 RECONNECT_TIMEOUT_S = 8.0
 
@@ -23,8 +24,8 @@ Pool: TypeAlias = AsyncConnectionPool[AsyncConnection[Any]]
 
 
 def conninfo(database_url: str) -> str:
-    """libpq connection string of a SQLAlchemy URL (`postgresql+psycopg://…`)."""
-    return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    """libpq connection string of a database URL (`postgresql://…` or SQLAlchemy's `postgresql+psycopg://…`)."""
+    return make_url(sqlalchemy_url(database_url)).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def open_pool(database_url: str, size: int, name: str, *, durable: bool = True) -> Pool:
