@@ -74,7 +74,8 @@ def _exists(pid: int) -> bool:
 
 @contextmanager
 def running_stack(home: Path | None = None, **overrides: str) -> Iterator[RunningStack]:
-    """A whole embedded stack (traces to a local sink); `overrides` are extra environment variables.
+    """A whole embedded stack (traces and metrics to a local OTLP sink, over HTTP unless overridden); `overrides` are
+    extra environment variables.
 
     The session `stack` fixture is one of these; a test that needs other settings (poll timing, fault-prone
     providers) opens its own with a module-scoped fixture and pays the start-up once. The stack really lives in a
@@ -97,12 +98,16 @@ def running_stack(home: Path | None = None, **overrides: str) -> Iterator[Runnin
 @contextmanager
 def _stack_in(home: Path, overrides: dict[str, str]) -> Iterator[RunningStack]:
     setup_telemetry("e2e-tests")  # the tests publish like the upstream router: with a real trace context
-    server, sink, port = start_sink()
+    receiver = start_sink()
+    # OTLP over HTTP, the specification's default protocol (a stack can ask for `grpc` through `overrides`).
+    protocol = overrides.get("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
     env = {
         **os.environ,
-        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": protocol,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint(protocol),
         "OTEL_EXPORTER_OTLP_INSECURE": "true",
         "OTEL_BSP_SCHEDULE_DELAY": "200",
+        "OTEL_METRIC_EXPORT_INTERVAL": "2000",
         "VIDEO_POLL_INITIAL_DELAY_S": "1",
         "VIDEO_POLL_INTERVAL_S": "1",
         # Scaled-down delays need more checks to cover a render on a busy machine (still a bounded window): with a
@@ -114,10 +119,10 @@ def _stack_in(home: Path, overrides: dict[str, str]) -> Iterator[RunningStack]:
     up = _up_in_fresh_home(home, env)
     try:
         assert up.returncode == 0, f"svd up failed:\n{up.stdout}\n{up.stderr}"
-        yield RunningStack(home, env, sink)
+        yield RunningStack(home, env, receiver.sink)
     finally:
         down = svd("down", "--home", str(home), env=env)
-        server.stop(grace=None)
+        receiver.stop()
         assert down.returncode == 0, f"svd down failed:\n{down.stdout}\n{down.stderr}"
 
 

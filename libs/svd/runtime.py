@@ -1,4 +1,4 @@
-"""Process lifecycle of a service: logging, telemetry, signal handling and graceful shutdown.
+"""Process lifecycle of a service: logging (with trace ids), telemetry, signal handling and graceful shutdown.
 
 A service's `__main__` calls `run_service(name, main)`; `main(stop)` opens its resources with `async with`, serves,
 and returns once `stop` is set (SIGTERM or SIGINT).
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -20,16 +19,16 @@ from svd.grpc.auth import KeyStore, StaticKeyStore
 from svd.grpc.server import ServiceBinding, start_server
 from svd.settings import BaseServiceSettings, DatabaseSettings
 from svd.telemetry import setup_telemetry, shutdown_telemetry
+from svd.telemetry.logs import configure_logging
+from svd.telemetry.settings import TelemetrySettings
 
 
 def run_service(service_name: str, main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
     """Run `main` until SIGTERM/SIGINT, with telemetry named `service_name` (the service's folder name)."""
-    logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO").upper(),
-        format=f"%(asctime)s %(levelname)s {service_name} %(name)s: %(message)s",
-    )
+    telemetry = TelemetrySettings()
+    configure_logging(service_name, telemetry.log_level, telemetry.log_format)  # every record carries its trace id
     logging.getLogger("aiobotocore").setLevel(logging.WARNING)
-    setup_telemetry(service_name)
+    setup_telemetry(service_name, telemetry)
 
     async def supervise() -> None:
         stop = asyncio.Event()

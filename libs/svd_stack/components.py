@@ -279,7 +279,8 @@ _TARGET_VARS = {"billing": "BILLING_GRPC_TARGET", "media_store": "MEDIA_GRPC_TAR
 
 
 def service(name: str, module: str | None = None, ready_timeout: float = 60.0) -> Component:
-    """A gRPC service run as `python -m <module>`, listening on GRPC_LISTEN (always 127.0.0.1), health-checked.
+    """A gRPC service run as `python -m <module>`, listening on GRPC_LISTEN (always 127.0.0.1), health-checked, with
+    its Prometheus scrape endpoint on METRICS_PORT (stack.json's `metrics`: service → URL).
 
     `svd down` gives it its shutdown grace to drain (see `svd_stack.grace`)."""
     target_var = _TARGET_VARS.get(name)
@@ -289,11 +290,18 @@ def service(name: str, module: str | None = None, ready_timeout: float = 60.0) -
 
     component = Component(
         name=name,
-        ports=("grpc",),
+        ports=("grpc", "metrics"),
         command=lambda ctx: [sys.executable, "-m", module or name],
-        own_env=lambda ctx: {"GRPC_LISTEN": ctx.addr(name)},
+        own_env=lambda ctx: {
+            "GRPC_LISTEN": ctx.addr(name),
+            "METRICS_HOST": LOCALHOST,
+            "METRICS_PORT": str(ctx.port(name, "metrics")),
+        },
         ready=lambda ctx: checks.grpc_serving(ctx.addr(name)),
-        facts=lambda ctx: {"grpc": {name: ctx.addr(name)}},
+        facts=lambda ctx: {
+            "grpc": {name: ctx.addr(name)},
+            "metrics": {name: f"http://{ctx.addr(name, 'metrics')}/metrics"},
+        },
         exports=lambda ctx: Exports(defaults={target_var: ctx.addr(name)} if target_var else {}),
         is_service=True,
         in_data_dir=False,

@@ -74,15 +74,18 @@ def _render(ctx: Context, processes: dict[str, Record]) -> dict[str, Any]:
     """The stack.json document: facts of every component, secrets, and the process records."""
     doc: dict[str, Any] = {"version": 1, "home": str(ctx.home)}
     grpc: dict[str, str] = {}
+    scrape: dict[str, str] = {}
     for comp in _components(ctx.plan):
         facts = comp.facts(ctx)
         grpc.update(facts.pop("grpc", {}))
+        scrape.update(facts.pop("metrics", {}))
         doc.update(facts)
         record = processes.setdefault(comp.name, {"pid": None})
         ports = dict(ctx.ports[comp.name])
         record.update(ports=ports, port=ports[comp.ports[0]], log=str(ctx.log(comp.name)))
     doc.update(
         grpc=grpc,
+        metrics=scrape,
         admin_api_key=ctx.secrets["admin_api_key"],
         secrets=dict(ctx.secrets),
         processes=processes,

@@ -166,7 +166,11 @@ async def bench(
         if not key.startswith("OTEL_") and key not in ("RUNWAY_API_KEY", "FAL_API_KEY")
     }
     if sink is not None:  # every service exports its spans, as in production
-        env.update(OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{sink_port}", OTEL_EXPORTER_OTLP_INSECURE="true")
+        env.update(
+            OTEL_EXPORTER_OTLP_PROTOCOL="grpc",
+            OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{sink_port}",
+            OTEL_EXPORTER_OTLP_INSECURE="true",
+        )
     env.update(
         VIDEO_POLL_INITIAL_DELAY_S=str(initial),
         VIDEO_POLL_INTERVAL_S=str(interval),
@@ -254,14 +258,15 @@ def main() -> None:
     parser.add_argument("--home", type=Path, help="stack home to use and keep (logs); default a temporary one")
     parser.add_argument("--export-traces", action="store_true", help="export every span to a local OTLP receiver")
     args = parser.parse_args()
-    server, sink, port = start_sink() if args.export_traces else (None, None, 0)
+    receiver = start_sink() if args.export_traces else None
+    sink, port = (receiver.sink, receiver.grpc_port) if receiver else (None, 0)
     try:
         with tempfile.TemporaryDirectory(prefix="bench-gateway-") as temporary:
             home = args.home or Path(temporary)
             result = asyncio.run(bench(args.jobs, args.initial, args.interval, args.rounds, home, sink, port))
     finally:
-        if server is not None:
-            server.stop(0)
+        if receiver is not None:
+            receiver.stop()
     print(json.dumps(result, indent=2))
     ok = result["rss_mib"]["peak"] < 300 and result["drift_s"]["max"] < 1.0 and result["cpu_idle_pct"] < 2.0
     ok = ok and result["checks"]["made"] == result["checks"]["due"]

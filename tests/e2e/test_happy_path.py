@@ -6,6 +6,7 @@ import asyncio
 import time
 
 import av
+import httpx
 import psycopg
 
 from social_video.v1 import common_pb2 as c
@@ -95,5 +96,45 @@ async def test_approved_reel_becomes_a_stored_video_in_client_review(stack, tmp_
         assert SERVICES <= stack.sink.services_by_trace().get(trace_id, set())
         # The provider calls are traced through the gateway's HTTP transport: the submit and the status checks.
         assert {"POST", "GET", "video_gateway.poll"} <= stack.sink.span_names(trace_id, "video-gateway")
+        # The stack exports with OTLP's default protocol, HTTP/protobuf: the spans above came that way.
+        assert stack.sink.protocols == {"http/protobuf"}
+        await _assert_metrics_exported(stack)
     finally:
         await client.close()
+
+
+# What one successful job makes each service record (svd.telemetry.metrics), over OTLP and on its scrape endpoint.
+EXPECTED_METRICS = {
+    "dispatcher": {"svd.jobs.started", "svd.jobs.finished", "svd.job.duration", "svd.job.step.duration"},
+    "billing": {"svd.credits"},
+    "still-frame": {"svd.provider.call.duration", "svd.job.step.duration", "svd.bus.handle.duration"},
+    "video-gateway": {"svd.provider.call.duration", "svd.job.step.duration"},
+    "media-store": {"svd.transfer.bytes", "svd.job.step.duration"},
+}
+SCRAPED = {
+    "dispatcher": ('svd_jobs_finished_total{failed_phase="",', 'status="succeeded"'),
+    "billing": ("svd_credits_total{", 'movement="consumed"'),
+    "still-frame": ("svd_job_step_duration_seconds_count{", 'step="still_frame"'),
+    "video-gateway": ("svd_provider_call_duration_seconds_count{", 'operation="submit"'),
+    "media-store": ("svd_transfer_bytes_total{", 'direction="upload"'),
+}
+
+
+async def _assert_metrics_exported(stack) -> None:
+    deadline = time.monotonic() + 20
+    missing = dict(EXPECTED_METRICS)
+    while missing and time.monotonic() < deadline:
+        missing = {
+            service: names - stack.sink.metric_names(service, "http/protobuf")
+            for service, names in EXPECTED_METRICS.items()
+            if not names <= stack.sink.metric_names(service, "http/protobuf")
+        }
+        await asyncio.sleep(0.5)
+    assert not missing, f"metrics not exported over OTLP/HTTP: {missing}"
+    endpoints = stack.info["metrics"]
+    assert set(endpoints) == {"dispatcher", "still_frame", "video_gateway", "media_store", "billing"}
+    for service, (family, label) in SCRAPED.items():
+        async with httpx.AsyncClient(timeout=5) as http:
+            page = (await http.get(endpoints[service.replace("-", "_")])).text
+        lines = [line for line in page.splitlines() if line.startswith(family) and label in line]
+        assert lines and all(float(line.rsplit(" ", 1)[1]) > 0 for line in lines), f"{service}: {family} {label}"

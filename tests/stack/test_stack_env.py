@@ -29,11 +29,11 @@ def _context(env: dict[str, str], postgres_port: int = 5432) -> Context:
         "postgres": {"main": postgres_port},
         "s3": {name: 9000 + i for i, name in enumerate(seaweed.PORTS)},
         "provider-sim": {"main": 8089, "tls": 8443},
-        "billing": {"grpc": 5001},
-        "media_store": {"grpc": 5002},
-        "dispatcher": {"grpc": 5003},
-        "still_frame": {"grpc": 5004},
-        "video_gateway": {"grpc": 5005},
+        "billing": {"grpc": 5001, "metrics": 9461},
+        "media_store": {"grpc": 5002, "metrics": 9462},
+        "dispatcher": {"grpc": 5003, "metrics": 9463},
+        "still_frame": {"grpc": 5004, "metrics": 9464},
+        "video_gateway": {"grpc": 5005, "metrics": 9465},
     }
     plan = tuple(step for step in PLAN if step.enabled(env))
     return Context(home=Path("/tmp/svd-env-test"), env=env, ports=ports, secrets=SECRETS, plan=plan)
@@ -64,6 +64,7 @@ def test_service_env_connection_vars_are_forced_other_defaults_yield_to_the_user
     assert env["NATS_URL"] == "nats://svd:natspw@127.0.0.1:4222"
     assert env["DATABASE_URL"] == "postgresql+psycopg://postgres:pgpw@127.0.0.1:5432/svd"
     assert env["GRPC_LISTEN"] == "127.0.0.1:5003"
+    assert (env["METRICS_HOST"], env["METRICS_PORT"]) == ("127.0.0.1", "9463")  # its own scrape port
     assert env["DO_SPACES_BUCKET"] == "svd-media"
     assert env["DO_SPACES_ENDPOINT"] == "http://127.0.0.1:9000"
     assert (env["DO_SPACES_KEY"], env["DO_SPACES_SECRET"], env["DO_SPACES_REGION"]) == ("AK", "SK", "us-east-1")

@@ -30,7 +30,7 @@ OWN_SETTINGS = {
 
 
 def test_each_service_waits_for_its_own_settings_default_plus_a_margin() -> None:
-    ports = {comp.name: {"grpc": 5001 + i} for i, comp in enumerate(SERVICES)}
+    ports = {comp.name: {"grpc": 5001 + i, "metrics": 9461 + i} for i, comp in enumerate(SERVICES)}
     secrets = {key: make() for key, make in SECRET_FACTORIES.items()}
     ctx = Context(home=Path("/nonexistent"), env={}, ports=ports, secrets=secrets, plan=SERVICES)
     for component in SERVICES:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,6 +33,7 @@ from svd.bus import codec
 from svd.bus.publisher import EventPublisher
 from svd.bus.topology import DEAD_LETTER, ConsumerSpec, dead_letter_subject
 from svd.errors import is_transient
+from svd.telemetry import metrics
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +164,10 @@ def subscribe(
             return
         delivery = Delivery(decoded, raw.subject, headers, meta.num_delivered, meta.sequence.stream, msg.in_progress)
         deadline = message_deadline(decoded, meta.timestamp, retry_policy)
+        if meta.num_delivered > 1:
+            metrics.bus_redeliveries.add(1, {"consumer": spec.durable})
         result: Outcome | BaseException
+        started = time.perf_counter()
         try:
             result = await handler(delivery)
         except asyncio.CancelledError:
@@ -173,6 +178,7 @@ def subscribe(
             level = logging.WARNING if is_transient(exc) else logging.ERROR
             log.log(level, "handler for %s failed (delivery %d)", spec.durable, meta.num_delivered, exc_info=exc)
             result = exc
+        _record_handling(spec.durable, result, time.perf_counter() - started)
         outcome = decide(result, meta.num_delivered, deadline, datetime.now(UTC), retry_policy)
         await _settle(msg, outcome, publisher, spec, raw.subject, raw.data, headers, meta.sequence.stream)
 
@@ -187,6 +193,15 @@ def subscribe(
         ack_policy=AckPolicy.MANUAL,
         **subscriber_options,  # type: ignore[arg-type]
     )(on_message)
+
+
+def _record_handling(consumer: str, result: Outcome | BaseException, seconds: float) -> None:
+    """How long the handler took, by outcome; a pipeline step's consumer also times that step when it is done."""
+    outcome = "error" if isinstance(result, BaseException) else type(result).__name__.lower()
+    metrics.bus_handle_duration.record(seconds, {"consumer": consumer, "outcome": outcome})
+    step = metrics.STEP_OF_CONSUMER.get(consumer)
+    if step is not None and outcome == "ack":
+        metrics.step_duration.record(seconds, {"step": step})
 
 
 async def _the_message(message: Any) -> Any:
@@ -226,6 +241,7 @@ async def _dead_letter(
     reason: str,
 ) -> None:
     log.warning("dead-lettering %s #%d from %s: %s", subject, sequence, spec.durable, reason)
+    metrics.bus_dead_letters.add(1, {"consumer": spec.durable})
     letter = pipeline_pb2.DeadLetter(
         original_subject=subject,
         stream=spec.stream,

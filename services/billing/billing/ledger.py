@@ -20,6 +20,7 @@ from billing import domain
 from billing.batcher import Batcher, Movement
 from billing.domain import Balance, Hold, HoldState, Outcome, Rate
 from svd.errors import NotFound, Unavailable
+from svd.telemetry import metrics
 
 _GRANT = "SELECT * FROM billing.grant_credits(%s, %s, %s, %s, %s)"
 _EXPIRE = "SELECT billing.expire_due(%s)"
@@ -83,7 +84,10 @@ class Ledger:
         )
         if row.o_outcome == Outcome.INSUFFICIENT:
             raise domain.insufficient(amount, row.o_balance - row.o_held)
-        return _hold(row), Balance(tenant_id, credit_type, row.o_balance, row.o_held)
+        hold = _hold(row)
+        if row.o_outcome == Outcome.OK:
+            credits_moved(hold, "reserve")
+        return hold, Balance(tenant_id, credit_type, row.o_balance, row.o_held)
 
     async def consume(self, reservation_id: str, amount: int, tenant: str | None = None) -> tuple[Hold, Balance]:
         """Spend `amount` of a hold and release the rest, once; a replay must name the same amount.
@@ -106,7 +110,10 @@ class Ledger:
             raise domain.hold_error(
                 outcome, movement.ref, movement.kind, row.o_state, row.o_amount, row.o_consumed, movement.amount
             )
-        return _hold(row), Balance(row.o_tenant_id, row.o_credit_type, row.o_balance, row.o_held)
+        hold = _hold(row)
+        if outcome == Outcome.OK:
+            credits_moved(hold, movement.kind)
+        return hold, Balance(row.o_tenant_id, row.o_credit_type, row.o_balance, row.o_held)
 
     async def grant(self, tenant_id: str, credit_type: str, amount: int, idempotency_key: str, reason: str) -> Balance:
         """Add credits once per idempotency key."""
@@ -150,6 +157,18 @@ class Ledger:
     async def expire_due(self, accounts: int = 100) -> int:
         """Expire holds past their TTL on up to `accounts` accounts; accounts locked elsewhere are left for later."""
         return int((await self._one(_EXPIRE, (accounts,)))[0])
+
+
+def credits_moved(hold: Hold, kind: str) -> None:
+    """Count the credits a movement that happened (not a replay) reserved, consumed or gave back."""
+    labels = {"credit_type": hold.credit_type}
+    if kind == "reserve":
+        metrics.credits.add(hold.amount, {**labels, "movement": "reserved"})
+    elif kind == "consume":
+        metrics.credits.add(hold.consumed_amount, {**labels, "movement": "consumed"})
+        metrics.credits.add(hold.amount - hold.consumed_amount, {**labels, "movement": "released"})
+    elif kind == "release":
+        metrics.credits.add(hold.amount, {**labels, "movement": "released"})
 
 
 def _rate(row: Any) -> Rate:

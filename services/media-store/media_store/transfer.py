@@ -21,6 +21,7 @@ import httpx
 
 from media_store.guards import SourcePolicy, SourceRefused, check_url
 from svd.storage import ObjectStore, StoredObject
+from svd.telemetry import metrics
 
 CHUNK_SIZE = 1024 * 1024
 MAX_REDIRECTS = 5
@@ -223,7 +224,7 @@ async def stream_to_store(
         head = await source.head()
         if not has_ftyp(head):
             raise NotAnMp4(f"not an MP4 file: the first bytes are not an ftyp box ({head[:16]!r})")
-        return await store.upload_stream(
+        stored = await store.upload_stream(
             key,
             source.chunks_after(head),
             "video/mp4",
@@ -231,10 +232,13 @@ async def stream_to_store(
             max_in_flight=parts_in_flight,
             on_part=on_part,
         )
+        metrics.transfer_bytes.add(stored.size, {"direction": "upload"})
+        return stored
     except httpx.TransportError as exc:
         reason = f"download broke after {source.received} bytes: {type(exc).__name__}: {exc}"
         raise TransferError(reason, retryable=True) from exc
     finally:
+        metrics.transfer_bytes.add(source.received, {"direction": "download"})  # what came in, also on a failure
         await source.close()
 
 

@@ -9,6 +9,7 @@ import logging
 from social_video.v1 import pipeline_pb2
 from still_frame.claims import RunClaims
 from still_frame.images.factory import build_image_provider
+from still_frame.images.metered import MeteredImages
 from still_frame.settings import StillFrameSettings
 from still_frame.usecases import StillFrame, Timing
 from svd.bus import topology
@@ -25,7 +26,7 @@ async def main(stop: asyncio.Event) -> None:
     settings = StillFrameSettings()  # type: ignore[call-arg]
     broker = make_broker(settings.nats_url, "still-frame", settings.shutdown_grace_s)
     publisher = EventPublisher(broker)
-    images = build_image_provider(settings)
+    images = MeteredImages(build_image_provider(settings))  # every call's latency and errors, by provider
     log.info("still-frame image provider: %s", images.name)
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(images.aclose)

@@ -19,6 +19,7 @@ from svd.storage import ObjectStore
 from video_gateway import handlers
 from video_gateway.cancel import Canceller
 from video_gateway.keypool import KeyCipher, KeyPool
+from video_gateway.metered import MeteredProvider
 from video_gateway.outbound import Outbound
 from video_gateway.poll import Poller
 from video_gateway.polling import PollSchedule
@@ -134,7 +135,7 @@ async def main(stop: asyncio.Event) -> None:
             found = adapters(settings, runway_http, runway_submits, kling_submits)
             providers = {
                 name: PooledProvider(
-                    found[name],
+                    MeteredProvider(found[name]),
                     pool,
                     submit_attempts=settings.provider_submit_attempts,
                     submit_deadline_s=settings.provider_submit_deadline_s,

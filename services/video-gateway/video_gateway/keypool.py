@@ -26,6 +26,7 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from svd.db.pool import Pool
+from svd.telemetry import metrics
 from video_gateway.models import KEY_INVALID, KEY_RETIRED, KEY_VALID, SCHEMA
 from video_gateway.providers.base import ErrorKind, ProviderError
 
@@ -222,11 +223,13 @@ class KeyPool:
     async def cool_down(self, lease: Lease, retry_after_s: float | None) -> None:
         seconds = retry_after_s if retry_after_s is not None else self._default_cooldown_s
         log.warning("%s key %s rate limited: cooling down for %.1f s", lease.provider, lease.label, seconds)
+        metrics.key_cooldowns.add(1, {"provider": lease.provider})
         async with self._connections.connection() as conn:
             await conn.execute(_COOL_DOWN, {"id": lease.key_id, "seconds": seconds})
 
     async def invalidate(self, lease: Lease, reason: str) -> None:
         log.error("%s key %s marked invalid: %s", lease.provider, lease.label, reason)
+        metrics.key_invalidations.add(1, {"provider": lease.provider})
         async with self._connections.connection() as conn:
             await conn.execute(_INVALIDATE, (reason[:300], lease.key_id))
 

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from social_video.v1 import common_pb2 as c
 from social_video.v1 import pipeline_pb2
 from svd.bus.consumer import Ack, Outcome, Reject, Retry
-from svd.telemetry import tracer
+from svd.telemetry import metrics, tracer
 from video_gateway.models import CANCELLED, FAILED, SUCCEEDED, TIMED_OUT
 from video_gateway.outbound import PROVIDER_NAME, Outbound
 from video_gateway.polling import ErrorKind as LoopError
@@ -89,6 +89,7 @@ class Poller:
                     return await self._end(event, FAILED, "the provider reported success without an output URL")
                 await self._outbound.ready(event, status.output_urls)
                 await self._submissions.finish(event.ref.job_id, event.ref.run, SUCCEEDED)
+                metrics.step_duration.record(self._elapsed(event), {"step": "polling"})  # submitted → rendered
                 return Ack()
             case TaskState.FAILED:
                 reason = f"provider task failed: {status.failure or 'no reason given'}"

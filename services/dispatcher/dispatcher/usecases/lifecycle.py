@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dispatcher import domain
 from dispatcher import repository as repo
+from dispatcher.job_metrics import job_finished
 from dispatcher.outbound import Outbound
 from dispatcher.ports import BillingClient, MediaClient
 from dispatcher.views import job_ref, video_spec
@@ -27,6 +28,7 @@ from svd.db import transaction
 from svd.enums import short_name
 from svd.errors import FailedPrecondition, InvalidArgument, NotFound
 from svd.ids import message_id
+from svd.telemetry.metrics import timed_step
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +53,12 @@ class JobLifecycle:
             return
         if not job.reservation_id:
             try:
-                amount = await self.billing.quote(domain.CONSERVATIVE_PROVIDER, job.duration_seconds)
-                # The hold is named by the job, so a racing replica (or a redelivery) gets the same hold back.
-                hold = await self.billing.reserve(
-                    job.tenant_id, amount, f"job:{job.job_id}", job.job_id, self.hold_ttl_s
-                )
+                with timed_step("reserving"):
+                    amount = await self.billing.quote(domain.CONSERVATIVE_PROVIDER, job.duration_seconds)
+                    # The hold is named by the job, so a racing replica (or a redelivery) gets the same hold back.
+                    hold = await self.billing.reserve(
+                        job.tenant_id, amount, f"job:{job.job_id}", job.job_id, self.hold_ttl_s
+                    )
             except (FailedPrecondition, NotFound, InvalidArgument) as exc:
                 # Insufficient credits, or no usable rate: no retry will change it.
                 await self.fail(job.job_id, c.JOB_STEP_RESERVING, exc.message)
@@ -167,6 +170,7 @@ class JobLifecycle:
                 provider=job.provider,
                 **({"hold": hold_note} if hold_note else {}),
             )
+        job_finished(job)
         if job.status == status:
             await self.outbound.job_status(job, c.POST_STATUS_DM_REVIEW, c.DELIVERABLE_STATUS_FAILED, reason=job.error)
         return job

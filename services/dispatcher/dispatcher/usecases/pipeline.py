@@ -13,6 +13,7 @@ from typing import Any
 
 from dispatcher import domain
 from dispatcher import repository as repo
+from dispatcher.job_metrics import job_finished
 from dispatcher.usecases.lifecycle import JobLifecycle
 from social_video.v1 import common_pb2 as c
 from social_video.v1 import pipeline_pb2
@@ -171,6 +172,7 @@ class PipelineEvents:
                     step=job.step,
                     percent=job.progress,
                 )
+            job_finished(job)
         if job.status != "succeeded" or job.media_id != event.media_id:
             return
         await self.lifecycle.outbound.job_status(job, c.POST_STATUS_CLIENT_REVIEW, c.DELIVERABLE_STATUS_NEEDS_APPROVAL)

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatcher import domain
 from dispatcher import repository as repo
+from dispatcher.job_metrics import job_started
 from dispatcher.usecases.lifecycle import JobLifecycle
 from dispatcher.views import copy_dict
 from social_video.v1 import common_pb2 as c
@@ -255,6 +256,7 @@ class UpstreamEvents:
         if job.reviewer_feedback:
             metadata |= {"reviewer_feedback": job.reviewer_feedback, "media_unlinked": unlinked}
         await repo.log_event(session, job.job_id, "job created", **metadata)
+        job_started(job)  # once per job: a redelivered event finds it by `source_event_id` and creates nothing
         return job
 
     async def client_approved(self, event: upstream_pb2.ClientApproved) -> None:
