@@ -92,7 +92,7 @@ def shutdown_telemetry() -> None:
         _tracer_provider.force_flush(timeout_millis=5000)
         _tracer_provider.shutdown()
     if _meter_provider is not None:
-        _meter_provider.shutdown(timeout_millis=5000)  # exports what was recorded since the last interval
+        _meter_provider.shutdown(timeout_millis=3000)  # exports what was recorded since the last interval
     if _scrape is not None:
         _scrape.close()
 
