@@ -107,7 +107,7 @@ BUS_REDELIVERIES = Instrument(
     "svd.bus.redeliveries",
     "counter",
     "{message}",
-    "Deliveries of a message after its first (retries, backoff, expired ack waits)",
+    "Deliveries of a message after its first: retries, expired ack waits, and the poll loop's scheduled checks",
     ("consumer",),
 )
 BUS_DEAD_LETTERS = Instrument(
