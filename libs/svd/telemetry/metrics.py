@@ -131,8 +131,9 @@ CONFORM_DURATION = Instrument(
     "svd.conform.duration",
     "histogram",
     "s",
-    "Time to conform a provider clip to the platform deliverable",
-    ("outcome",),
+    "Time to make the platform deliverable from a provider clip, by what it took: pass (copied as it is), remux,"
+    " transcode, or failed",
+    ("action",),
 )
 
 INSTRUMENTS: tuple[Instrument, ...] = (
