@@ -1,5 +1,6 @@
 # Quick start: `make demo` (a real MP4 from an approved post, on the embedded stack) and `make test`.
-# Both create or reuse .venv and install the pinned requirements first.
+# Both create or reuse .venv and install the pinned requirements first (requirements-dev.txt: the runtime's
+# requirements.txt plus the dev stack, test and lint tools; the service image installs requirements.txt alone).
 
 PYTHON ?= python3
 VENV := .venv
@@ -8,9 +9,9 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test test-outage lint typecheck stubs up down status clean bench-media-store bench-still-frame bench-billing bench-provider-sim bench-gateway bench-http-transport
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
