@@ -19,9 +19,10 @@ demo: $(STAMP)
 	$(BIN)/svd demo
 
 # The suite mostly waits on real stacks (renders, polls, outages): six workers, one test file each at a time (a file's
-# module-scoped stack stays in one worker), keep it within its time budget on two cores.
+# module-scoped stack stays in one worker), longest files first (tests/scheduling.py), keep it within its time budget
+# on two cores.
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 6 --dist loadfile
+	$(BIN)/python -m pytest -n 6 --dist loadfile --no-loadscope-reorder
 
 # One 10-minute outage (billing) with the production retry defaults: about a quarter of an hour, not part of `test`.
 test-outage: $(STAMP)

@@ -17,6 +17,7 @@ import pytest
 
 from svd.telemetry import setup_telemetry
 from tests.otlp_sink import SpanSink, start_sink
+from tests.scheduling import longest_files_first
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -146,3 +147,7 @@ def _up_in_fresh_home(home: Path, env: dict[str, str]) -> subprocess.CompletedPr
 def stack() -> Iterator[RunningStack]:
     with running_stack() as running:
         yield running
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    longest_files_first(items)
