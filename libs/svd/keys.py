@@ -51,6 +51,11 @@ def poster_key(video_object_key: str) -> str:
     return video_object_key.removesuffix(".mp4") + "-poster.jpg"
 
 
+def original_key(video_object_key: str) -> str:
+    """The provider's original file, next to the deliverable conformed from it (kept only if asked for)."""
+    return video_object_key.removesuffix(".mp4") + "-original.mp4"
+
+
 def logo_key(tenant_id: str, digest: str) -> str:
     """A brand logo, content-addressed so an unchanged logo keeps its key."""
     return f"tenants/{_segment(tenant_id, 'tenant id')}/brand/logo-{_segment(digest, 'digest')}.png"

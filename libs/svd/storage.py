@@ -191,6 +191,22 @@ class ObjectStore:
             key, int(response["ContentLength"]), response.get("ContentType", ""), response.get("ETag", "").strip('"')
         )
 
+    async def copy(self, source: str, key: str) -> StoredObject:
+        """Server-side copy of `source` (up to 5 GiB) to `key`, private, with its content type; no bytes pass here."""
+        try:
+            await self._retrying(
+                lambda: self._s3.copy_object(
+                    Bucket=self.bucket, Key=key, CopySource={"Bucket": self.bucket, "Key": source}
+                )
+            )
+        except ClientError as exc:
+            if _code(exc) in {"NoSuchKey", "404", "NotFound"}:
+                raise NotFound(f"object {source} not found") from exc
+            raise Unavailable(f"object store failed copying {source}: {exc}") from exc
+        except BotoCoreError as exc:
+            raise Unavailable(f"object store failed copying {source}: {exc}") from exc
+        return await self.head(key)
+
     async def delete(self, key: str) -> None:
         """Remove one object (S3 answers success for a missing key, so this is idempotent)."""
         try:

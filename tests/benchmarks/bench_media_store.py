@@ -87,7 +87,7 @@ def ceiling(harness: MediaHarness, path: Path) -> float:
 
 async def bench(stack, work: Path, size: int, runs: int) -> dict[str, float]:
     print(f"making a {size / MIB:.0f} MiB MP4 …", flush=True)
-    small = small_mp4(work / "small.mp4")
+    small = small_mp4(work / "small.mp4", seconds=5, width=1080, height=1920, faststart=True, deliverable=True)
     big = large_mp4(work / "big.mp4", size, source=small)
     warm = large_mp4(work / "warm.mp4", 32 * MIB, source=small)
     source = SourceServer().start()

@@ -22,7 +22,8 @@ def videos(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def small_video(videos: Path) -> Path:
-    return small_mp4(videos / "small.mp4")
+    """Already the 9:16 5 s deliverable (`moov` first): the conform step stores it as it is."""
+    return small_mp4(videos / "small.mp4", seconds=5, width=1080, height=1920, faststart=True, deliverable=True)
 
 
 @pytest.fixture(scope="session")

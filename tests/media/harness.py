@@ -74,13 +74,28 @@ class MediaHarness:
         tenant, post = f"t-{short_id(8)}", f"p-{short_id(8)}"
         return pipeline_pb2.JobRef(job_id=new_id(), tenant_id=tenant, social_post_id=post, run=1)
 
-    async def publish_ready(self, ref: pipeline_pb2.JobRef, url: str, *, delivery: int = 0) -> None:
+    async def publish_ready(
+        self,
+        ref: pipeline_pb2.JobRef,
+        url: str,
+        *,
+        delivery: int = 0,
+        aspect_ratio: str = "",
+        with_audio: bool = False,
+        duration_seconds: int = 5,
+        overlay_key: str = "",
+    ) -> None:
         """`video.ready` for `ref` (a different `delivery` is a new message: a redelivery the stream won't dedupe)."""
         ready = pipeline_pb2.VideoReady(
             ref=ref,
             spec=pipeline_pb2.VideoSpec(
-                platform=c.PLATFORM_INSTAGRAM, platform_format=c.PLATFORM_FORMAT_REEL, duration_seconds=5
+                platform=c.PLATFORM_INSTAGRAM,
+                platform_format=c.PLATFORM_FORMAT_REEL,
+                duration_seconds=duration_seconds,
+                aspect_ratio=aspect_ratio,
+                with_audio=with_audio,
             ),
+            overlay_key=overlay_key,
             provider=c.VIDEO_PROVIDER_RUNWAY,
             provider_job_id=f"task-{short_id(8)}",
             motion_prompt=MOTION_PROMPT,

@@ -67,8 +67,9 @@ async def test_a_200_mib_video_is_stored_once_with_its_poster(
     assert video.platform == c.PLATFORM_INSTAGRAM and video.platform_format == c.PLATFORM_FORMAT_REEL
     assert not video.HasField("slide_index")
     assert video.prompt == MOTION_PROMPT
-    assert (video.width, video.height, video.codec) == (270, 480, "h264")
-    assert abs(video.duration_seconds - 2.0) < 0.1
+    assert (video.width, video.height, video.codec, video.fps) == (1080, 1920, "h264", 24.0)
+    assert (video.source_width, video.source_height, video.source_fps) == (1080, 1920, 24.0)
+    assert abs(video.duration_seconds - 5.0) < 0.05 and not video.has_audio
     assert video.size_bytes == LARGE_BYTES
     assert urlsplit(video.public_url).path.endswith(stored.object_key)
     assert video.created_at.seconds > 0 and video.updated_at.seconds > 0

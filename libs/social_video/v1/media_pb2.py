@@ -27,7 +27,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from social_video.v1 import common_pb2 as social__video_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bsocial_video/v1/media.proto\x12\x0fsocial_video.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1csocial_video/v1/common.proto\"\x88\x05\n\x0bMediaRecord\x12\x10\n\x08media_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x16\n\x0esocial_post_id\x18\x03 \x01(\t\x12\x0e\n\x06job_id\x18\x04 \x01(\t\x12\x12\n\nmedia_type\x18\x05 \x01(\t\x12\x11\n\tmime_type\x18\x06 \x01(\t\x12+\n\x08platform\x18\x07 \x01(\x0e\x32\x19.social_video.v1.Platform\x12\x38\n\x0fplatform_format\x18\x08 \x01(\x0e\x32\x1f.social_video.v1.PlatformFormat\x12\x18\n\x0bslide_index\x18\t \x01(\x05H\x00\x88\x01\x01\x12\x18\n\x10\x64uration_seconds\x18\n \x01(\x01\x12\x14\n\x0cgenerated_by\x18\x0b \x01(\t\x12\x0e\n\x06prompt\x18\x0c \x01(\t\x12\x12\n\nobject_key\x18\r \x01(\t\x12\x12\n\npublic_url\x18\x0e \x01(\t\x12\x12\n\nsize_bytes\x18\x0f \x01(\x03\x12\r\n\x05width\x18\x10 \x01(\x05\x12\x0e\n\x06height\x18\x11 \x01(\x05\x12\r\n\x05\x63odec\x18\x12 \x01(\t\x12\x30\n\x08provider\x18\x13 \x01(\x0e\x32\x1e.social_video.v1.VideoProvider\x12\x1f\n\x17original_social_post_id\x18\x14 \x01(\t\x12.\n\ncreated_at\x18\x15 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x16 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0fparent_media_id\x18\x17 \x01(\tB\x0e\n\x0c_slide_index\"#\n\x0fGetMediaRequest\x12\x10\n\x08media_id\x18\x01 \x01(\t\"?\n\x10GetMediaResponse\x12+\n\x05media\x18\x01 \x01(\x0b\x32\x1c.social_video.v1.MediaRecord\"z\n\x10ListMediaRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x16\n\x0esocial_post_id\x18\x02 \x01(\t\x12\x18\n\x10include_unlinked\x18\x03 \x01(\x08\x12\r\n\x05limit\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\t\"Y\n\x11ListMediaResponse\x12+\n\x05media\x18\x01 \x03(\x0b\x32\x1c.social_video.v1.MediaRecord\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"X\n\x15GetDownloadUrlRequest\x12\x10\n\x08media_id\x18\x01 \x01(\t\x12-\n\nexpires_in\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\"U\n\x16GetDownloadUrlResponse\x12\x0b\n\x03url\x18\x01 \x01(\t\x12.\n\nexpires_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"a\n\x12UnlinkMediaRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x16\n\x0esocial_post_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x10\n\x08media_id\x18\x04 \x01(\t\"B\n\x13UnlinkMediaResponse\x12+\n\x05media\x18\x01 \x03(\x0b\x32\x1c.social_video.v1.MediaRecord2\xe9\x02\n\x05Media\x12O\n\x08GetMedia\x12 .social_video.v1.GetMediaRequest\x1a!.social_video.v1.GetMediaResponse\x12R\n\tListMedia\x12!.social_video.v1.ListMediaRequest\x1a\".social_video.v1.ListMediaResponse\x12\x61\n\x0eGetDownloadUrl\x12&.social_video.v1.GetDownloadUrlRequest\x1a\'.social_video.v1.GetDownloadUrlResponse\x12X\n\x0bUnlinkMedia\x12#.social_video.v1.UnlinkMediaRequest\x1a$.social_video.v1.UnlinkMediaResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bsocial_video/v1/media.proto\x12\x0fsocial_video.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1csocial_video/v1/common.proto\"\x97\x06\n\x0bMediaRecord\x12\x10\n\x08media_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x16\n\x0esocial_post_id\x18\x03 \x01(\t\x12\x0e\n\x06job_id\x18\x04 \x01(\t\x12\x12\n\nmedia_type\x18\x05 \x01(\t\x12\x11\n\tmime_type\x18\x06 \x01(\t\x12+\n\x08platform\x18\x07 \x01(\x0e\x32\x19.social_video.v1.Platform\x12\x38\n\x0fplatform_format\x18\x08 \x01(\x0e\x32\x1f.social_video.v1.PlatformFormat\x12\x18\n\x0bslide_index\x18\t \x01(\x05H\x00\x88\x01\x01\x12\x18\n\x10\x64uration_seconds\x18\n \x01(\x01\x12\x14\n\x0cgenerated_by\x18\x0b \x01(\t\x12\x0e\n\x06prompt\x18\x0c \x01(\t\x12\x12\n\nobject_key\x18\r \x01(\t\x12\x12\n\npublic_url\x18\x0e \x01(\t\x12\x12\n\nsize_bytes\x18\x0f \x01(\x03\x12\r\n\x05width\x18\x10 \x01(\x05\x12\x0e\n\x06height\x18\x11 \x01(\x05\x12\r\n\x05\x63odec\x18\x12 \x01(\t\x12\x30\n\x08provider\x18\x13 \x01(\x0e\x32\x1e.social_video.v1.VideoProvider\x12\x1f\n\x17original_social_post_id\x18\x14 \x01(\t\x12.\n\ncreated_at\x18\x15 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x16 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0fparent_media_id\x18\x17 \x01(\t\x12\x0b\n\x03\x66ps\x18\x18 \x01(\x01\x12\x0f\n\x07\x62itrate\x18\x19 \x01(\x03\x12\x11\n\thas_audio\x18\x1a \x01(\x08\x12\x14\n\x0csource_width\x18\x1b \x01(\x05\x12\x15\n\rsource_height\x18\x1c \x01(\x05\x12\x12\n\nsource_fps\x18\x1d \x01(\x01\x12\x1b\n\x13original_object_key\x18\x1e \x01(\tB\x0e\n\x0c_slide_index\"#\n\x0fGetMediaRequest\x12\x10\n\x08media_id\x18\x01 \x01(\t\"?\n\x10GetMediaResponse\x12+\n\x05media\x18\x01 \x01(\x0b\x32\x1c.social_video.v1.MediaRecord\"z\n\x10ListMediaRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x16\n\x0esocial_post_id\x18\x02 \x01(\t\x12\x18\n\x10include_unlinked\x18\x03 \x01(\x08\x12\r\n\x05limit\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\t\"Y\n\x11ListMediaResponse\x12+\n\x05media\x18\x01 \x03(\x0b\x32\x1c.social_video.v1.MediaRecord\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"X\n\x15GetDownloadUrlRequest\x12\x10\n\x08media_id\x18\x01 \x01(\t\x12-\n\nexpires_in\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\"U\n\x16GetDownloadUrlResponse\x12\x0b\n\x03url\x18\x01 \x01(\t\x12.\n\nexpires_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"a\n\x12UnlinkMediaRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x16\n\x0esocial_post_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x10\n\x08media_id\x18\x04 \x01(\t\"B\n\x13UnlinkMediaResponse\x12+\n\x05media\x18\x01 \x03(\x0b\x32\x1c.social_video.v1.MediaRecord2\xe9\x02\n\x05Media\x12O\n\x08GetMedia\x12 .social_video.v1.GetMediaRequest\x1a!.social_video.v1.GetMediaResponse\x12R\n\tListMedia\x12!.social_video.v1.ListMediaRequest\x1a\".social_video.v1.ListMediaResponse\x12\x61\n\x0eGetDownloadUrl\x12&.social_video.v1.GetDownloadUrlRequest\x1a\'.social_video.v1.GetDownloadUrlResponse\x12X\n\x0bUnlinkMedia\x12#.social_video.v1.UnlinkMediaRequest\x1a$.social_video.v1.UnlinkMediaResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,23 +35,23 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'social_video.v1.media_pb2',
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_MEDIARECORD']._serialized_start=144
-  _globals['_MEDIARECORD']._serialized_end=792
-  _globals['_GETMEDIAREQUEST']._serialized_start=794
-  _globals['_GETMEDIAREQUEST']._serialized_end=829
-  _globals['_GETMEDIARESPONSE']._serialized_start=831
-  _globals['_GETMEDIARESPONSE']._serialized_end=894
-  _globals['_LISTMEDIAREQUEST']._serialized_start=896
-  _globals['_LISTMEDIAREQUEST']._serialized_end=1018
-  _globals['_LISTMEDIARESPONSE']._serialized_start=1020
-  _globals['_LISTMEDIARESPONSE']._serialized_end=1109
-  _globals['_GETDOWNLOADURLREQUEST']._serialized_start=1111
-  _globals['_GETDOWNLOADURLREQUEST']._serialized_end=1199
-  _globals['_GETDOWNLOADURLRESPONSE']._serialized_start=1201
-  _globals['_GETDOWNLOADURLRESPONSE']._serialized_end=1286
-  _globals['_UNLINKMEDIAREQUEST']._serialized_start=1288
-  _globals['_UNLINKMEDIAREQUEST']._serialized_end=1385
-  _globals['_UNLINKMEDIARESPONSE']._serialized_start=1387
-  _globals['_UNLINKMEDIARESPONSE']._serialized_end=1453
-  _globals['_MEDIA']._serialized_start=1456
-  _globals['_MEDIA']._serialized_end=1817
+  _globals['_MEDIARECORD']._serialized_end=935
+  _globals['_GETMEDIAREQUEST']._serialized_start=937
+  _globals['_GETMEDIAREQUEST']._serialized_end=972
+  _globals['_GETMEDIARESPONSE']._serialized_start=974
+  _globals['_GETMEDIARESPONSE']._serialized_end=1037
+  _globals['_LISTMEDIAREQUEST']._serialized_start=1039
+  _globals['_LISTMEDIAREQUEST']._serialized_end=1161
+  _globals['_LISTMEDIARESPONSE']._serialized_start=1163
+  _globals['_LISTMEDIARESPONSE']._serialized_end=1252
+  _globals['_GETDOWNLOADURLREQUEST']._serialized_start=1254
+  _globals['_GETDOWNLOADURLREQUEST']._serialized_end=1342
+  _globals['_GETDOWNLOADURLRESPONSE']._serialized_start=1344
+  _globals['_GETDOWNLOADURLRESPONSE']._serialized_end=1429
+  _globals['_UNLINKMEDIAREQUEST']._serialized_start=1431
+  _globals['_UNLINKMEDIAREQUEST']._serialized_end=1528
+  _globals['_UNLINKMEDIARESPONSE']._serialized_start=1530
+  _globals['_UNLINKMEDIARESPONSE']._serialized_end=1596
+  _globals['_MEDIA']._serialized_start=1599
+  _globals['_MEDIA']._serialized_end=1960
 # @@protoc_insertion_point(module_scope)

@@ -48,6 +48,13 @@ class MediaRecord(_message.Message):
     CREATED_AT_FIELD_NUMBER: _builtins.int
     UPDATED_AT_FIELD_NUMBER: _builtins.int
     PARENT_MEDIA_ID_FIELD_NUMBER: _builtins.int
+    FPS_FIELD_NUMBER: _builtins.int
+    BITRATE_FIELD_NUMBER: _builtins.int
+    HAS_AUDIO_FIELD_NUMBER: _builtins.int
+    SOURCE_WIDTH_FIELD_NUMBER: _builtins.int
+    SOURCE_HEIGHT_FIELD_NUMBER: _builtins.int
+    SOURCE_FPS_FIELD_NUMBER: _builtins.int
+    ORIGINAL_OBJECT_KEY_FIELD_NUMBER: _builtins.int
     media_id: _builtins.str
     tenant_id: _builtins.str
     social_post_id: _builtins.str
@@ -73,6 +80,18 @@ class MediaRecord(_message.Message):
     original_social_post_id: _builtins.str
     parent_media_id: _builtins.str
     """For a social_poster: the media_id of the video it is the first frame of; empty for videos."""
+    fps: _builtins.float
+    """What the stored video is (conformed to the platform deliverable): frames per second, average bit rate of the
+    whole file in bit/s, and whether it has a sound track. Unset for posters.
+    """
+    bitrate: _builtins.int
+    has_audio: _builtins.bool
+    source_width: _builtins.int
+    """What the provider rendered before the conform step (frame size and rate of its original file)."""
+    source_height: _builtins.int
+    source_fps: _builtins.float
+    original_object_key: _builtins.str
+    """The provider's original file, kept beside the deliverable when media-store's KEEP_ORIGINAL is on; else empty."""
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -103,10 +122,17 @@ class MediaRecord(_message.Message):
         created_at: _timestamp_pb2.Timestamp | None = ...,
         updated_at: _timestamp_pb2.Timestamp | None = ...,
         parent_media_id: _builtins.str = ...,
+        fps: _builtins.float = ...,
+        bitrate: _builtins.int = ...,
+        has_audio: _builtins.bool = ...,
+        source_width: _builtins.int = ...,
+        source_height: _builtins.int = ...,
+        source_fps: _builtins.float = ...,
+        original_object_key: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_slide_index", b"_slide_index", "created_at", b"created_at", "slide_index", b"slide_index", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_slide_index", b"_slide_index", "codec", b"codec", "created_at", b"created_at", "duration_seconds", b"duration_seconds", "generated_by", b"generated_by", "height", b"height", "job_id", b"job_id", "media_id", b"media_id", "media_type", b"media_type", "mime_type", b"mime_type", "object_key", b"object_key", "original_social_post_id", b"original_social_post_id", "parent_media_id", b"parent_media_id", "platform", b"platform", "platform_format", b"platform_format", "prompt", b"prompt", "provider", b"provider", "public_url", b"public_url", "size_bytes", b"size_bytes", "slide_index", b"slide_index", "social_post_id", b"social_post_id", "tenant_id", b"tenant_id", "updated_at", b"updated_at", "width", b"width"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_slide_index", b"_slide_index", "bitrate", b"bitrate", "codec", b"codec", "created_at", b"created_at", "duration_seconds", b"duration_seconds", "fps", b"fps", "generated_by", b"generated_by", "has_audio", b"has_audio", "height", b"height", "job_id", b"job_id", "media_id", b"media_id", "media_type", b"media_type", "mime_type", b"mime_type", "object_key", b"object_key", "original_object_key", b"original_object_key", "original_social_post_id", b"original_social_post_id", "parent_media_id", b"parent_media_id", "platform", b"platform", "platform_format", b"platform_format", "prompt", b"prompt", "provider", b"provider", "public_url", b"public_url", "size_bytes", b"size_bytes", "slide_index", b"slide_index", "social_post_id", b"social_post_id", "source_fps", b"source_fps", "source_height", b"source_height", "source_width", b"source_width", "tenant_id", b"tenant_id", "updated_at", b"updated_at", "width", b"width"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__slide_index: _TypeAlias = _typing.Literal["slide_index"]  # noqa: Y015
     _WhichOneofArgType__slide_index: _TypeAlias = _typing.Literal["_slide_index", b"_slide_index"]  # noqa: Y015

@@ -7,6 +7,8 @@ import contextlib
 import logging
 from pathlib import Path
 
+from media_store.conform.step import ConformConfig, Conformer
+from media_store.conform.transcode import EncoderSettings
 from media_store.leases import Leases
 from media_store.pinning import download_client
 from media_store.records import Records
@@ -47,6 +49,18 @@ def transfer_config(settings: MediaSettings) -> TransferConfig:
     )
 
 
+def conform_config(settings: MediaSettings) -> ConformConfig:
+    return ConformConfig(
+        timeout_s=settings.conform_timeout_s,
+        min_coverage=settings.conform_min_coverage,
+        keep_original=settings.keep_original,
+        encoder=EncoderSettings(preset=settings.conform_preset, threads=settings.conform_threads),
+        temp_dir=settings.conform_temp_dir,
+        part_size=settings.part_size_bytes,
+        parts_in_flight=settings.parts_in_flight,
+    )
+
+
 async def main(stop: asyncio.Event) -> None:
     settings = MediaSettings()  # type: ignore[call-arg]
     await db.migrate(settings.database_url, "media", VERSIONS)
@@ -65,7 +79,8 @@ async def main(stop: asyncio.Event) -> None:
         ):
             sweeps = Sweeps(records, leases, store, settings.stale_upload_s)
             sweeping = asyncio.create_task(sweeps.run_forever(settings.media_sweep_interval_s))
-            use_cases = MediaStore(records, leases, store, http, publisher, transfer_config(settings))
+            conformer = Conformer(store, conform_config(settings))
+            use_cases = MediaStore(records, leases, store, http, publisher, transfer_config(settings), conformer)
             handling: set[asyncio.Task[object]] = set()
 
             async def on_ready(delivery: Delivery[pipeline_pb2.VideoReady]) -> Outcome:

@@ -31,6 +31,13 @@ class VideoFacts:
     height: int
     codec: str
     size_bytes: int
+    fps: float = 0.0
+    has_audio: bool = False
+
+    @property
+    def bitrate(self) -> int:
+        """The file's average bit rate (bit/s): what an upload limit sees."""
+        return int(self.size_bytes * 8 / self.duration_seconds) if self.duration_seconds > 0 else 0
 
 
 class RangeReader(io.RawIOBase):
@@ -118,6 +125,8 @@ def probe(reader: io.RawIOBase, size: int) -> tuple[VideoFacts, bytes]:
                 height=stream.codec_context.height,
                 codec=stream.codec_context.name,
                 size_bytes=size,
+                fps=round(float(stream.average_rate or stream.guessed_rate or 0), 3),
+                has_audio=bool(container.streams.audio),
             )
     except (av.error.FFmpegError, EOFError) as exc:
         raise InvalidVideo(f"the MP4 cannot be decoded: {exc}") from exc

@@ -70,8 +70,26 @@ class Records:
         async with self.sessions() as session:
             return (await session.execute(select(media).where(media.c.media_id == media_id))).one()
 
+    async def note_source(self, media_id: str, owner: str, width: int, height: int, fps: float) -> bool:
+        """Record what the provider rendered, before the deliverable made from it is written; False when the lease
+        is not ours. A later attempt that finds the deliverable already stored reads these back."""
+        async with transaction(self.sessions) as session:
+            result = await session.execute(
+                update(media)
+                .where(media.c.media_id == media_id, media.c.lease_owner == owner, media.c.state == "uploading")
+                .values(source_width=width, source_height=height, source_fps=round(fps, 3), updated_at=utcnow())
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
     async def finish_stored(
-        self, record: Any, owner: str, obj: StoredObject, facts: VideoFacts, poster_key: str, poster_size: int
+        self,
+        record: Any,
+        owner: str,
+        obj: StoredObject,
+        facts: VideoFacts,
+        poster_key: str,
+        poster_size: int,
+        original_key: str | None = None,
     ) -> Any | None:
         """Mark the run stored and record its poster, in one transaction; None when the lease is not ours."""
         leased = (media.c.media_id == record.media_id, media.c.lease_owner == owner, media.c.state == "uploading")
@@ -89,6 +107,10 @@ class Records:
                         width=facts.width,
                         height=facts.height,
                         codec=facts.codec,
+                        fps=facts.fps,
+                        bitrate=facts.bitrate,
+                        has_audio=facts.has_audio,
+                        original_object_key=original_key,
                         updated_at=utcnow(),
                     )
                     .returning(media)

@@ -1,6 +1,6 @@
 """Media-store settings (environment)."""
 
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
@@ -42,6 +42,20 @@ class MediaSettings(BaseServiceSettings, DatabaseSettings, SpacesSettings):
     # On SIGTERM running transfers get this long to finish; what still runs is cancelled, its upload aborted, its
     # lease released and its message handed back, so another replica starts it again at once.
     shutdown_grace_s: float = 60.0
+    # The conform step (provider output → platform deliverable). The preset trades encode time for size at the
+    # same bit rate: on 2 cores `veryfast` conforms a 5 s 720p clip to 1080x1920 in a few seconds (see
+    # `make bench-conform`). CONFORM_THREADS 0 lets libx264 use every core.
+    conform_preset: Literal[
+        "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"
+    ] = "veryfast"
+    conform_threads: int = Field(default=0, ge=0)
+    conform_timeout_s: float = Field(default=600.0, gt=0)
+    # A provider output shorter than this share of the requested duration is a failed render, not padded out.
+    conform_min_coverage: float = Field(default=0.8, gt=0, le=1)
+    # Keep the provider's original next to the deliverable (named on the same Media record).
+    keep_original: bool = False
+    # Where the conform step's temporary files go (default: the system's temporary directory).
+    conform_temp_dir: str | None = None
 
     @model_validator(mode="after")
     def _lease_outlives_heartbeats(self) -> Self:

@@ -57,6 +57,7 @@ class Sweeps:
             try:
                 await self.store.delete(keys.poster_key(run.object_key))
                 await self.store.delete(run.object_key)
+                await self.store.delete(keys.original_key(run.object_key))
             except BaseException:
                 await self.leases.release_quietly(run.media_id, owner)
                 raise

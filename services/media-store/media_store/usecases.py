@@ -2,15 +2,21 @@
 
 `video_ready` claims one record per (job, run) first, so however often the event is redelivered the video gets one
 object key and one Media record, then takes the run's lease (`leases`): a delivery that finds another worker storing
-the run waits and touches nothing. The lease holder streams the provider's bytes into the key (or reuses the object
-an earlier attempt finished), probes it through ranged reads and stores its poster; the run then ends `stored` or
+the run waits and touches nothing. The lease holder streams the provider's bytes into the original's key (or reuses
+what an earlier attempt finished), conforms it, probes the deliverable through ranged reads and stores its poster;
+the run then ends `stored` or
 `failed` exactly once, and every later delivery repeats that outcome. Objects are private; `video.stored` carries a
 presigned URL.
 
-What fails the job (`video.failed`, phase `storing`): a file that is not a playable MP4, a source that refuses or
-breaks beyond its retries, ids that cannot name an object. What does not: the object store being down or
-throttling past its own retries, the database or the bus being down — those are retried (`Retry`, or the raised
-error) for as long as the job's deadline allows, because the provider's URL stays valid for hours.
+Between download and record the `conform` step makes the provider's original (at its own key) into the platform
+deliverable at the record's key, and the poster is taken from the deliverable. The original is deleted once the
+run is stored, unless KEEP_ORIGINAL keeps it (named on the same record: one Media per video).
+
+What fails the job (`video.failed`, phase `storing`): a file that is not a playable MP4 or cannot be conformed (too
+short, undecodable, conforming past its timeout), a source that refuses or breaks beyond its retries, ids that
+cannot name an object. What does not: the object store being down or throttling past its own retries, the database
+or the bus being down — those are retried (`Retry`, or the raised error) for as long as the job's deadline allows,
+because the provider's URL stays valid for hours.
 """
 
 from __future__ import annotations
@@ -22,14 +28,16 @@ from typing import Any
 
 import httpx
 
+from media_store.conform.deliverable import Unconformable
+from media_store.conform.step import Conformer, read_through
 from media_store.guards import SourcePolicy, SourceRefused
 from media_store.leases import Heartbeat, LeaseLost, Leases
-from media_store.probe import InvalidVideo, RangeReader, VideoFacts, probe
+from media_store.probe import InvalidVideo, VideoFacts, probe
 from media_store.records import Records
 from media_store.transfer import NotAnMp4, TransferError, transfer
 from social_video.v1 import common_pb2 as c
 from social_video.v1 import pipeline_pb2
-from svd import keys
+from svd import deliverables, keys
 from svd.bus import topology
 from svd.bus.consumer import Ack, Outcome, Retry, backoff_s
 from svd.bus.publisher import EventPublisher
@@ -75,6 +83,7 @@ class MediaStore:
     http: httpx.AsyncClient
     publisher: EventPublisher
     config: TransferConfig
+    conform: Conformer
 
     async def video_ready(
         self, event: pipeline_pb2.VideoReady, heartbeat: Heartbeat | None = None, num_delivered: int = 1
@@ -142,30 +151,82 @@ class MediaStore:
         return Ack()
 
     async def _store(self, event: pipeline_pb2.VideoReady, record: Any, owner: str) -> Any:
+        """Download the original, conform it into the record's key, probe the deliverable, store its poster.
+
+        The original goes to its own key first, so whichever step an earlier attempt reached is picked up again:
+        a deliverable already at the key is final; an original already uploaded is conformed without downloading."""
         key = record.object_key
-        obj = await self._uploaded(key)
-        if obj is None:
-            if not event.output_urls:
-                raise StoringFailed("the provider returned no output URL")
-            await self._progress(event.ref, "Downloading and storing the video")
-            # We hold the run's lease: any unfinished upload of this key is a dead attempt's.
-            aborted = await self.store.abort_uploads(key, exact=True)
-            if aborted:
-                log.info("aborted %d unfinished upload(s) of %s left by an earlier attempt", len(aborted), key)
-            obj = await self._transfer(event, key)
+        original_key = keys.original_key(key)
+        spec = self._spec(event)
+        deliverable = await self._uploaded(key)
+        if deliverable is None:
+            original = await self._uploaded(original_key)
+            if original is None:
+                if not event.output_urls:
+                    raise StoringFailed("the provider returned no output URL")
+                await self._progress(event.ref, "Downloading and storing the video")
+                # We hold the run's lease: any unfinished upload of this key is a dead attempt's.
+                aborted = await self.store.abort_uploads(original_key, exact=True)
+                if aborted:
+                    log.info("aborted %d unfinished upload(s) of %s left by an earlier attempt", len(aborted), key)
+                original = await self._transfer(event, original_key)
+            else:
+                log.info("reusing %s, uploaded by an earlier attempt at this run", original_key)
+            deliverable = await self._conform(event, record, owner, original, spec)
         else:
-            log.info("reusing %s, uploaded by an earlier attempt at this run", key)
+            log.info("reusing %s, conformed by an earlier attempt at this run", key)
         try:
-            facts, poster = await self._probe(obj)
+            facts, poster = await self._probe(deliverable)
         except InvalidVideo as exc:
-            await self.store.delete(key)  # never media: the pipeline keeps only valid videos
-            raise StoringFailed(f"the provider's file is not a playable MP4: {exc}") from exc
+            await self._discard(key, original_key)  # never media: the pipeline keeps only valid videos
+            raise StoringFailed(f"the conformed video is not a playable MP4: {exc}") from exc
         poster_key = keys.poster_key(key)
         await self.store.put_bytes(poster_key, poster, "image/jpeg")
-        stored = await self.records.finish_stored(record, owner, obj, facts, poster_key, len(poster))
+        kept = original_key if self.conform.config.keep_original else None
+        stored = await self.records.finish_stored(record, owner, deliverable, facts, poster_key, len(poster), kept)
         if stored is None:
             raise LeaseLost("another worker took the run over before it was recorded")
+        if kept is None:
+            try:
+                await self.store.delete(original_key)
+            except Unavailable as exc:  # the run is stored; a leftover original costs storage, not correctness
+                log.warning("could not delete %s: %s", original_key, exc)
         return stored
+
+    def _spec(self, event: pipeline_pb2.VideoReady) -> deliverables.VideoSpec:
+        spec = event.spec
+        try:
+            return deliverables.video_spec(spec.aspect_ratio, spec.duration_seconds or 5, spec.with_audio)
+        except ValueError as exc:
+            raise StoringFailed(f"cannot make the deliverable: {exc}") from exc
+
+    async def _conform(
+        self, event: pipeline_pb2.VideoReady, record: Any, owner: str, original: StoredObject, spec: Any
+    ) -> StoredObject:
+        """The deliverable made from `original`, stored at the record's key (what the provider rendered is noted
+        on the record first, so an attempt that finds the deliverable already there still knows it)."""
+        key = record.object_key
+        try:
+            facts = await self.conform.inspect(original, spec)
+        except (InvalidVideo, Unconformable) as exc:
+            await self._discard(key, original.key)
+            prefix = "the provider's file is not a playable MP4" if isinstance(exc, InvalidVideo) else "unusable"
+            raise StoringFailed(f"{prefix}: {exc}") from exc
+        if not await self.records.note_source(record.media_id, owner, facts.width, facts.height, facts.fps):
+            raise LeaseLost("another worker took the run over")
+        await self._progress(event.ref, f"Conforming the video to {spec.width}x{spec.height}")
+        with _tracer.start_as_current_span("media_store.conform") as span:
+            try:
+                plan = await self.conform.produce(original, key, facts, spec, event.overlay_key)
+            except Unconformable as exc:
+                await self._discard(key, original.key)
+                raise StoringFailed(str(exc)) from exc
+            span.set_attribute("social_video.conform", plan.action)
+        return await self.store.head(key)
+
+    async def _discard(self, *object_keys: str) -> None:
+        for object_key in object_keys:
+            await self.store.delete(object_key)
 
     async def _uploaded(self, key: str) -> StoredObject | None:
         """The video object an earlier attempt completed (a multipart upload appears only once complete)."""
@@ -200,23 +261,7 @@ class MediaStore:
 
     async def _probe(self, obj: StoredObject) -> tuple[VideoFacts, bytes]:
         """Probe the stored object; a read that failed makes it `Unavailable`, never an invalid video."""
-        loop = asyncio.get_running_loop()
-        failures: list[Exception] = []
-
-        def fetch(offset: int, length: int) -> bytes:
-            future = asyncio.run_coroutine_threadsafe(self.store.get_range(obj.key, offset, length), loop)
-            try:
-                return future.result(timeout=120)
-            except Exception as exc:
-                failures.append(exc)
-                raise
-
-        try:
-            return await asyncio.to_thread(probe, RangeReader(fetch, obj.size), obj.size)
-        except InvalidVideo as exc:
-            if failures:  # FFmpeg saw a read error as a broken file
-                raise Unavailable(f"reading {obj.key} back failed: {failures[0]}") from exc
-            raise
+        return await read_through(self.store, obj, probe)
 
     async def _publish_stored(self, event: pipeline_pb2.VideoReady, record: Any) -> None:
         ref = event.ref
