@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-outage lint typecheck stubs up down status clean bench-media-store bench-still-frame bench-billing bench-provider-sim bench-gateway bench-http-transport
+.PHONY: demo test test-outage lint typecheck stubs up down status clean bench-media-store bench-still-frame bench-billing bench-provider-sim bench-gateway bench-http-transport bench-conform
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -67,3 +67,6 @@ bench-http-transport: $(STAMP)
 
 bench-media-store: $(STAMP)
 	$(BIN)/python -m tests.benchmarks.bench_media_store
+
+bench-conform: $(STAMP)
+	$(BIN)/python -m tests.benchmarks.bench_conform
