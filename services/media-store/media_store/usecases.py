@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,7 +46,7 @@ from svd.enums import short_name
 from svd.errors import NotFound, Unavailable
 from svd.ids import message_id, new_id, short_id
 from svd.storage import ObjectStore, StoredObject
-from svd.telemetry import tracer
+from svd.telemetry import metrics, tracer
 
 log = logging.getLogger(__name__)
 _tracer = tracer("media-store")
@@ -215,13 +216,16 @@ class MediaStore:
         if not await self.records.note_source(record.media_id, owner, facts.width, facts.height, facts.fps):
             raise LeaseLost("another worker took the run over")
         await self._progress(event.ref, f"Conforming the video to {spec.width}x{spec.height}")
+        started = time.monotonic()
         with _tracer.start_as_current_span("media_store.conform") as span:
             try:
                 plan = await self.conform.produce(original, key, facts, spec, event.overlay_key)
             except Unconformable as exc:
+                metrics.conform_duration.record(time.monotonic() - started, {"action": "failed"})
                 await self._discard(key, original.key)
                 raise StoringFailed(str(exc)) from exc
             span.set_attribute("social_video.conform", plan.action)
+        metrics.conform_duration.record(time.monotonic() - started, {"action": plan.action})
         return await self.store.head(key)
 
     async def _discard(self, *object_keys: str) -> None:
