@@ -105,6 +105,21 @@ def deployments_hardened(rendered: Rendered) -> list[str]:
     return problems
 
 
+def metrics_scrapable(rendered: Rendered) -> list[str]:
+    """Each service's Prometheus endpoint (METRICS_PORT) is a declared container port its annotations point at."""
+    problems = []
+    port = rendered.config().get("METRICS_PORT")
+    if port is None:
+        return ["METRICS_PORT is not set: no service serves its metrics for scraping"]
+    for deployment in rendered.of_kind("Deployment"):
+        name = deployment["metadata"]["name"]
+        declared = {p.get("name"): p["containerPort"] for p in _containers(deployment)[0].get("ports", [])}
+        annotations = deployment["spec"]["template"]["metadata"].get("annotations", {})
+        if declared.get("metrics") != int(port) or annotations.get("prometheus.io/port") != port:
+            problems.append(f"{name}: metrics port {port} not declared and annotated")
+    return problems
+
+
 def configured_from_one_configmap(rendered: Rendered) -> list[str]:
     """Config comes from the one ConfigMap; secrets by key from Secrets that are never part of the manifests."""
     problems = []

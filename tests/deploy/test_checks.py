@@ -102,6 +102,13 @@ CASES: list[tuple[str, Callable[[Rendered], list[str]], str, str, Callable[[Doc]
         ),
     ),
     (
+        "metrics port moved",
+        checks.metrics_scrapable,
+        "ConfigMap",
+        "svd-config",
+        lambda d: d["data"].update(METRICS_PORT="9100"),
+    ),
+    (
         "target not headless",
         checks.grpc_targets_headless,
         "Service",

@@ -96,6 +96,7 @@ OVERLAY_CHECKS: dict[str, Callable[[Rendered], list[str]]] = {
     "configured_from_one_configmap": checks.configured_from_one_configmap,
     "secret_refs": lambda r: checks.secret_refs(r, DOCUMENTED_SECRETS),
     "grpc_targets_headless": checks.grpc_targets_headless,
+    "metrics_scrapable": checks.metrics_scrapable,
     "shutdown_grace": lambda r: checks.shutdown_grace(r, stop_wait),
     "tls_covers_targets": checks.tls_covers_targets,
 }
