@@ -109,7 +109,7 @@ EXPECTED_METRICS = {
     "billing": {"svd.credits"},
     "still-frame": {"svd.provider.call.duration", "svd.job.step.duration", "svd.bus.handle.duration"},
     "video-gateway": {"svd.provider.call.duration", "svd.job.step.duration"},
-    "media-store": {"svd.transfer.bytes", "svd.job.step.duration"},
+    "media-store": {"svd.transfer.bytes", "svd.job.step.duration", "svd.conform.duration"},
 }
 SCRAPED = {
     "dispatcher": ('svd_jobs_finished_total{failed_phase="",', 'status="succeeded"'),

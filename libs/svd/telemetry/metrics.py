@@ -69,7 +69,8 @@ STEP_DURATION = Instrument(
     "svd.job.step.duration",
     "histogram",
     "s",
-    "Time a job spends in one step (reserving, still_frame, submitting, polling, storing, conform)",
+    "Time a job spends in one step: reserving, still_frame, submitting, polling, storing (conform included; it has"
+    " its own histogram too)",
     ("step",),
 )
 PROVIDER_CALL_DURATION = Instrument(
