@@ -27,13 +27,13 @@ async def main(stop: asyncio.Event) -> None:
     broker = make_broker(settings.nats_url, "still-frame", settings.shutdown_grace_s)
     publisher = EventPublisher(broker)
     images = MeteredImages(build_image_provider(settings))  # every call's latency and errors, by provider
-    log.info("still-frame image provider: %s", images.name)
+    log.info("still-frame image provider: %s, text overlay: %s", images.name, settings.text_overlay)
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(images.aclose)
         store = await stack.enter_async_context(ObjectStore.open(settings))
         claims = RunClaims(store, settings.still_frame_claim_lease_s)
         timing = Timing(settings.still_frame_heartbeat_s, settings.still_frame_retry_s)
-        still_frame = StillFrame(store, publisher, images, claims, timing)
+        still_frame = StillFrame(store, publisher, images, claims, timing, settings.text_overlay)
 
         async def on_design_requested(delivery: Delivery[pipeline_pb2.DesignRequested]) -> Outcome:
             return await still_frame.design_requested(delivery.message, delivery.in_progress)

@@ -5,6 +5,10 @@ and ``AZURE_IMAGE_API_KEY`` are set, else OpenAI when ``OPENAI_API_KEY`` is set,
 renderer, so a machine without keys needs no paid API.  Naming a provider explicitly without its
 credentials stops the service at start.
 
+Brand text: ``TEXT_OVERLAY`` is ``after_animation`` (default: the clean image is animated, the text panel and logo
+travel as a transparent overlay that media-store blends onto every frame) or ``baked`` (the composited still is
+animated, text and all, for brands that want the text to move with the scene).
+
 Liveness: while a still is made, the handler heartbeats the consumer (its ack wait is 60 s in the topology) and
 renews its run claim every ``still_frame_heartbeat_s``; a claim not renewed for ``still_frame_claim_lease_s`` is taken
 over by the next delivery (a crashed worker). One image call is at most ``image_timeout_s`` per attempt times
@@ -21,10 +25,16 @@ from pydantic import Field, SecretStr, model_validator
 from svd.settings import BaseServiceSettings, SpacesSettings
 
 ProviderName = Literal["openai", "azure", "local"]
+TextOverlay = Literal["after_animation", "baked"]
 
 
 class StillFrameSettings(BaseServiceSettings, SpacesSettings):
     image_provider: Literal["auto", "openai", "azure", "local"] = "auto"
+    text_overlay: TextOverlay = Field(
+        default="after_animation",
+        description="after_animation: the provider animates the clean image and media-store blends the text panel and"
+        " logo onto every frame (text never warps); baked: the provider animates the composited still",
+    )
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = Field(default=None, description="default: the client's (api.openai.com/v1)")
     openai_image_model: str = "gpt-image-1"

@@ -1,7 +1,12 @@
-"""Still-frame use case: paint the background, composite headline and logo, store the still, hand it on.
+"""Still-frame use case: paint the background, lay out headline and logo, store the images, hand them on.
 
-``video.design.requested`` -> image prompt -> image provider (OpenAI, Azure OpenAI or local) ->
-compositing -> PNG under the post's prefix -> ``video.still.ready`` with the key.
+``video.design.requested`` -> image prompt -> image provider (OpenAI, Azure OpenAI or local) -> the image fitted to
+the deliverable's frame -> one layout rendered as up to three PNGs under the post's prefix -> ``video.still.ready``.
+
+``TEXT_OVERLAY=after_animation`` (the default): the clean source image (``source_key``) goes to the video provider,
+the brand layer (``overlay_key``: text panel, headline, CTA and logo on transparency, at the deliverable size) is
+blended onto every frame by media-store, so brand text never warps; the composited still (``still_key``) is for review
+and the poster fallback. ``baked``: only the composited still is stored and animated, text and all.
 
 Outcomes.  Anything that can never succeed for this job (ids that cannot name an object, a content-policy
 refusal, a request the provider rejects, a missing logo, a headline with nothing drawable) becomes ``video.failed``
@@ -32,7 +37,8 @@ from still_frame.claims import Claim, Lease, RunClaims, claim_key, new_owner
 from still_frame.images import ImageProvider, ImageProviderError, ImageProviderUnavailable, ImageRefused, ImageRequest
 from still_frame.liveness import Beat, kept_alive
 from still_frame.prompt import brief_from_request, build_image_prompt
-from still_frame.render import BrandStyle, compose_still, encode_png, output_size
+from still_frame.render import BrandStyle, encode_png, output_size, render_still
+from still_frame.settings import TextOverlay
 from svd import keys
 from svd.bus import topology
 from svd.bus.consumer import Ack, Outcome, Retry
@@ -69,11 +75,39 @@ def brand_style(request: pipeline_pb2.DesignRequested) -> BrandStyle:
         raise StillFailed(f"invalid brand style: {exc}") from exc
 
 
-def compose_png(
-    request: pipeline_pb2.DesignRequested, style: BrandStyle, background: Image.Image, logo_png: bytes | None
-) -> bytes:
-    """CPU-bound: cover-crop the background to the format, composite text and logo, encode PNG."""
-    still = compose_still(
+@dataclass(frozen=True)
+class StillKeys:
+    """Where one run's images live; ``source`` and ``overlay`` are empty when the brand layer is baked in."""
+
+    still: str
+    source: str = ""
+    overlay: str = ""
+
+    @classmethod
+    def of(cls, ref: pipeline_pb2.JobRef, text_overlay: TextOverlay) -> StillKeys:
+        args = (ref.tenant_id, ref.social_post_id, ref.job_id, ref.run)
+        still = keys.still_key(*args)
+        if text_overlay == "baked":
+            return cls(still)
+        return cls(still, keys.still_source_key(*args), keys.still_overlay_key(*args))
+
+    def ready(self, ref: pipeline_pb2.JobRef, spec: pipeline_pb2.VideoSpec) -> pipeline_pb2.StillReady:
+        """The ready event: the provider animates ``source_key`` (the still itself when baked)."""
+        return pipeline_pb2.StillReady(
+            ref=ref, spec=spec, still_key=self.still, source_key=self.source or self.still, overlay_key=self.overlay
+        )
+
+
+def compose_pngs(
+    request: pipeline_pb2.DesignRequested,
+    style: BrandStyle,
+    background: Image.Image,
+    logo_png: bytes | None,
+    where: StillKeys,
+) -> dict[str, bytes]:
+    """CPU-bound: fit the background to the frame, lay out text and logo once, encode the PNGs (key -> bytes, in
+    store order: the still last, since a stored still means the run's images are all there)."""
+    result = render_still(
         background,
         style=style,
         headline=request.spec.copy.headline,
@@ -82,7 +116,13 @@ def compose_png(
         platform_format=short_name(c.PlatformFormat, request.spec.platform_format),
         aspect_ratio=request.spec.aspect_ratio or "9:16",
     )
-    return encode_png(still)
+    pngs: dict[str, bytes] = {}
+    if where.source:
+        pngs[where.source] = encode_png(result.source)
+    if where.overlay:
+        pngs[where.overlay] = encode_png(result.overlay)
+    pngs[where.still] = encode_png(result.image)
+    return pngs
 
 
 @dataclass(frozen=True)
@@ -98,12 +138,13 @@ class StillFrame:
     images: ImageProvider
     claims: RunClaims
     timing: Timing
-    _unstored: OrderedDict[str, bytes] = field(default_factory=OrderedDict)
+    text_overlay: TextOverlay = "after_animation"
+    _unstored: OrderedDict[str, dict[str, bytes]] = field(default_factory=OrderedDict)
 
     async def design_requested(self, request: pipeline_pb2.DesignRequested, in_progress: Beat | None = None) -> Outcome:
         ref = request.ref
         try:
-            key = keys.still_key(ref.tenant_id, ref.social_post_id, ref.job_id, ref.run)
+            where = StillKeys.of(ref, self.text_overlay)
         except ValueError as exc:  # the dispatcher refuses such ids; retrying could never store this still
             reason = f"still frame cannot be stored: {exc}"
             log.warning("job %s: %s", ref.job_id, reason)
@@ -112,26 +153,36 @@ class StillFrame:
         with _tracer.start_as_current_span("still_frame.design") as span:
             span.set_attribute("social_video.job_id", ref.job_id)
             span.set_attribute("social_video.image_provider", self.images.name)
-            span.set_attribute("social_video.still_key", key)
-            if await self._already_stored(key):
-                log.info("still %s already stored (redelivery); not painting it again", key)
+            span.set_attribute("social_video.still_key", where.still)
+            span.set_attribute("social_video.text_overlay", self.text_overlay)
+            if await self._already_stored(where.still):
+                log.info("still %s already stored (redelivery); not painting it again", where.still)
+                where = await self._stored_layers(where)
             else:
-                outcome = await self._paint_and_store(request, key, in_progress)
+                outcome = await self._paint_and_store(request, where, in_progress)
                 if outcome is not None:
                     return outcome
-        ready = pipeline_pb2.StillReady(ref=ref, spec=request.spec, still_key=key)
+        ready = where.ready(ref, request.spec)
         await self.publisher.publish(topology.STILL_READY, ready, message_id(ref.job_id, "still.ready", ref.run))
         return Ack()
 
+    async def _stored_layers(self, where: StillKeys) -> StillKeys:
+        """The keys of a run stored earlier: its source and overlay only if they are there (a run painted before
+        TEXT_OVERLAY changed to after_animation has only its still, which is then animated as it is)."""
+        if where.overlay and await self._already_stored(where.source) and await self._already_stored(where.overlay):
+            return where
+        return StillKeys(where.still)
+
     async def _paint_and_store(
-        self, request: pipeline_pb2.DesignRequested, key: str, in_progress: Beat | None
+        self, request: pipeline_pb2.DesignRequested, where: StillKeys, in_progress: Beat | None
     ) -> Outcome | None:
-        """Store the run's still, painting it under the run's claim; None once it is stored, else the outcome."""
+        """Store the run's images, painting them under the run's claim; None once they are stored, else the outcome."""
         ref = request.ref
+        key = where.still
         started = time.perf_counter()
-        png = self._unstored.pop(key, None)
-        if png is not None:  # painted by an earlier delivery while the store was down: no second image
-            await self._store(key, png)
+        pngs = self._unstored.pop(key, None)
+        if pngs is not None:  # painted by an earlier delivery while the store was down: no second image
+            await self._store(key, pngs)
             log.info("still for job %s stored on retry (painted earlier)", ref.job_id)
             return None
         claimed = await self.claims.acquire(claim_key(key), new_owner())
@@ -144,9 +195,9 @@ class StillFrame:
             async with kept_alive(
                 self.timing.heartbeat_s, consumer=in_progress, claim=lambda: self.claims.renew(lease)
             ):
-                png = await self._make_still(request)
+                pngs = await self._make_still(request, where)
                 made = time.perf_counter()
-                await self._store(key, png)
+                await self._store(key, pngs)
         except StillFailed as exc:
             log.warning("still frame failed for job %s: %s", ref.job_id, exc)
             try:
@@ -163,12 +214,13 @@ class StillFrame:
             await self._give_back(lease)
             raise
         log.info(
-            "still for job %s (%s): made in %.0f ms, stored in %.0f ms (%d KiB)",
+            "still for job %s (%s, text %s): made in %.0f ms, stored in %.0f ms (%d KiB)",
             ref.job_id,
             self.images.name,
+            self.text_overlay,
             (made - started) * 1000,
             (time.perf_counter() - made) * 1000,
-            len(png) // 1024,
+            sum(map(len, pngs.values())) // 1024,
         )
         return None
 
@@ -183,11 +235,13 @@ class StillFrame:
         )
         return Retry(delay, f"the still is being made by {claim.owner}")
 
-    async def _store(self, key: str, png: bytes) -> None:
+    async def _store(self, key: str, pngs: dict[str, bytes]) -> None:
+        """Put every image of the run, the still (``key``) last: its presence says the run is complete."""
         try:
-            await self.store.put_bytes(key, png, "image/png")
+            for name, png in pngs.items():
+                await self.store.put_bytes(name, png, "image/png")
         except Unavailable:
-            self._unstored[key] = png
+            self._unstored[key] = pngs
             while len(self._unstored) > UNSTORED_MAX:
                 self._unstored.popitem(last=False)
             raise
@@ -198,7 +252,7 @@ class StillFrame:
         except (Unavailable, TimeoutError) as exc:  # it runs out on its own after the lease
             log.warning("could not release the claim %s: %s", lease.key, exc)
 
-    async def _make_still(self, request: pipeline_pb2.DesignRequested) -> bytes:
+    async def _make_still(self, request: pipeline_pb2.DesignRequested, where: StillKeys) -> dict[str, bytes]:
         ref = request.ref
         await self._progress(ref, 0, "Designing the still frame")
         style = brand_style(request)
@@ -223,7 +277,7 @@ class StillFrame:
         await self._progress(ref, 50, "Compositing headline and logo")
         with _tracer.start_as_current_span("still_frame.composite"):
             try:
-                return await asyncio.to_thread(compose_png, request, style, background, logo)
+                return await asyncio.to_thread(compose_pngs, request, style, background, logo, where)
             except ValueError as exc:
                 raise StillFailed(f"still frame could not be composited: {exc}") from exc
 

@@ -16,7 +16,8 @@ Pure (no Pillow drawing):
 Pixels:
 
 * :mod:`.background` - deterministic brand background;
-* :mod:`.composite` - drawing the still, PNG encoding, logo validation;
+* :mod:`.framing` - cropping or extending the generated image to the frame;
+* :mod:`.composite` - source, overlay and still from one layout, PNG encoding, logo validation;
 * :mod:`.panel` - scrim colour/opacity meeting WCAG AA;
 * :mod:`.logo` - logo validation, decoding, alpha-correct resizing;
 * :mod:`.fonts` - the single font-loading entry point and text measurement.
@@ -28,6 +29,7 @@ from .composite import StillResult, compose_still, encode_png, render_still, val
 from .contrast import contrast_ratio, relative_luminance
 from .fonts import load_font, make_measurer
 from .formats import OUTPUT_SIZES, SAFE_ZONES, output_size, safe_rect
+from .framing import fit_to_frame
 from .geometry import Box
 from .layout import Layout, TextBlock, TextLine, compute_layout
 from .typesetting import TypeScale
@@ -46,6 +48,7 @@ __all__ = [
     "compute_layout",
     "contrast_ratio",
     "encode_png",
+    "fit_to_frame",
     "load_font",
     "make_measurer",
     "output_size",

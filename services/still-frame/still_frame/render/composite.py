@@ -1,8 +1,14 @@
-"""Compose the branded still: background, text panel, headline, CTA and logo.
+"""Compose the branded still from one layout, as three images: source, overlay and the composited still.
 
-:func:`render_still` does the work and also returns what was decided (the
-layout, panel colour/opacity, achieved contrast), which the service can log
-and tests can check; :func:`compose_still` returns only the image.
+* the **source**: the generated image fitted to the deliverable's frame (:mod:`.framing`), with no text and no logo:
+  what the video model animates;
+* the **overlay**: an RGBA image of the same size holding only the text panel, headline, CTA and logo, transparent
+  everywhere else: blended onto every frame after animation, so brand text never warps;
+* the **still**: the overlay alpha-composited onto the source, for review and as the poster fallback (and what the
+  model animates when the brand layer is baked in).
+
+:func:`render_still` does the work and also returns what was decided (the layout, panel colour/opacity, achieved
+contrast), which the service can log and tests can check; :func:`compose_still` returns only the still.
 """
 
 from __future__ import annotations
@@ -11,12 +17,13 @@ import io
 import zlib
 from dataclasses import dataclass
 
-from PIL import Image, ImageDraw, ImageOps
+from PIL import Image, ImageDraw
 
 from .brand import RGB, BrandStyle
 from .contrast import best_text_color, contrast_ratio
 from .fonts import FontLibrary, make_measurer, renderable_text
 from .formats import output_size
+from .framing import cover_crop, fit_to_frame
 from .geometry import Box
 from .layout import Layout, TextBlock, compute_layout
 from .logo import decode_logo, resize_logo, validate_logo
@@ -33,13 +40,19 @@ __all__ = [
 
 _SUPERSAMPLE = 4
 _PROBE_FONT_SIZE = 48
+_CLEAR = (0, 0, 0, 0)
 
 
 @dataclass(frozen=True, slots=True)
 class StillResult:
-    """The rendered still plus the decisions behind it."""
+    """The rendered still, its source and overlay, plus the decisions behind them."""
 
     image: Image.Image
+    """The composited still (RGB): ``source`` with ``overlay`` alpha-composited onto it."""
+    source: Image.Image
+    """The fitted image without text or logo (RGB, frame size)."""
+    overlay: Image.Image
+    """Panel, headline, CTA and logo on transparency (RGBA, frame size)."""
     layout: Layout
     panel: PanelStyle
     cta_rgb: RGB | None
@@ -48,18 +61,6 @@ class StillResult:
     headline_text: str
     """The headline as drawn, after mapping/dropping glyphs the font lacks."""
     cta_text: str | None
-
-
-def cover_crop(image: Image.Image, width: int, height: int) -> Image.Image:
-    """Scale ``image`` to cover ``width x height`` and centre-crop (never stretches)."""
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        flat = Image.new("RGBA", image.size, (0, 0, 0, 255))
-        flat.alpha_composite(image.convert("RGBA"))
-        image = flat
-    rgb = image.convert("RGB")  # always a new image, the caller's is never modified
-    if rgb.size == (width, height):
-        return rgb
-    return ImageOps.fit(rgb, (width, height), method=Image.Resampling.LANCZOS, centering=(0.5, 0.5))
 
 
 def _rounded_mask(size: tuple[int, int], radius: int, opacity: int) -> Image.Image:
@@ -71,16 +72,20 @@ def _rounded_mask(size: tuple[int, int], radius: int, opacity: int) -> Image.Ima
     return big.reduce(ss)
 
 
-def _fill_rounded(canvas: Image.Image, box: Box, rgb: RGB, opacity: int, radius: int) -> None:
-    mask = _rounded_mask(box.size, min(radius, box.height // 2, box.width // 2), opacity)
-    canvas.paste(Image.new("RGB", box.size, rgb), (box.left, box.top), mask)
+def _layer_rounded(overlay: Image.Image, box: Box, rgb: RGB, opacity: int, radius: int) -> None:
+    patch = Image.new("RGBA", box.size, (*rgb, 0))
+    patch.putalpha(_rounded_mask(box.size, min(radius, box.height // 2, box.width // 2), opacity))
+    overlay.alpha_composite(patch, dest=(box.left, box.top))
 
 
-def _draw_block(canvas: Image.Image, block: TextBlock, fonts: FontLibrary, fill: RGB) -> None:
+def _layer_text(overlay: Image.Image, block: TextBlock, fonts: FontLibrary, fill: RGB) -> None:
+    # Glyphs are drawn on a clear layer of their own colour (coverage becomes alpha, no dark fringe), then laid over.
+    layer = Image.new("RGBA", overlay.size, (*fill, 0))
     font_set = fonts.at(block.font_size)
-    draw = ImageDraw.Draw(canvas)
+    draw = ImageDraw.Draw(layer)
     for line in block.lines:
         font_set.draw(draw, (line.box.left, line.box.top), line.text, fill)
+    overlay.alpha_composite(layer)
 
 
 def render_still(
@@ -93,7 +98,7 @@ def render_still(
     platform_format: str,
     aspect_ratio: str = "9:16",
 ) -> StillResult:
-    """Render the still and report the layout and colour decisions.
+    """Render source, overlay and still from one layout, and report the layout and colour decisions.
 
     Raises ``ValueError`` for an unknown format/aspect ratio, an empty
     headline or an invalid logo (``"invalid logo: ..."``).
@@ -121,16 +126,16 @@ def render_still(
         make_measurer(library=fonts),
         ellipsis=ellipsis,
     )
-    canvas = cover_crop(background, width, height)
-    panel = choose_panel(canvas.crop(layout.panel.as_tuple()), style)
+    source = fit_to_frame(background, width, height)
+    panel = choose_panel(source.crop(layout.panel.as_tuple()), style)
     radius = round(min(width, height) * 0.03)
-    _fill_rounded(canvas, layout.panel, panel.rgb, panel.alpha, radius)
+    overlay = Image.new("RGBA", (width, height), _CLEAR)
+    _layer_rounded(overlay, layout.panel, panel.rgb, panel.alpha, radius)
 
     if logo is not None and layout.logo is not None:
-        scaled = resize_logo(logo, layout.logo.size)
-        canvas.paste(scaled.convert("RGB"), (layout.logo.left, layout.logo.top), scaled)
+        overlay.alpha_composite(resize_logo(logo, layout.logo.size), dest=(layout.logo.left, layout.logo.top))
 
-    _draw_block(canvas, layout.headline, fonts, panel.text_rgb)
+    _layer_text(overlay, layout.headline, fonts, panel.text_rgb)
 
     cta_rgb: RGB | None = None
     cta_text_rgb: RGB | None = None
@@ -140,11 +145,14 @@ def render_still(
         cta_text_rgb = best_text_color(cta_rgb)
         cta_contrast = contrast_ratio(cta_text_rgb, cta_rgb)
         pill = layout.cta.box
-        _fill_rounded(canvas, pill, cta_rgb, 255, pill.height // 2)
-        _draw_block(canvas, layout.cta, fonts, cta_text_rgb)
+        _layer_rounded(overlay, pill, cta_rgb, 255, pill.height // 2)
+        _layer_text(overlay, layout.cta, fonts, cta_text_rgb)
 
+    still = Image.alpha_composite(source.convert("RGBA"), overlay).convert("RGB")
     return StillResult(
-        image=canvas,
+        image=still,
+        source=source,
+        overlay=overlay,
         layout=layout,
         panel=panel,
         cta_rgb=cta_rgb,
@@ -167,8 +175,8 @@ def compose_still(
 ) -> Image.Image:
     """Compose the branded still as an RGB image of the exact output size.
 
-    The background is cover-cropped to the aspect ratio's size (see
-    :func:`~still_frame.render.formats.output_size`), never stretched.
+    The background is cropped or extended to the aspect ratio's size (see
+    :func:`~still_frame.render.framing.fit_to_frame`), never stretched.
     """
     return render_still(
         background,

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final
 
+from svd.deliverables import FRAME_SIZES
+
 from .geometry import Box
 
 
@@ -38,13 +40,8 @@ class FracRect:
             raise ValueError(f"invalid fractional rectangle {self!r}")
 
 
-# Output pixel size per aspect ratio (width, height).
-OUTPUT_SIZES: Final = MappingProxyType(
-    {
-        "9:16": (1080, 1920),
-        "1:1": (1080, 1080),
-    }
-)
+# Output pixel size per aspect ratio (width, height): the platform deliverable's frame (`svd.deliverables`).
+OUTPUT_SIZES: Final = FRAME_SIZES
 
 # Area where text and logo may go, per platform format.  Each entry lists the
 # UI bands it avoids; numbers are fractions of the frame.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -157,10 +158,17 @@ class World:
         return [(cast(pipeline_pb2.VideoFailed, m), i) for m, i in self.publisher.on(topology.FAILED)]
 
 
+def _fake_pngs(*args: Any) -> dict[str, bytes]:
+    where: usecases.StillKeys = args[-1]
+    pngs = {key: b"\x89PNG " + name for key, name in ((where.source, b"source"), (where.overlay, b"overlay")) if key}
+    pngs[where.still] = b"\x89PNG still"
+    return pngs
+
+
 @pytest.fixture
 def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     # Compositing is the render package's business (tested there); here it only has to yield bytes.
-    monkeypatch.setattr(usecases, "compose_png", lambda *args: b"\x89PNG still")
+    monkeypatch.setattr(usecases, "compose_pngs", _fake_pngs)
     store, publisher, images = FakeStore(), FakePublisher(), GatedImages()
     claims = RunClaims(cast(Any, store), LEASE_S)
     still_frame = StillFrame(
@@ -315,6 +323,62 @@ async def test_a_progress_event_that_cannot_be_published_does_not_cost_the_image
     world.publisher.publish = flaky  # type: ignore[method-assign]
     assert await world.still_frame.design_requested(_request()) == Ack()
     assert world.images.calls == 1 and len(world.publisher.on(topology.STILL_READY)) == 1
+
+
+SOURCE = keys.still_source_key("tenant-1", "post-1", "job-1", 0)
+OVERLAY = keys.still_overlay_key("tenant-1", "post-1", "job-1", 0)
+
+
+async def test_after_animation_the_provider_gets_the_clean_source_and_media_store_the_overlay(world: World) -> None:
+    assert await world.still_frame.design_requested(_request()) == Ack()
+    ((ready, _),) = world.publisher.on(topology.STILL_READY)
+    assert isinstance(ready, pipeline_pb2.StillReady)
+    assert (ready.still_key, ready.source_key, ready.overlay_key) == (STILL, SOURCE, OVERLAY)
+    assert world.store.objects[SOURCE][0] == b"\x89PNG source"
+    assert world.store.objects[OVERLAY][0] == b"\x89PNG overlay"
+    # The still goes last: a redelivery that finds it finds the whole run.
+    stored = [key for key in world.store.objects if key.endswith(".png")]
+    assert stored == [SOURCE, OVERLAY, STILL]
+
+
+async def test_baked_text_stores_and_animates_only_the_composited_still(world: World) -> None:
+    world.still_frame.text_overlay = "baked"
+    assert await world.still_frame.design_requested(_request()) == Ack()
+    ((ready, _),) = world.publisher.on(topology.STILL_READY)
+    assert isinstance(ready, pipeline_pb2.StillReady)
+    assert (ready.still_key, ready.source_key, ready.overlay_key) == (STILL, STILL, "")
+    assert SOURCE not in world.store.objects and OVERLAY not in world.store.objects
+
+
+async def test_a_redelivery_hands_on_only_the_layers_that_were_stored(world: World) -> None:
+    world.store.objects[STILL] = (b"\x89PNG still", "e")  # painted while TEXT_OVERLAY was baked
+    assert await world.still_frame.design_requested(_request()) == Ack()
+    world.store.objects[SOURCE] = (b"\x89PNG source", "e")
+    world.store.objects[OVERLAY] = (b"\x89PNG overlay", "e")
+    assert await world.still_frame.design_requested(_request()) == Ack()
+    assert world.images.calls == 0
+    (first, _), (second, _) = world.publisher.on(topology.STILL_READY)
+    assert isinstance(first, pipeline_pb2.StillReady) and isinstance(second, pipeline_pb2.StillReady)
+    assert (first.source_key, first.overlay_key) == (STILL, "")
+    assert (second.source_key, second.overlay_key) == (SOURCE, OVERLAY)
+
+
+@pytest.mark.parametrize(("aspect", "frame"), [("9:16", (1080, 1920)), ("1:1", (1080, 1080))])
+def test_one_layout_gives_source_overlay_and_still_at_the_deliverable_size(aspect: str, frame: tuple[int, int]) -> None:
+    request = _request()
+    request.spec.aspect_ratio = aspect
+    where = usecases.StillKeys.of(request.ref, "after_animation")
+    background = Image.new("RGB", (1024, 1536), "#334155")  # gpt-image-1's portrait size, not the deliverable's
+    pngs = usecases.compose_pngs(request, usecases.brand_style(request), background, None, where)
+    assert list(pngs) == [SOURCE, OVERLAY, STILL]
+    images = {key: Image.open(io.BytesIO(png)) for key, png in pngs.items()}
+    assert {key: (image.size, image.mode) for key, image in images.items()} == {
+        SOURCE: (frame, "RGB"),
+        OVERLAY: (frame, "RGBA"),
+        STILL: (frame, "RGB"),
+    }
+    composed = Image.alpha_composite(images[SOURCE].convert("RGBA"), images[OVERLAY]).convert("RGB")
+    assert composed.tobytes() == images[STILL].convert("RGB").tobytes()
 
 
 def test_liveness_settings() -> None:
