@@ -25,6 +25,7 @@ from svd.telemetry import setup_telemetry
 from tests.benchmarks.bench_gateway import create_tasks
 from tests.processes import free_port, simulator_process
 from video_gateway.providers.runway import RunwayProvider
+from video_gateway.providers.runway_models import MODELS
 
 KEY = "bench-key"
 
@@ -38,9 +39,7 @@ def client(kind: str, base_url: str, concurrency: int) -> httpx.AsyncClient:
 async def measure(kind: str, base_url: str, task_id: str, concurrency: int, checks: int) -> tuple[float, float]:
     """(checks per second, CPU µs per check) of `checks` status checks, `concurrency` at a time."""
     async with client(kind, base_url, concurrency) as http:
-        runway = RunwayProvider(
-            http, model="gen4_turbo", ratio_portrait="720:1280", ratio_square="960:960", version="2024-11-06"
-        )
+        runway = RunwayProvider(http, models=(MODELS["gen4_turbo"],), version="2024-11-06")
         limit = asyncio.Semaphore(concurrency)
 
         async def check() -> None:

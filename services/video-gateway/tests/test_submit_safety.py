@@ -19,6 +19,7 @@ from video_gateway.pooled import PooledProvider
 from video_gateway.providers.base import ErrorKind, ProviderError, SubmitRequest, TaskState, TaskStatus, kind_for_status
 from video_gateway.providers.kling import KlingProvider
 from video_gateway.providers.runway import RunwayProvider
+from video_gateway.providers.runway_models import MODELS
 from video_gateway.selection import fails_over
 from video_gateway.settings import GatewaySettings
 
@@ -28,7 +29,7 @@ Handler = Callable[[httpx.Request], httpx.Response]
 
 def runway(handler: Handler) -> RunwayProvider:
     http = httpx.AsyncClient(base_url="https://runway.test", transport=httpx.MockTransport(handler), timeout=7)
-    return RunwayProvider(http, model="gen4_turbo", ratio_portrait="720:1280", ratio_square="960:960", version="v")
+    return RunwayProvider(http, models=(MODELS["gen4_turbo"],), version="v")
 
 
 def kling(handler: Handler) -> KlingProvider:
@@ -177,6 +178,9 @@ class FakeAdapter:
         if isinstance(outcome, ProviderError):
             raise outcome
         return outcome
+
+    def check(self, request: SubmitRequest) -> None:
+        return None
 
     async def submit(self, request: SubmitRequest, key: str) -> str:
         return str(self._next("submit", key))

@@ -48,9 +48,7 @@ def adapters(
     if settings.keys("runway"):
         found["runway"] = RunwayProvider(
             runway_http,
-            model=settings.runway_model,
-            ratio_portrait=settings.runway_ratio_portrait,
-            ratio_square=settings.runway_ratio_square,
+            models=settings.runway_models(),
             version=settings.runway_api_version,
             submit_client=runway_submits,
         )

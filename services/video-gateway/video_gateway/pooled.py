@@ -69,6 +69,7 @@ class PooledProvider:
         """Submit once: retried only where the provider refused it or never received it, until `submit_attempts`
         tries or `submit_deadline_s` (no request starts after it, so a submit lasts at most the deadline plus one
         request's timeout). Raises `ProviderError`; `AMBIGUOUS` at once."""
+        self.adapter.check(request)  # a clip the provider cannot make costs no key and no call
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._submit_deadline_s
         tries = 0

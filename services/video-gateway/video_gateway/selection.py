@@ -10,9 +10,10 @@ from video_gateway.providers.base import ErrorKind, ProviderError
 PREFERENCE = ("runway", "kling")
 
 # A submit refused for these reasons (after the retries) is tried on the next provider: each means no task was
-# created (a submit is `TRANSIENT` only when nothing was sent). `AMBIGUOUS` never fails over: the first provider may
+# created (a submit is `TRANSIENT` only when nothing was sent; `UNSUPPORTED`: no configured model of the provider can
+# make the clip, so nothing was sent). `AMBIGUOUS` never fails over: the first provider may
 # have created a task, and a second one would be paid for as well.
-FAILOVER_KINDS = frozenset({ErrorKind.RATE_LIMITED, ErrorKind.TRANSIENT, ErrorKind.NO_KEY})
+FAILOVER_KINDS = frozenset({ErrorKind.RATE_LIMITED, ErrorKind.TRANSIENT, ErrorKind.NO_KEY, ErrorKind.UNSUPPORTED})
 
 NO_PROVIDER = "no video provider is configured (set RUNWAY_API_KEY(S) or FAL_API_KEY(S))"
 

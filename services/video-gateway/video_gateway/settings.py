@@ -20,6 +20,8 @@ from pydantic import field_validator, model_validator
 from pydantic_settings import NoDecode
 
 from svd.settings import BaseServiceSettings, DatabaseSettings, SpacesSettings
+from video_gateway.providers import runway_models
+from video_gateway.providers.runway_models import RunwayModel
 
 CommaList = Annotated[list[str], NoDecode]
 
@@ -34,11 +36,11 @@ class GatewaySettings(BaseServiceSettings, DatabaseSettings, SpacesSettings):
     runway_api_keys: CommaList = []
     runway_base_url: str = "https://api.dev.runwayml.com"
     runway_api_version: str = "2024-11-06"
-    # Gen-3 Alpha Turbo is retired from the API: the model is a setting, defaulting to a current turbo model.
+    # The Runway model (`providers.runway_models.MODELS`: gen4_turbo, gen4.5, veo3.1, veo3.1_fast, veo3), then the
+    # models tried, in order, for a clip it cannot make (veo3.1 has no 10 s and no square clip). When none can, the
+    # submit moves to Kling without calling Runway. The ratio follows the deliverable's aspect (largest per model).
     runway_model: str = "gen4_turbo"
-    # gen4_turbo's portrait and square ratios.
-    runway_ratio_portrait: str = "720:1280"
-    runway_ratio_square: str = "960:960"
+    runway_fallback_models: CommaList = []
 
     fal_api_key: str = ""
     fal_api_keys: CommaList = []
@@ -87,12 +89,22 @@ class GatewaySettings(BaseServiceSettings, DatabaseSettings, SpacesSettings):
     video_poll_max_attempts: int = 15
     video_poll_concurrency: int = 64
 
-    @field_validator("runway_api_keys", "fal_api_keys", mode="before")
+    @field_validator("runway_api_keys", "fal_api_keys", "runway_fallback_models", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _known_runway_models(self) -> Self:
+        self.runway_models()  # an unknown model stops the service at start, with its name
+        return self
+
+    def runway_models(self) -> tuple[RunwayModel, ...]:
+        """RUNWAY_MODEL, then RUNWAY_FALLBACK_MODELS, from the model table (duplicates dropped)."""
+        names = dict.fromkeys([self.runway_model, *self.runway_fallback_models])
+        return tuple(runway_models.model(name) for name in names)
 
     @model_validator(mode="after")
     def _grace_covers_a_submit(self) -> Self:

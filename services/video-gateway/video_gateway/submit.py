@@ -190,7 +190,11 @@ class Submitter:
             try:
                 image = await self._image_for(prompt_image.animated_key(event), provider.name)
                 request = SubmitRequest(
-                    image, prompt, event.spec.duration_seconds or 5, event.spec.aspect_ratio or "9:16"
+                    image,
+                    prompt,
+                    event.spec.duration_seconds or 5,
+                    event.spec.aspect_ratio or "9:16",
+                    event.spec.with_audio,
                 )
                 submitted = await provider.submit(request, ref.job_id, attempt)
             except NotFound as exc:

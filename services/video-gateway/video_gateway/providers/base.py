@@ -50,6 +50,7 @@ class SubmitRequest:
     prompt: str
     duration_seconds: int
     aspect_ratio: str
+    with_audio: bool = False
 
 
 class ErrorKind(StrEnum):
@@ -60,6 +61,7 @@ class ErrorKind(StrEnum):
     REJECTED = "rejected"  # any other 4xx, or an answer we cannot use: it will not succeed as is
     NOT_FOUND = "not_found"  # the task is unknown to the provider
     NO_KEY = "no_key"  # no valid key is left for the provider
+    UNSUPPORTED = "unsupported"  # the provider (as configured) cannot make this clip; nothing was sent
 
 
 RETRYABLE = frozenset({ErrorKind.RATE_LIMITED, ErrorKind.TRANSIENT})
@@ -130,6 +132,10 @@ class VideoProvider(Protocol):
 
     name: str  # "runway" | "kling", as stored with a submission
     rate_provider: c.VideoProvider.ValueType  # billing's rate key (with the duration)
+
+    def check(self, request: SubmitRequest) -> None:
+        """Raise `ProviderError` (`UNSUPPORTED`) when this provider cannot make the clip, before any key or call."""
+        ...
 
     async def submit(self, request: SubmitRequest, key: str) -> str: ...
 

@@ -37,6 +37,7 @@ from video_gateway.providers.base import (
 )
 
 DEFAULT_ENDPOINT = "fal-ai/kling-video/v1.6/standard/image-to-video"
+DURATIONS = (5, 10)
 _CANCELLED_HINT = "cancel"
 
 
@@ -108,8 +109,17 @@ class KlingProvider:
             client = self._clients[key] = fal_client.AsyncClient(key=key, default_timeout=self._timeout_s)
         return client
 
+    def check(self, request: SubmitRequest) -> None:
+        """Kling renders 5 or 10 s; its output's aspect follows the input image (no `aspect_ratio` is sent: only the
+        v1.6 pro endpoint takes one), and the image already has the deliverable's aspect."""
+        if request.duration_seconds not in DURATIONS:
+            raise ProviderError(
+                f"kling has no {request.duration_seconds} s clip (it renders 5/10 s)", ErrorKind.UNSUPPORTED
+            )
+
     def arguments(self, request: SubmitRequest) -> dict[str, Any]:
-        """The endpoint's input: the still, the motion prompt and the clip length ("5" or "10")."""
+        """The endpoint's input: the image, the motion prompt and the clip length ("5" or "10"); the output takes the
+        image's aspect."""
         arguments: dict[str, Any] = {
             "prompt": request.prompt,
             "image_url": request.image,

@@ -29,6 +29,7 @@ from video_gateway.providers.base import (
     parse_retry_after,
     transport_error,
 )
+from video_gateway.providers.runway_models import RunwayModel, choose
 
 _STATES = {
     "PENDING": TaskState.PENDING,
@@ -67,17 +68,16 @@ class RunwayProvider:
         self,
         client: httpx.AsyncClient,
         *,
-        model: str,
-        ratio_portrait: str,
-        ratio_square: str,
+        models: tuple[RunwayModel, ...],
         version: str,
         submit_client: httpx.AsyncClient | None = None,
     ) -> None:
+        if not models:
+            raise ValueError("at least one Runway model is needed")
         self._client = client
         self._submit_client = submit_client or client
         self._version = version
-        self._model = model
-        self._ratios = {"9:16": ratio_portrait, "1:1": ratio_square}
+        self._models = models  # preferred first (RUNWAY_MODEL, then RUNWAY_FALLBACK_MODELS)
 
     async def _call(
         self, method: str, path: str, action: str, key: str, json: dict[str, Any] | None = None
@@ -92,18 +92,28 @@ class RunwayProvider:
             raise _error(response, action)
         return response
 
+    def check(self, request: SubmitRequest) -> None:
+        """Raise `UNSUPPORTED` (nothing is sent) when no configured model can make the clip."""
+        choice = choose(self._models, request.duration_seconds or 5, request.aspect_ratio or "9:16")
+        if isinstance(choice, str):
+            raise ProviderError(choice, ErrorKind.UNSUPPORTED)
+
     def body(self, request: SubmitRequest) -> dict[str, Any]:
-        """The `POST /v1/image_to_video` body for a request."""
-        ratio = self._ratios.get(request.aspect_ratio or "9:16")
-        if ratio is None:
-            raise ProviderError(f"runway has no ratio for aspect ratio {request.aspect_ratio!r}", ErrorKind.REJECTED)
-        return {
-            "model": self._model,
+        """The `POST /v1/image_to_video` body: the first configured model that can make the clip, at the largest
+        ratio of the deliverable's shape it renders."""
+        choice = choose(self._models, request.duration_seconds or 5, request.aspect_ratio or "9:16")
+        if isinstance(choice, str):
+            raise ProviderError(choice, ErrorKind.UNSUPPORTED)
+        body: dict[str, Any] = {
+            "model": choice.model.name,
             "promptImage": request.image,
             "promptText": request.prompt,
-            "ratio": ratio,
-            "duration": request.duration_seconds if request.duration_seconds in (5, 10) else 5,
+            "ratio": choice.ratio,
+            "duration": choice.duration,
         }
+        if choice.model.audio:  # priced higher with sound: asked for only when the clip keeps it
+            body["audio"] = request.with_audio
+        return body
 
     async def submit(self, request: SubmitRequest, key: str) -> str:
         response = await self._call("POST", "/v1/image_to_video", "submit", key, self.body(request))
