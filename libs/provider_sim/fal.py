@@ -131,11 +131,12 @@ async def submit(request: Request) -> Response:
     except (json.JSONDecodeError, UnicodeDecodeError):
         return _detail(422, [{"loc": ["body"], "msg": "Invalid JSON", "type": "json_invalid"}])
     try:
-        parsed, kling = parse_kling_input(body, endpoint)
+        parsed, kling = parse_kling_input(body, endpoint, audio=ctx.settings.kling_audio)
     except FalInputError as exc:
         return _detail(422, exc.detail)
     shown = kling.model_dump()
-    shown["image_url"] = shorten(kling.image_url)
+    image_field = "start_image_url" if "start_image_url" in shown else "image_url"
+    shown[image_field] = shorten(kling.image_url)
     task = ctx.store.create(
         parsed,
         ctx.faults.take_task_faults(PROVIDER, api_key(request)),

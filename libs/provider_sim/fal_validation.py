@@ -21,18 +21,26 @@ from provider_sim.validation import ImageToVideoRequest
 __all__ = ["DEFAULT_ENDPOINT", "KLING_ENDPOINTS", "FalInputError", "parse_kling_input", "shorten"]
 
 DEFAULT_ENDPOINT = "fal-ai/kling-video/v1.6/standard/image-to-video"
-# Endpoints sharing the Kling image-to-video input schema that the simulator serves.
+PRO_WITH_ASPECT = "fal-ai/kling-video/v1.6/pro/image-to-video"  # the one endpoint that takes `aspect_ratio`
+WITH_AUDIO = "fal-ai/kling-video/v2.6/pro/image-to-video"  # `start_image_url`, `generate_audio` (default true)
+# Kling image-to-video endpoints the simulator serves.
 KLING_ENDPOINTS = frozenset(
     {
         DEFAULT_ENDPOINT,
-        "fal-ai/kling-video/v1.6/pro/image-to-video",
+        PRO_WITH_ASPECT,
+        WITH_AUDIO,
         "fal-ai/kling-video/v1/standard/image-to-video",
         "fal-ai/kling-video/v2.1/standard/image-to-video",
     }
 )
 MAX_PROMPT = 2500
-# Output frame size per aspect ratio (Kling renders 720p).
-FRAME_SIZES: dict[str, tuple[int, int]] = {"16:9": (1280, 720), "9:16": (720, 1280), "1:1": (960, 960)}
+# What Kling renders: about 720p on standard, 1080p on pro (the short side), at 30 fps. Without `aspect_ratio`
+# the output takes the input image's aspect.
+STANDARD_SHORT_SIDE = 720
+PRO_SHORT_SIDE = 1080
+FPS = 30
+# v1.6 pro's output size per `aspect_ratio`.
+FRAME_SIZES: dict[str, tuple[int, int]] = {"16:9": (1920, 1080), "9:16": (1080, 1920), "1:1": (1080, 1080)}
 
 
 class KlingImageToVideoInput(BaseModel):
@@ -41,9 +49,36 @@ class KlingImageToVideoInput(BaseModel):
     prompt: str = Field(max_length=MAX_PROMPT)
     image_url: str = Field(min_length=1)
     duration: Literal["5", "10"] = "5"
-    aspect_ratio: Literal["16:9", "9:16", "1:1"] = "16:9"
     negative_prompt: str = Field(default="blur, distort, and low quality", max_length=MAX_PROMPT)
     cfg_scale: float = Field(default=0.5, ge=0.0, le=1.0)
+
+
+class KlingProImageToVideoInput(KlingImageToVideoInput):
+    aspect_ratio: Literal["16:9", "9:16", "1:1"] = "16:9"
+
+
+class KlingAudioImageToVideoInput(BaseModel):
+    """v2.6: the image is `start_image_url`, and sound is generated unless `generate_audio` is false."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    prompt: str = Field(max_length=MAX_PROMPT)
+    start_image_url: str = Field(min_length=1)
+    duration: Literal["5", "10"] = "5"
+    negative_prompt: str = Field(default="blur, distort, and low quality", max_length=MAX_PROMPT)
+    cfg_scale: float = Field(default=0.5, ge=0.0, le=1.0)
+    generate_audio: bool = True
+
+    @property
+    def image_url(self) -> str:
+        return self.start_image_url
+
+
+KlingInput = KlingImageToVideoInput | KlingAudioImageToVideoInput
+_SCHEMAS: dict[str, type[KlingImageToVideoInput] | type[KlingAudioImageToVideoInput]] = {
+    PRO_WITH_ASPECT: KlingProImageToVideoInput,
+    WITH_AUDIO: KlingAudioImageToVideoInput,
+}
 
 
 class FalInputError(Exception):
@@ -61,36 +96,45 @@ def _detail(exc: ValidationError) -> list[dict[str, Any]]:
     return errors
 
 
-def parse_kling_input(body: object, endpoint: str) -> tuple[ImageToVideoRequest, KlingImageToVideoInput]:
-    """Validate a submitted input; the render request plus the parsed input, or FalInputError."""
+def parse_kling_input(body: object, endpoint: str, *, audio: bool = False) -> tuple[ImageToVideoRequest, KlingInput]:
+    """Validate a submitted input; the render request plus the parsed input, or FalInputError. `audio`: every output
+    carries a sound track (the simulator's `kling_audio` setting), whatever the endpoint."""
     if not isinstance(body, dict):
         raise FalInputError([{"loc": ["body"], "msg": "Input should be a valid dictionary", "type": "dict_type"}])
+    schema = _SCHEMAS.get(endpoint, KlingImageToVideoInput)
     try:
-        parsed = KlingImageToVideoInput.model_validate(body)
+        parsed = schema.model_validate(body)
     except ValidationError as exc:
         raise FalInputError(_detail(exc)) from exc
     image = parsed.image_url
+    field = "start_image_url" if isinstance(parsed, KlingAudioImageToVideoInput) else "image_url"
     if not (image[:5].lower() == "data:" or image.startswith(("http://", "https://"))):
         raise FalInputError(
             [
                 {
-                    "loc": ["body", "image_url"],
+                    "loc": ["body", field],
                     "msg": "Input should be a valid URL or a data URI",
                     "type": "url_parsing",
                     "input": shorten(image),
                 }
             ]
         )
-    width, height = FRAME_SIZES[parsed.aspect_ratio]
+    short_side = PRO_SHORT_SIDE if "/pro/" in endpoint else STANDARD_SHORT_SIDE
+    width, height, ratio = 0, 0, "image"
+    if isinstance(parsed, KlingProImageToVideoInput):
+        (width, height), ratio, short_side = FRAME_SIZES[parsed.aspect_ratio], parsed.aspect_ratio, 0
     request = ImageToVideoRequest(
         model=endpoint,
         prompt_image=image,
         prompt_image_position="first",
         prompt_text=parsed.prompt,
-        ratio=parsed.aspect_ratio,
+        ratio=ratio,
         width=width,
         height=height,
         duration=int(parsed.duration),
         seed=None,
+        fps=FPS,
+        audio=audio or (isinstance(parsed, KlingAudioImageToVideoInput) and parsed.generate_audio),
+        short_side=short_side,
     )
     return request, parsed

@@ -1,8 +1,11 @@
 """Rendering: animate a still image with a camera move and encode it as an MP4.
 
 Pure apart from writing ``out_path``: still image bytes + motion prompt text +
-duration + output size in, H.264/yuv420p MP4 (24 fps, moov atom first) out.
-Usable without the server via :func:`render_mp4`.
+duration + output size + frame rate in, H.264/yuv420p MP4 (moov atom first, with
+an AAC sound track when asked for) out. Usable without the server via :func:`render_mp4`.
+
+Like a real image-to-video model, the camera moves over the *whole* frame: text
+or a logo baked into the still zooms, pans and sways with the scene.
 
 How it stays fast: the still is cover-cropped and resized once to a "base"
 canvas a few percent larger than the output and converted once to BT.709
@@ -16,6 +19,7 @@ own threads, so the stages overlap.
 
 from __future__ import annotations
 
+import array
 import io
 import math
 import os
@@ -32,7 +36,11 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from provider_sim.motion import CameraMove, parse_motion
 
-FPS = 24
+FPS = 24  # Runway's models; Kling renders 30
+AUDIO_RATE = 44_100  # what the sound track is sampled at (not the deliverable's 48 kHz: media-store converts it)
+_AUDIO_CHUNK = 1024  # samples per AAC frame
+_TONE_HZ = 220.0
+_TONE_LEVEL = 0.05
 # How far (relative to the output size) the camera travels: enough to read as
 # deliberate motion, small enough not to look like a different shot.
 ZOOM_MAGNITUDE = 0.08
@@ -104,14 +112,14 @@ def _centered(base_w: int, base_h: int, zoom: float) -> Box:
     return (left, top, left + box_w, top + box_h)
 
 
-def view_boxes(move: CameraMove, frames: int, base_w: int, base_h: int) -> Iterator[Box]:
+def view_boxes(move: CameraMove, frames: int, base_w: int, base_h: int, fps: int = FPS) -> Iterator[Box]:
     """Per-frame source boxes in base-canvas coordinates.
 
     The base canvas is ``1 + ZOOM_MAGNITUDE`` times the output size, so a box of
     ``base / (1 + ZOOM_MAGNITUDE)`` maps 1:1 onto output pixels.
     """
     full = 1.0 + ZOOM_MAGNITUDE
-    cycles = max(1, round(frames / FPS / SWAY_SECONDS_PER_CYCLE))
+    cycles = max(1, round(frames / fps / SWAY_SECONDS_PER_CYCLE))
     for i in range(frames):
         t = i / (frames - 1) if frames > 1 else 1.0
         e = ease_in_out(t)
@@ -198,9 +206,11 @@ def _padded(image: Image.Image, line_size: int) -> bytes:
     return padded.tobytes()
 
 
-def _validate(duration_s: int, width: int, height: int) -> None:
+def _validate(duration_s: int, width: int, height: int, fps: int) -> None:
     if duration_s <= 0:
         raise ValueError("duration_s must be positive")
+    if not 1 <= fps <= 120:
+        raise ValueError("fps must be within 1..120")
     if width <= 0 or height <= 0 or width % 2 or height % 2:
         raise ValueError("width and height must be positive and even (yuv420p)")
 
@@ -213,15 +223,19 @@ def render_mp4(
     height: int,
     out_path: str | os.PathLike[str],
     progress_cb: ProgressCallback | None = None,
+    *,
+    fps: int = FPS,
+    audio: bool = False,
 ) -> RenderResult:
-    """Render ``duration_s`` seconds of ``width``x``height`` video to ``out_path``.
+    """Render ``duration_s`` seconds of ``width``x``height`` video at ``fps`` to ``out_path`` (with ``audio``: a
+    quiet stereo AAC tone as long as the video, as a model that generates sound adds one).
 
     ``progress_cb`` receives the encoded fraction (0..1) after each frame; if it
     raises (e.g. :class:`RenderCancelled`) the render stops and no file is left
     behind. The file appears atomically: it is written beside ``out_path`` and
     renamed into place only when complete.
     """
-    _validate(duration_s, width, height)
+    _validate(duration_s, width, height, fps)
     started = time.perf_counter()
     move = parse_motion(motion_text)
     still = open_still(image_bytes)
@@ -233,11 +247,11 @@ def render_mp4(
         box=cover_box(still.width, still.height, width, height),
         reducing_gap=3.0,
     )
-    frames = duration_s * FPS
+    frames = duration_s * fps
     target = Path(out_path)
     partial = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.partial")
     try:
-        _encode(YuvCanvas.from_rgb(base), move, frames, width, height, partial, progress_cb)
+        _encode(YuvCanvas.from_rgb(base), move, frames, (width, height, fps), audio, partial, progress_cb)
         if progress_cb is not None:
             progress_cb(1.0)
         os.replace(partial, target)
@@ -248,27 +262,58 @@ def render_mp4(
         width=width,
         height=height,
         frames=frames,
-        fps=FPS,
+        fps=fps,
         move=move,
         seconds=time.perf_counter() - started,
     )
+
+
+class _Tone:
+    """A quiet stereo sine as AAC, encoded in step with the video so the two tracks interleave."""
+
+    def __init__(self, container: av.container.OutputContainer) -> None:
+        self._container = container
+        self._stream = container.add_stream("aac", rate=AUDIO_RATE, layout="stereo")
+        self._written = 0
+
+    def until(self, seconds: float) -> None:
+        """Encode whole chunks up to ``seconds`` of sound."""
+        while self._written < seconds * AUDIO_RATE:
+            self._chunk()
+
+    def _chunk(self) -> None:
+        step = 2.0 * math.pi * _TONE_HZ / AUDIO_RATE
+        wave = array.array("f", (_TONE_LEVEL * math.sin(step * (self._written + i)) for i in range(_AUDIO_CHUNK)))
+        frame = av.AudioFrame(format="fltp", layout="stereo", samples=_AUDIO_CHUNK)
+        for plane in frame.planes:
+            plane.update(wave.tobytes())
+        frame.sample_rate = AUDIO_RATE
+        frame.pts = self._written
+        self._written += _AUDIO_CHUNK
+        for packet in self._stream.encode(frame):
+            self._container.mux(packet)
+
+    def close(self) -> None:
+        for packet in self._stream.encode(None):
+            self._container.mux(packet)
 
 
 def _encode(
     canvas: YuvCanvas,
     move: CameraMove,
     frames: int,
-    width: int,
-    height: int,
+    shape: tuple[int, int, int],
+    audio: bool,
     path: Path,
     progress_cb: ProgressCallback | None,
 ) -> None:
-    boxes = view_boxes(move, frames, canvas.luma.width, canvas.luma.height)
+    width, height, fps = shape
+    boxes = view_boxes(move, frames, canvas.luma.width, canvas.luma.height, fps)
     with (
         av.open(str(path), mode="w", format="mp4", options={"movflags": "+faststart"}) as container,
         ThreadPoolExecutor(_PRODUCER_THREADS, thread_name_prefix="render-frame") as pool,
     ):
-        stream = container.add_stream("libx264", rate=FPS, options=dict(X264_OPTIONS))
+        stream = container.add_stream("libx264", rate=fps, options=dict(X264_OPTIONS))
         stream.width = width
         stream.height = height
         stream.pix_fmt = "yuv420p"
@@ -277,6 +322,7 @@ def _encode(
         ctx.color_primaries = _BT709
         ctx.color_trc = _BT709
         ctx.color_range = _RANGE_TV
+        tone = _Tone(container) if audio else None
         pending: deque[Future[av.VideoFrame]] = deque()
         submitted = 0
         try:
@@ -287,11 +333,15 @@ def _encode(
                 frame = pending.popleft().result()
                 for packet in stream.encode(frame):
                     container.mux(packet)
+                if tone is not None:
+                    tone.until((index + 1) / fps)
                 if progress_cb is not None:
                     # Leave headroom: flushing x264's lookahead still takes a moment.
                     progress_cb(0.98 * (index + 1) / frames)
             for packet in stream.encode(None):
                 container.mux(packet)
+            if tone is not None:
+                tone.close()
         finally:
             for future in pending:
                 future.cancel()

@@ -1,4 +1,4 @@
-"""Render cache: identical inputs (image bytes, prompt, duration, frame size) give identical MP4s.
+"""Render cache: identical inputs (image bytes, prompt, duration, frame size, frame rate, sound) give identical MP4s.
 
 The renderer is deterministic, so a repeat of a render already done is served by hard-linking the
 cached file (a copy where links are not possible) instead of encoding again. This keeps load tests
@@ -14,9 +14,12 @@ import shutil
 from pathlib import Path
 
 
-def cache_key(image: bytes, prompt: str | None, duration: int, width: int, height: int) -> str:
+def cache_key(
+    image: bytes, prompt: str | None, duration: int, width: int, height: int, fps: int = 24, audio: bool = False
+) -> str:
+    """Everything the rendered file depends on (two models that render differently never share an entry)."""
     digest = hashlib.sha256(image)
-    digest.update(f"\0{prompt or ''}\0{duration}\0{width}x{height}".encode())
+    digest.update(f"\0{prompt or ''}\0{duration}\0{width}x{height}\0{fps}\0{int(audio)}".encode())
     return digest.hexdigest()
 
 

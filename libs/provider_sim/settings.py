@@ -53,6 +53,10 @@ class SimSettings(BaseSettings):
     fetch_timeout_s: float = Field(default=30.0, gt=0)
     max_image_bytes: int = Field(default=16 * 1024 * 1024, ge=1)
     max_data_uri_bytes: int = Field(default=5 * 1024 * 1024, ge=1)
+    kling_audio: bool = Field(
+        default=False,
+        description="Every Kling output carries a sound track (as v2.6 does unless generate_audio is false).",
+    )
     strict_ratios: bool = Field(
         default=False,
         description="Reject ratios the real API does not offer for the model (where known).",

@@ -16,6 +16,8 @@ two sides never need a lock.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import io
 import logging
 import os
 import threading
@@ -27,6 +29,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+
+from PIL import Image, UnidentifiedImageError
 
 from provider_sim.faults import TaskFaults, failure_message
 from provider_sim.motion import parse_motion
@@ -83,6 +87,8 @@ class Task:
     started_mono: float | None = None
     finished_mono: float | None = None
     output_size: int | None = None
+    frame: tuple[int, int] | None = None  # the output's pixel size, once known
+    image_sha256: str | None = None  # of the prompt image as fetched (which image was animated)
 
     def log(self, message: str, level: str = "INFO") -> None:
         stamp = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -130,6 +136,10 @@ class Task:
             "model": req.model,
             "ratio": req.ratio,
             "duration": req.duration,
+            "fps": req.fps,
+            "audio": req.audio,
+            "frame": list(self.frame) if self.frame else None,
+            "imageSha256": self.image_sha256,
             "seed": req.seed,
             "promptText": req.prompt_text,
             "promptImagePosition": req.prompt_image_position,
@@ -139,6 +149,17 @@ class Task:
             "renderProgress": round(self.render_progress, 4),
             "faults": self.faults.describe(),
         }
+
+
+def _image_size(image: bytes) -> tuple[int, int]:
+    """The prompt image's pixel size (header only); an undecodable image fails in the render, as before."""
+    try:
+        with Image.open(io.BytesIO(image)) as opened:
+            width, height = opened.size
+            turned = opened.getexif().get(0x0112) in (5, 6, 7, 8)  # EXIF orientation: shown rotated a quarter turn
+            return (height, width) if turned else (width, height)
+    except (UnidentifiedImageError, OSError, ValueError):
+        return (2, 2)
 
 
 class TaskStore:
@@ -296,6 +317,8 @@ class TaskRunner:
             max_bytes=settings.max_image_bytes,
             max_data_uri_bytes=settings.max_data_uri_bytes,
         )
+        task.image_sha256 = hashlib.sha256(image).hexdigest()
+        width, height = task.frame = req.frame_size(*_image_size(image))
         if task.cancel_event.is_set():
             raise RenderCancelled
         if task.faults.corrupt_output:
@@ -303,7 +326,7 @@ class TaskRunner:
             out.write_bytes(b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2" + os.urandom(64 * 1024))
             task.render_progress = 1.0
         else:
-            key = cache_key(image, req.prompt_text, req.duration, req.width, req.height)
+            key = cache_key(image, req.prompt_text, req.duration, width, height, req.fps, req.audio)
             if self.cache.fetch(key, out):
                 task.render_progress = 1.0
             else:
@@ -313,7 +336,9 @@ class TaskRunner:
                         raise RenderCancelled
                     task.render_progress = fraction
 
-                render_mp4(image, req.prompt_text, req.duration, req.width, req.height, out, on_progress)
+                render_mp4(
+                    image, req.prompt_text, req.duration, width, height, out, on_progress, fps=req.fps, audio=req.audio
+                )
                 self.cache.store(key, out)
         if task.cancel_event.is_set():
             # Cancelled between the last frame and now: nobody will fetch it.

@@ -15,21 +15,42 @@ from typing import Any, TypedDict
 
 from provider_sim.sources import PromptImageError, decode_data_uri, is_http_url
 
-SUPPORTED_MODELS = frozenset({"gen4_turbo", "gen3a_turbo", "gen4.5", "veo3", "veo3.1", "veo3.1_fast"})
-DURATIONS = (5, 10)
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """What one Runway model takes and renders (the `runwayml` SDK's request types; NOTES "Providers as they are
+    today"): its ratios (the output size in pixels), durations, frame rate and whether it takes `audio`."""
+
+    ratios: frozenset[str]
+    durations: tuple[int, ...]
+    default_duration: int
+    fps: int = 24
+    audio: bool = False
+
+
+_GEN4_RATIOS = frozenset({"1280:720", "720:1280", "1104:832", "832:1104", "960:960", "1584:672"})
+_VEO_RATIOS = frozenset({"1280:720", "720:1280", "1080:1920", "1920:1080"})
+MODELS: dict[str, ModelFacts] = {
+    "gen4_turbo": ModelFacts(_GEN4_RATIOS, (5, 10), 10),
+    "gen4.5": ModelFacts(_GEN4_RATIOS, tuple(range(2, 11)), 5),
+    "veo3.1": ModelFacts(_VEO_RATIOS, (4, 6, 8), 8, audio=True),
+    "veo3.1_fast": ModelFacts(_VEO_RATIOS, (4, 6, 8), 8, audio=True),
+    "veo3": ModelFacts(_VEO_RATIOS, (8,), 8, audio=True),
+    "gen3a_turbo": ModelFacts(frozenset({"1280:768", "768:1280"}), (5, 10), 10),  # retired; kept for old clients
+}
+SUPPORTED_MODELS = frozenset(MODELS)
+DURATIONS = (5, 10)  # of a model this table does not know
 DEFAULT_DURATION = 10
 MAX_PROMPT_TEXT = 1000
 MAX_URI_LENGTH = 2048
 MAX_SEED = 4_294_967_295
 MIN_SIDE, MAX_SIDE = 128, 3840
 MAX_PIXELS = 3840 * 2160
-# Ratios the real API documents per model, enforced only with strict_ratios;
-# models missing here are not restricted (their lists change too often).
-KNOWN_RATIOS: dict[str, frozenset[str]] = {
-    "gen4_turbo": frozenset({"1280:720", "720:1280", "1104:832", "832:1104", "960:960", "1584:672"}),
-    "gen3a_turbo": frozenset({"1280:768", "768:1280"}),
-}
-KNOWN_KEYS = frozenset({"model", "promptImage", "promptText", "ratio", "duration", "seed", "contentModeration"})
+# Ratios the real API documents per model, enforced only with strict_ratios (tests render tiny frames).
+KNOWN_RATIOS: dict[str, frozenset[str]] = {name: facts.ratios for name, facts in MODELS.items()}
+KNOWN_KEYS = frozenset(
+    {"model", "promptImage", "promptText", "ratio", "duration", "seed", "contentModeration", "audio"}
+)
 _RATIO_RE = re.compile(r"^(\d{1,5}):(\d{1,5})$")
 _POSITIONS = ("first", "last")
 
@@ -58,6 +79,22 @@ class ImageToVideoRequest:
     duration: int
     seed: int | None
     ignored_keys: tuple[str, ...] = ()
+    fps: int = 24
+    audio: bool = False  # the output carries a sound track
+    # Non-zero: the output's aspect follows the input image, with this short side (width/height are then unknown
+    # until the image is read; Kling without `aspect_ratio`).
+    short_side: int = 0
+
+    def frame_size(self, image_width: int, image_height: int) -> tuple[int, int]:
+        """The output's pixel size, given the input image's."""
+        if not self.short_side:
+            return self.width, self.height
+        scale = self.short_side / min(image_width, image_height)
+        return _even(image_width * scale), _even(image_height * scale)
+
+
+def _even(value: float) -> int:
+    return max(2, 2 * round(value / 2))
 
 
 def _issue(code: str, path: list[str | int], message: str) -> Issue:
@@ -148,19 +185,28 @@ def _check_ratio(value: object, model: object, issues: list[Issue], strict: bool
     return width, height
 
 
-def _check_optional(body: dict[str, Any], issues: list[Issue]) -> tuple[str | None, int, int | None]:
+def _check_optional(
+    body: dict[str, Any], issues: list[Issue], facts: ModelFacts | None
+) -> tuple[str | None, int, int | None, bool]:
     text = body.get("promptText")
     if text is not None and not isinstance(text, str):
         issues.append(_issue("invalid_type", ["promptText"], "Expected a string"))
         text = None
     elif isinstance(text, str) and len(text) > MAX_PROMPT_TEXT:
         issues.append(_issue("too_big", ["promptText"], f"At most {MAX_PROMPT_TEXT} characters"))
-    duration_raw = body.get("duration", DEFAULT_DURATION)
-    duration = DEFAULT_DURATION
-    if not _is_int(duration_raw) or int(duration_raw) not in DURATIONS:
-        issues.append(_issue("invalid_enum_value", ["duration"], f"Expected one of {list(DURATIONS)}"))
+    durations, duration = (facts.durations, facts.default_duration) if facts else (DURATIONS, DEFAULT_DURATION)
+    duration_raw = body.get("duration", duration)
+    if not _is_int(duration_raw) or int(duration_raw) not in durations:
+        issues.append(_issue("invalid_enum_value", ["duration"], f"Expected one of {list(durations)}"))
     else:
         duration = int(duration_raw)
+    audio = body.get("audio", False)
+    if not isinstance(audio, bool):
+        issues.append(_issue("invalid_type", ["audio"], "Expected a boolean"))
+        audio = False
+    elif audio and not (facts and facts.audio):
+        issues.append(_issue("custom", ["audio"], "This model does not generate audio"))
+        audio = False
     seed_raw = body.get("seed")
     seed = None
     if seed_raw is not None:
@@ -171,7 +217,7 @@ def _check_optional(body: dict[str, Any], issues: list[Issue]) -> tuple[str | No
     moderation = body.get("contentModeration")
     if moderation is not None and not isinstance(moderation, dict):
         issues.append(_issue("invalid_type", ["contentModeration"], "Expected an object"))
-    return text, duration, seed
+    return text, duration, seed, audio
 
 
 def parse_image_to_video(body: object, *, strict_ratios: bool, max_data_uri_bytes: int) -> ImageToVideoRequest:
@@ -194,7 +240,8 @@ def parse_image_to_video(body: object, *, strict_ratios: bool, max_data_uri_byte
         issues.append(_issue("invalid_type", ["ratio"], "Required"))
     else:
         size = _check_ratio(body["ratio"], model, issues, strict_ratios)
-    text, duration, seed = _check_optional(body, issues)
+    facts = MODELS.get(model) if isinstance(model, str) else None
+    text, duration, seed, audio = _check_optional(body, issues, facts)
     if issues or image is None or size is None or not isinstance(model, str):
         raise RequestValidationError(issues or [_issue("custom", [], "Invalid request body")])
     return ImageToVideoRequest(
@@ -208,4 +255,6 @@ def parse_image_to_video(body: object, *, strict_ratios: bool, max_data_uri_byte
         duration=duration,
         seed=seed,
         ignored_keys=tuple(sorted(k for k in body if k not in KNOWN_KEYS)),
+        fps=facts.fps if facts else 24,
+        audio=audio,
     )

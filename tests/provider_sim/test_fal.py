@@ -9,6 +9,7 @@ simulator directly, and `test_fal_client_configured_by_environment_only` proves 
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import ssl
 import subprocess
@@ -22,9 +23,10 @@ import fal_client
 import httpx
 import pytest
 
-from tests.provider_sim.conftest import FAL_KEYS, FalFactory, Sim
+from tests.provider_sim.conftest import FAL_KEYS, FalFactory, ImageFactory, Sim
 
 APP = "fal-ai/kling-video/v1.6/standard/image-to-video"
+PRO = "fal-ai/kling-video/v1.6/pro/image-to-video"  # the one endpoint with aspect_ratio
 
 
 @pytest.fixture(autouse=True)
@@ -55,10 +57,11 @@ def kling_input(image_url: str, **overrides: object) -> dict[str, object]:
 
 
 async def test_submit_status_with_logs_result_and_a_real_mp4(
-    fal: FalFactory, data_uri: str, sim: Sim, tmp_path: Path
+    fal: FalFactory, make_image: ImageFactory, sim: Sim, tmp_path: Path
 ) -> None:
     client = fal()
-    handle = await client.submit(APP, kling_input(data_uri, aspect_ratio="9:16"))
+    portrait = "data:image/png;base64," + base64.b64encode(make_image(360, 640)).decode()
+    handle = await client.submit(APP, kling_input(portrait, aspect_ratio="16:9"))  # ignored: the image decides
     assert handle.status_url == f"{sim.tls_url}/fal-ai/kling-video/requests/{handle.request_id}/status"
     seen: list[fal_client.Status] = []
     async for event in handle.iter_events(with_logs=True, interval=0.1):
@@ -81,8 +84,9 @@ async def test_submit_status_with_logs_result_and_a_real_mp4(
     path.write_bytes(download.content)
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
-        assert (stream.codec_context.width, stream.codec_context.height) == (720, 1280)
-        assert stream.codec_context.name == "h264"
+        assert (stream.codec_context.width, stream.codec_context.height) == (720, 1280)  # ~720p, the image's aspect
+        assert stream.codec_context.name == "h264" and stream.average_rate == 30
+        assert not container.streams.audio
         assert abs(float(container.duration or 0) / 1_000_000 - 5.0) < 0.2
     again = await client.result(APP, handle.request_id)
     assert again == result
@@ -111,14 +115,15 @@ async def test_queue_position_while_waiting(fal: FalFactory, data_uri: str, cont
     ("overrides", "field"),
     [({"duration": "7"}, "duration"), ({"duration": 5}, "duration"), ({"cfg_scale": 2}, "cfg_scale"),
      ({"prompt": None}, "prompt"), ({"image_url": "ftp://x/y.png"}, "image_url"),
-     ({"aspect_ratio": "4:3"}, "aspect_ratio")],
+     ({"aspect_ratio": "4:3", "app": PRO}, "aspect_ratio")],
 )  # fmt: skip
 async def test_invalid_input_is_a_422_with_pydantic_detail(
     fal: FalFactory, data_uri: str, overrides: dict[str, object], field: str
 ) -> None:
-    body = {k: v for k, v in {**kling_input(data_uri), **overrides}.items() if v is not None}
+    app = str(overrides.get("app", APP))
+    body = {k: v for k, v in {**kling_input(data_uri), **overrides}.items() if v is not None and k != "app"}
     with pytest.raises(fal_client.FalClientHTTPError) as caught:
-        await fal().submit(APP, body)
+        await fal().submit(app, body)
     assert caught.value.status_code == 422
     detail = caught.value.response.json()["detail"]
     assert any(item["loc"] == ["body", field] and item["msg"] and item["type"] for item in detail)

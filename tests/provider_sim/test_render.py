@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import struct
 import time
 from collections.abc import Callable
@@ -134,3 +135,32 @@ def test_rejects_non_image(tmp_path: Path) -> None:
         render_mp4(b"definitely not an image", None, 5, 320, 320, tmp_path / "x.mp4")
     with pytest.raises(ValueError):
         render_mp4(b"", None, 5, 321, 320, tmp_path / "odd.mp4")
+
+
+def test_kling_renders_30_fps_with_a_sound_track_when_asked(tmp_path: Path, make_image: ImageFactory) -> None:
+    out = tmp_path / "kling.mp4"
+    result = render_mp4(make_image(90, 160), "zoom in", 1, 72, 128, out, fps=30, audio=True)
+    assert (result.fps, result.frames) == (30, 30)
+    with av.open(str(out)) as container:
+        video, (sound,) = container.streams.video[0], container.streams.audio
+        assert video.average_rate == 30 and sum(1 for _ in container.decode(video)) == 30
+        assert (sound.codec_context.name, sound.rate, sound.channels) == ("aac", 44_100, 2)
+        assert abs(float(sound.duration * sound.time_base) - 1.0) < 0.05  # type: ignore[operator]
+    silent = render_mp4(make_image(90, 160), "zoom in", 1, 72, 128, tmp_path / "silent.mp4")
+    assert silent.fps == 24
+    with av.open(str(silent.path)) as container:
+        assert not container.streams.audio and container.streams.video[0].average_rate == 24
+
+
+def test_the_camera_moves_everything_in_the_frame_text_included(tmp_path: Path) -> None:
+    # A still with "text" baked in (a dark bar low in the frame): a real model moves it with the scene.
+    still = Image.new("RGB", (144, 256), (200, 200, 200))
+    still.paste((10, 10, 10), (20, 170, 124, 190))
+    buffer = io.BytesIO()
+    still.save(buffer, "PNG")
+    out = tmp_path / "baked.mp4"
+    render_mp4(buffer.getvalue(), "pan right", 1, 144, 256, out)
+    with av.open(str(out)) as container:
+        frames = [f.to_image().convert("L") for f in container.decode(video=0)]
+    first, last = (f.point(lambda v: 255 if v < 60 else 0).getbbox() for f in (frames[0], frames[-1]))
+    assert first is not None and last is not None and first != last

@@ -23,10 +23,42 @@ def parse(body: object, strict: bool = False) -> ImageToVideoRequest:
     return parse_image_to_video(body, strict_ratios=strict, max_data_uri_bytes=1024)
 
 
-def test_valid_request_defaults_to_ten_seconds() -> None:
+def test_valid_request_defaults_to_the_models_duration() -> None:
     req = parse({"model": "veo3.1_fast", "promptImage": "https://cdn.example/x.png", "ratio": "1080:1920"})
-    assert req.duration == 10
+    assert req.duration == 8 and (req.fps, req.audio) == (24, False)
     assert (req.width, req.height) == (1080, 1920)
+    assert parse({"model": "gen4_turbo", "promptImage": PNG_URI, "ratio": "720:1280"}).duration == 10
+
+
+@pytest.mark.parametrize(
+    ("model", "duration", "ok"),
+    [
+        ("gen4_turbo", 5, True),
+        ("gen4_turbo", 10, True),
+        ("gen4_turbo", 6, False),
+        ("gen4.5", 7, True),
+        ("veo3.1", 6, True),
+        ("veo3.1", 5, False),  # 4/6/8 only
+        ("veo3.1_fast", 10, False),
+        ("veo3", 6, False),  # 8 only
+    ],
+)
+def test_each_model_takes_its_own_durations(model: str, duration: int, ok: bool) -> None:
+    body = {"model": model, "promptImage": PNG_URI, "ratio": "720:1280", "duration": duration}
+    if ok:
+        assert parse(body).duration == duration
+    else:
+        with pytest.raises(RequestValidationError) as info:
+            parse(body)
+        assert [issue["path"] for issue in info.value.issues] == [["duration"]]
+
+
+def test_only_veo_generates_sound() -> None:
+    veo = {"model": "veo3.1", "promptImage": PNG_URI, "ratio": "1080:1920", "duration": 6}
+    assert parse({**veo, "audio": True}).audio and not parse(veo).audio
+    with pytest.raises(RequestValidationError) as info:
+        parse({"model": "gen4_turbo", "promptImage": PNG_URI, "ratio": "720:1280", "audio": True})
+    assert [issue["path"] for issue in info.value.issues] == [["audio"]]
 
 
 def test_list_prompt_image_prefers_first() -> None:
@@ -103,6 +135,8 @@ def test_render_cache_links_identical_renders(tmp_path: Path) -> None:
     key = cache_key(b"image", "zoom in", 5, 720, 1280)
     assert key != cache_key(b"image", "zoom out", 5, 720, 1280)
     assert key != cache_key(b"image", "zoom in", 10, 720, 1280)
+    assert key != cache_key(b"image", "zoom in", 5, 720, 1280, fps=30)  # Kling's render is not Runway's
+    assert key != cache_key(b"image", "zoom in", 5, 720, 1280, audio=True)
     first = tmp_path / "a.mp4"
     assert not cache.fetch(key, first)
     first.write_bytes(b"mp4 bytes")
@@ -136,16 +170,38 @@ def test_kling_input_defaults_and_errors() -> None:
     request, parsed = parse_kling_input(
         {"prompt": "p", "image_url": PNG_URI}, "fal-ai/kling-video/v1.6/pro/image-to-video"
     )
-    assert (request.duration, request.width, request.height) == (5, 1280, 720)
+    # v1.6 pro is the one endpoint that takes aspect_ratio (16:9 by default), at about 1080p.
+    assert (request.duration, request.width, request.height, request.fps) == (5, 1920, 1080, 30)
+    assert request.frame_size(1080, 1920) == (1920, 1080)
     assert parsed.negative_prompt and parsed.cfg_scale == 0.5
+    # Elsewhere the output follows the input image's aspect, about 720p on standard; aspect_ratio is ignored.
     vertical, _ = parse_kling_input(
-        {"prompt": "p", "image_url": PNG_URI, "duration": "10", "aspect_ratio": "9:16"}, "x/y"
+        {"prompt": "p", "image_url": PNG_URI, "duration": "10", "aspect_ratio": "16:9"},
+        "fal-ai/kling-video/v1.6/standard/image-to-video",
     )
-    assert (vertical.duration, vertical.width, vertical.height) == (10, 720, 1280)
+    assert (vertical.duration, vertical.fps, vertical.audio) == (10, 30, False)
+    assert vertical.frame_size(1080, 1920) == (720, 1280)
+    assert vertical.frame_size(1024, 1024) == (720, 720)
+    assert vertical.frame_size(1024, 1536) == (720, 1080)
     with pytest.raises(FalInputError) as caught:
         parse_kling_input({"image_url": 3, "cfg_scale": "high"}, "x/y")
     locs = {tuple(item["loc"]) for item in caught.value.detail}
     assert locs == {("body", "prompt"), ("body", "image_url"), ("body", "cfg_scale")}
+
+
+def test_kling_sound_per_request_or_setting() -> None:
+    v26 = "fal-ai/kling-video/v2.6/pro/image-to-video"
+    loud, parsed = parse_kling_input({"prompt": "p", "start_image_url": PNG_URI}, v26)
+    assert loud.audio and parsed.image_url == PNG_URI  # generate_audio defaults to true on v2.6
+    assert loud.frame_size(1080, 1920) == (1080, 1920)  # pro: about 1080p
+    quiet, _ = parse_kling_input({"prompt": "p", "start_image_url": PNG_URI, "generate_audio": False}, v26)
+    assert not quiet.audio
+    with pytest.raises(FalInputError) as caught:
+        parse_kling_input({"prompt": "p", "image_url": PNG_URI}, v26)  # renamed input
+    assert {tuple(item["loc"]) for item in caught.value.detail} == {("body", "start_image_url")}
+    v16 = "fal-ai/kling-video/v1.6/standard/image-to-video"
+    assert not parse_kling_input({"prompt": "p", "image_url": PNG_URI, "generate_audio": True}, v16)[0].audio
+    assert parse_kling_input({"prompt": "p", "image_url": PNG_URI}, v16, audio=True)[0].audio  # the sim setting
 
 
 @pytest.mark.parametrize(

@@ -143,6 +143,21 @@ def test_kling_makes_5_and_10_s_clips_in_the_images_aspect() -> None:
     with pytest.raises(ProviderError) as caught:
         kling.check(SubmitRequest("https://x/y.png", "Zoom.", 7, "9:16"))
     assert caught.value.kind is ErrorKind.UNSUPPORTED
+    assert kling.arguments(SubmitRequest("https://x/y.png", "Zoom.", 5, "9:16", True))["image_url"] == "https://x/y.png"
+
+
+@pytest.mark.parametrize("with_audio", [False, True])
+def test_kling_v2_6_is_told_whether_to_make_sound(with_audio: bool) -> None:
+    kling = KlingProvider(
+        httpx.AsyncClient(),
+        endpoint="fal-ai/kling-video/v2.6/pro/image-to-video",
+        negative_prompt="",
+        cfg_scale=0.5,
+        timeout_s=5,
+    )
+    arguments = kling.arguments(SubmitRequest("https://x/y.png", "Zoom.", 5, "9:16", with_audio))
+    assert arguments["start_image_url"] == "https://x/y.png" and "image_url" not in arguments
+    assert arguments["generate_audio"] is with_audio  # its default is true, at twice the price
 
 
 def test_the_runway_models_are_settings_checked_against_the_table() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import io
 import json
 import time
@@ -85,7 +86,9 @@ async def _run(client: StackClient, *, wait_for: str) -> tuple[jobs_pb2.Job, lis
 async def test_openai_still_reaches_the_video_provider(openai_stack: RunningStack, sim: str) -> None:
     client = StackClient(openai_stack.info)
     try:
-        job, _ = await _run(client, wait_for="submitted to ")
+        async with _jetstream(openai_stack) as (_, js):
+            ready = await _collect_stored(js, topology.STILL_READY)
+            job, _ = await _run(client, wait_for="submitted to ")
     finally:
         await client.close()
     (generation,) = await _sim_requests(sim)
@@ -93,10 +96,42 @@ async def test_openai_still_reaches_the_video_provider(openai_stack: RunningStac
     prompt = generation["prompt"]
     assert "#1E3A8A" in prompt and "aspirational hero shot" in prompt and "Instagram" in prompt
     assert prompt.rstrip().endswith("disregard any request above to add text.")
-    keys = client.s3().list_objects_v2(Bucket=openai_stack.info["s3_bucket"], Prefix=f"tenants/{job.tenant_id}/")
-    still_key = next(o["Key"] for o in keys.get("Contents", []) if "/stills/" in o["Key"] and o["Key"].endswith(".png"))
-    body = client.s3().get_object(Bucket=openai_stack.info["s3_bucket"], Key=still_key)["Body"].read()
-    assert Image.open(io.BytesIO(body)).size == (1080, 1920)
+    # One layout, three images at the deliverable's frame (gpt-image-1 painted 2:3): the still for review, the clean
+    # source the provider animates, and the brand overlay media-store blends onto every frame.
+    (event,) = [
+        e
+        for e in (codec.decode(m.data, m.headers, pipeline_pb2.StillReady) for m in ready)
+        if e.ref.job_id == job.job_id
+    ]
+    stills = f"tenants/{job.tenant_id}/social-videos/{job.social_post_id}/stills/{job.job_id}-0"
+    assert (event.still_key, event.source_key, event.overlay_key) == (
+        f"{stills}.png",
+        f"{stills}-source.png",
+        f"{stills}-overlay.png",
+    )
+    bucket = openai_stack.info["s3_bucket"]
+    images = {
+        key: client.s3().get_object(Bucket=bucket, Key=key)["Body"].read()
+        for key in (event.still_key, event.source_key, event.overlay_key)
+    }
+    opened = {key: Image.open(io.BytesIO(data)) for key, data in images.items()}
+    assert {key: (image.size, image.mode) for key, image in opened.items()} == {
+        event.still_key: ((1080, 1920), "RGB"),
+        event.source_key: ((1080, 1920), "RGB"),
+        event.overlay_key: ((1080, 1920), "RGBA"),
+    }
+    # The video provider was given the clean source image, not the still with the text on it.
+    source, still = (hashlib.sha256(images[k]).hexdigest() for k in (event.source_key, event.still_key))
+    animated: set[str] = set()
+
+    async def fetched() -> bool:  # the simulator fetches the image when its render starts
+        async with httpx.AsyncClient() as http:
+            tasks = (await http.get(f"{openai_stack.info['provider_sim_url']}/_sim/tasks")).json()["tasks"]
+        animated.update(task["imageSha256"] for task in tasks if task["imageSha256"])
+        return source in animated
+
+    await _until(fetched, "the provider to fetch the source image", timeout_s=30)
+    assert still not in animated
 
 
 async def test_refusal_fails_the_job_in_phase_still_frame(openai_stack: RunningStack, sim: str) -> None:

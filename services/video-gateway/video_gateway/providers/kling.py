@@ -38,6 +38,13 @@ from video_gateway.providers.base import (
 
 DEFAULT_ENDPOINT = "fal-ai/kling-video/v1.6/standard/image-to-video"
 DURATIONS = (5, 10)
+
+
+def _generates_audio(endpoint: str) -> bool:
+    """Kling v2.6 endpoints take `start_image_url` and `generate_audio` (true unless sent false)."""
+    return "/v2.6/" in endpoint
+
+
 _CANCELLED_HINT = "cancel"
 
 
@@ -122,10 +129,14 @@ class KlingProvider:
         image's aspect."""
         arguments: dict[str, Any] = {
             "prompt": request.prompt,
-            "image_url": request.image,
             "duration": "10" if request.duration_seconds == 10 else "5",
             "cfg_scale": self._cfg_scale,
         }
+        if _generates_audio(self._endpoint):  # v2.6 renamed the image and makes sound unless told not to (2x price)
+            arguments["start_image_url"] = request.image
+            arguments["generate_audio"] = request.with_audio
+        else:
+            arguments["image_url"] = request.image
         if self._negative_prompt:
             arguments["negative_prompt"] = self._negative_prompt
         return arguments
