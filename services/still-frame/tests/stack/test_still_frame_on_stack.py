@@ -103,7 +103,7 @@ async def test_openai_still_reaches_the_video_provider(openai_stack: RunningStac
         for e in (codec.decode(m.data, m.headers, pipeline_pb2.StillReady) for m in ready)
         if e.ref.job_id == job.job_id
     ]
-    stills = f"tenants/{job.tenant_id}/social-videos/{job.social_post_id}/stills/{job.job_id}-0"
+    stills = f"tenants/{job.tenant_id}/social-videos/{job.social_post_id}/stills/{job.job_id}-{event.ref.run}"
     assert (event.still_key, event.source_key, event.overlay_key) == (
         f"{stills}.png",
         f"{stills}-source.png",
