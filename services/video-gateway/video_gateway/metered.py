@@ -21,6 +21,9 @@ class MeteredProvider:
         self.name = adapter.name
         self.rate_provider = adapter.rate_provider
 
+    def check(self, request: SubmitRequest) -> None:
+        self._adapter.check(request)  # no call is made: nothing to measure
+
     async def submit(self, request: SubmitRequest, key: str) -> str:
         return await self._measured("submit", self._adapter.submit(request, key))
 
