@@ -34,6 +34,12 @@ class RunningStack:
         self.env = env
         self.sink = sink
 
+    def replicas(self, service: str) -> list[str]:
+        """Component names of `service`'s processes: `[service]` on a plain stack, `service-1`… when replicated
+        (`nats` works the same way for the NATS servers)."""
+        processes = self.info["processes"]
+        return [service] if service in processes else sorted(n for n in processes if n.startswith(f"{service}-"))
+
     @property
     def info(self) -> dict:
         from svd_stack.client import load_stack
@@ -74,9 +80,12 @@ def _exists(pid: int) -> bool:
 
 
 @contextmanager
-def running_stack(home: Path | None = None, **overrides: str) -> Iterator[RunningStack]:
+def running_stack(
+    home: Path | None = None, *, nats_cluster: int = 1, replicas: int = 1, **overrides: str
+) -> Iterator[RunningStack]:
     """A whole embedded stack (traces and metrics to a local OTLP sink, over HTTP unless overridden); `overrides` are
-    extra environment variables.
+    extra environment variables. `nats_cluster` and `replicas` give it the shape of `svd up --nats-cluster N
+    --replicas R` (names `nats-1`…, `dispatcher-1`…).
 
     The session `stack` fixture is one of these; a test that needs other settings (poll timing, fault-prone
     providers) opens its own with a module-scoped fixture and pays the start-up once. The stack really lives in a
@@ -90,14 +99,17 @@ def running_stack(home: Path | None = None, **overrides: str) -> Iterator[Runnin
             home.rmdir()
         home.symlink_to(real_home, target_is_directory=True)
     try:
-        with _stack_in(real_home, overrides) as running:
+        shape = (
+            ["--nats-cluster", str(nats_cluster), "--replicas", str(replicas)] if nats_cluster * replicas > 1 else []
+        )
+        with _stack_in(real_home, overrides, shape) as running:
             yield running
     finally:
         shutil.rmtree(real_home, ignore_errors=True)
 
 
 @contextmanager
-def _stack_in(home: Path, overrides: dict[str, str]) -> Iterator[RunningStack]:
+def _stack_in(home: Path, overrides: dict[str, str], shape: list[str]) -> Iterator[RunningStack]:
     setup_telemetry("e2e-tests")  # the tests publish like the upstream router: with a real trace context
     receiver = start_sink()
     # OTLP over HTTP, the specification's default protocol (a stack can ask for `grpc` through `overrides`).
@@ -117,7 +129,7 @@ def _stack_in(home: Path, overrides: dict[str, str]) -> Iterator[RunningStack]:
         **overrides,
     }
     env.pop("RUNWAY_API_KEY", None)
-    up = _up_in_fresh_home(home, env)
+    up = _up_in_fresh_home(home, env, shape)
     try:
         assert up.returncode == 0, f"svd up failed:\n{up.stdout}\n{up.stderr}"
         yield RunningStack(home, env, receiver.sink)
@@ -130,11 +142,11 @@ def _stack_in(home: Path, overrides: dict[str, str]) -> Iterator[RunningStack]:
 START_ATTEMPTS = 3
 
 
-def _up_in_fresh_home(home: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def _up_in_fresh_home(home: Path, env: dict[str, str], shape: list[str]) -> subprocess.CompletedProcess[str]:
     """`svd up`, tried again in an emptied home (so with new ports) when a part died at start: with several test
     workers starting stacks at once, a free port chosen by one can be taken by another before it binds."""
     for attempt in range(1, START_ATTEMPTS + 1):
-        up = svd("up", "--home", str(home), env=env)
+        up = svd("up", "--home", str(home), *shape, env=env, timeout=900 if shape else 300)
         if up.returncode == 0 or "during startup" not in up.stdout + up.stderr or attempt == START_ATTEMPTS:
             return up
         svd("down", "--home", str(home), env=env)

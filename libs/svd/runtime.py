@@ -16,7 +16,7 @@ from faststream.nats import NatsBroker
 from svd.apikeys import DatabaseKeyStore, migrate_keys
 from svd.db import create_engine
 from svd.grpc.auth import KeyStore, StaticKeyStore
-from svd.grpc.server import ServiceBinding, start_server
+from svd.grpc.server import ServiceBinding, start_server, tls_credentials
 from svd.settings import BaseServiceSettings, DatabaseSettings
 from svd.telemetry import setup_telemetry, shutdown_telemetry
 from svd.telemetry.logs import configure_logging
@@ -62,7 +62,8 @@ async def serve_until_stopped(
         keys = DatabaseKeyStore(key_engine, keys)
     if broker is not None:
         await broker.start()
-    server = await start_server(settings.grpc_listen, bindings, keys)
+    credentials = tls_credentials(settings.grpc_tls_cert, settings.grpc_tls_key)
+    server = await start_server(settings.grpc_listen, bindings, keys, credentials)
     try:
         await stop.wait()
     finally:

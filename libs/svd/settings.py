@@ -7,9 +7,12 @@ left to the OpenTelemetry SDK.
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from typing import Self
+
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from svd.bus.connection import NatsSettings
 from svd.bus.consumer import RetryPolicy
 from svd.db.url import sqlalchemy_url
 
@@ -17,13 +20,16 @@ from svd.db.url import sqlalchemy_url
 _CONFIG = SettingsConfigDict(extra="ignore", case_sensitive=False, hide_input_in_errors=True)
 
 
-class BaseServiceSettings(BaseSettings):
-    """Settings every service has: the bus, its gRPC listen address and the API keys it accepts."""
+class BaseServiceSettings(NatsSettings):
+    """Settings every service has: the bus (`svd.bus.connection`), its gRPC listen address (TLS when given a
+    certificate and key) and the API keys it accepts, and the CA its gRPC clients trust (plaintext without one)."""
 
     model_config = _CONFIG
 
-    nats_url: str = Field(description="NATS server URL(s), comma separated")
     grpc_listen: str = Field(default="[::]:50051", description="host:port the gRPC server binds")
+    grpc_tls_cert: str = Field(default="", description="PEM certificate chain the gRPC server presents")
+    grpc_tls_key: str = Field(default="", description="PEM private key of that certificate")
+    grpc_tls_ca: str = Field(default="", description="PEM CA bundle this service's gRPC clients trust")
     # JSON object: sha256 hex digest of an API key → tenant id, or "*" for an admin key.
     svd_api_keys: dict[str, str] = Field(default_factory=dict)
     # On SIGTERM: stop fetching, then let running handlers finish for this long; what still runs is cancelled and its
@@ -36,6 +42,12 @@ class BaseServiceSettings(BaseSettings):
     bus_backoff_cap_s: float = Field(default=60.0, gt=0, le=60.0)
     bus_retry_budget_s: float = Field(default=3600.0, gt=0)
     bus_max_failures: int = Field(default=10, ge=1)
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Self:
+        if bool(self.grpc_tls_cert) != bool(self.grpc_tls_key):
+            raise ValueError("GRPC_TLS_CERT and GRPC_TLS_KEY go together: set both (TLS) or neither (plaintext)")
+        return self
 
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(

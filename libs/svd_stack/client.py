@@ -29,7 +29,7 @@ from social_video.v1 import (
     media_pb2_grpc,
     upstream_pb2,
 )
-from svd.grpc.client import channel
+from svd.grpc.client import channel, target
 
 CREDIT_TYPE = "ai_video_generation"
 
@@ -53,7 +53,9 @@ class StackClient:
     def __init__(self, stack: dict[str, Any], api_key: str | None = None) -> None:
         self.stack = stack
         key = api_key or stack["admin_api_key"]
-        self._channels = [channel(stack["grpc"][name], key) for name in ("dispatcher", "billing", "media_store")]
+        # A replicated service's entry lists every replica: the channel balances over them.
+        names = ("dispatcher", "billing", "media_store")
+        self._channels = [channel(target(stack["grpc"][name]), key) for name in names]
         dispatcher, billing, media = self._channels
         self.jobs = jobs_pb2_grpc.VideoJobsStub(dispatcher)
         self.brands = brands_pb2_grpc.BrandsStub(dispatcher)
@@ -101,7 +103,7 @@ class StackClient:
             headers: dict[str, str] = {"content-type": "application/json", "Nats-Msg-Id": event.event_id}
             propagate.inject(headers)
             payload = json_format.MessageToJson(event).encode()
-            nc = await nats.connect(self.stack["nats_url"])
+            nc = await nats.connect(self.stack.get("nats_urls") or self.stack["nats_url"])
             try:
                 await nc.jetstream().publish(subject, payload, headers=headers)
             finally:

@@ -57,14 +57,18 @@ def _without_password(url: str | None) -> str | None:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+def _listed(value: str | list[str] | None) -> str | None:
+    return ", ".join(value) if isinstance(value, list) else value
+
+
 def _summary(home: Path, doc: dict[str, Any]) -> Table:
     table = Table(show_header=False, box=None)
     rows = [
-        ("NATS", _without_password(doc.get("nats_url"))),
+        ("NATS", ", ".join(str(_without_password(url)) for url in doc.get("nats_urls") or [doc.get("nats_url")])),
         ("PostgreSQL", _without_password(doc.get("database_url"))),
         ("S3", f"{doc.get('s3_endpoint')}  bucket {doc.get('s3_bucket')}"),
         ("Provider simulator", doc.get("runway_base_url")),
-        ("video_gateway gRPC", doc.get("grpc", {}).get("video_gateway")),
+        ("video_gateway gRPC", _listed(doc.get("grpc", {}).get("video_gateway"))),
         ("stack.json", str(state_path(home.expanduser().resolve()))),
     ]
     for label, value in rows:
@@ -79,11 +83,25 @@ def up(
         list[str] | None,
         typer.Option("--only", help="Start only these components (repeatable)."),
     ] = None,
+    nats_cluster: Annotated[
+        int | None,
+        typer.Option(
+            "--nats-cluster",
+            min=1,
+            max=5,
+            help="NATS servers: 1, or a JetStream cluster of N nodes (streams get min(N, 3) replicas unless "
+            "NATS_STREAM_REPLICAS says otherwise). Default: as the stack was started.",
+        ),
+    ] = None,
+    replicas: Annotated[
+        int | None,
+        typer.Option("--replicas", min=1, max=8, help="Replicas of each service. Default: as the stack was started."),
+    ] = None,
 ) -> None:
     """Start the embedded dev stack (idempotent: only what is not running is started)."""
     _setup_logging()
     try:
-        doc = stack.up(home, only=only)
+        doc = stack.up(home, only=only, nats_cluster=nats_cluster, replicas=replicas)
     except stack.StackError as exc:
         raise _fail(exc) from None
     console.print(_status_table(stack.status(home)))

@@ -2,7 +2,8 @@
 
 A `Component` says how to start a process (command, environment, user), how to tell it is
 ready, what it contributes to stack.json (`facts`) and to the services' environment (`exports`).
-A `Task` is a one-shot step between components (bus topology provisioning). `PLAN` is the table.
+A `Task` is a one-shot step between components (bus topology provisioning). `plan()` builds the table for a shape
+(NATS servers, replicas per service); `PLAN` is the plain stack's.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from svd.bus.topology import PUBLISHES
+from svd.grpc.client import target
 from svd_stack import checks, grace, nats_server, postgres, seaweed, sim
 from svd_stack.env import Exports, merge, overlay
 from svd_stack.model import Component, Context, Step, Task
@@ -28,7 +31,9 @@ SERVICE_MODULES = ("billing", "media_store", "dispatcher", "still_frame", "video
 SECRET_FACTORIES: dict[str, Callable[[], str]] = {
     # Hex passwords go into URLs unescaped.
     "postgres_password": lambda: secrets.token_hex(24),
-    "nats_password": lambda: secrets.token_hex(24),
+    "nats_password": lambda: secrets.token_hex(24),  # the operator's NATS user
+    **{f"nats_password_{service}": lambda: secrets.token_hex(24) for service in PUBLISHES},  # each service's
+    "nats_route_password": lambda: secrets.token_hex(24),  # cluster routes between NATS nodes
     "s3_access_key": lambda: "SVD" + secrets.token_hex(8).upper(),
     "s3_secret_key": lambda: secrets.token_urlsafe(30),
     "admin_api_key": lambda: "svd_" + secrets.token_urlsafe(32),
@@ -82,25 +87,63 @@ def config_digest(ctx: Context, component: Component) -> str:
 # --- nats ---------------------------------------------------------------------------------
 
 
-def _nats_url(ctx: Context) -> str:
-    return nats_server.url(LOCALHOST, ctx.port("nats", "client"), ctx.secrets["nats_password"])
+def nats_names(nodes: int) -> tuple[str, ...]:
+    """Component names of the NATS servers: `nats` alone (the plain stack), `nats-1`… for a cluster."""
+    return ("nats",) if nodes == 1 else tuple(f"nats-{i}" for i in range(1, nodes + 1))
 
 
-NATS = Component(
-    name="nats",
-    ports=("client", "monitor"),
-    prepare=lambda ctx: nats_server.write_config(ctx.data("nats"), ctx.secrets["nats_password"]),
-    command=lambda ctx: nats_server.command(
-        ctx.data("nats"), LOCALHOST, ctx.port("nats", "client"), ctx.port("nats", "monitor")
-    ),
-    ready=lambda ctx: checks.http_ok(f"http://{ctx.addr('nats', 'monitor')}/healthz?js-enabled-only=true"),
-    facts=lambda ctx: {
-        "nats_url": _nats_url(ctx),
-        "nats_monitor_url": f"http://{ctx.addr('nats', 'monitor')}",
-    },
-    exports=lambda ctx: Exports(forced={"NATS_URL": _nats_url(ctx)}),
-    ready_timeout=20.0,
-)
+def _nats_names(ctx: Context) -> list[str]:
+    return [step.name for step in ctx.plan if isinstance(step, Component) and step.name.split("-")[0] == "nats"]
+
+
+def nats_urls(ctx: Context, user: str = nats_server.USER) -> list[str]:
+    """Client URLs of every NATS server of the stack, logged in as `user` (the operator's by default)."""
+    password = ctx.secrets["nats_password" if user == nats_server.USER else f"nats_password_{user}"]
+    return [nats_server.url(LOCALHOST, ctx.port(name, "client"), password, user) for name in _nats_names(ctx)]
+
+
+def _service_passwords(ctx: Context) -> dict[str, str]:
+    return {service: ctx.secrets[f"nats_password_{service}"] for service in PUBLISHES}
+
+
+def _nats_prepare(ctx: Context, name: str, peers: tuple[str, ...]) -> None:
+    cluster = None
+    if len(peers) > 1:
+        others = [ctx.port(peer, "cluster") for peer in peers if peer != name]
+        cluster = nats_server.Cluster(LOCALHOST, ctx.port(name, "cluster"), others, ctx.secrets["nats_route_password"])
+    document = nats_server.config(name, ctx.secrets["nats_password"], _service_passwords(ctx), cluster)
+    nats_server.write_config(ctx.data(name), document)
+
+
+def _nats_facts(ctx: Context) -> dict[str, Any]:
+    names = _nats_names(ctx)
+    urls = nats_urls(ctx)
+    return {
+        "nats_url": urls[0],
+        "nats_urls": urls,
+        "nats_monitor_url": f"http://{ctx.addr(names[0], 'monitor')}",
+        "nats_monitor_urls": [f"http://{ctx.addr(name, 'monitor')}" for name in names],
+    }
+
+
+def nats_node(name: str, peers: tuple[str, ...] = ("nats",)) -> Component:
+    """One NATS server with JetStream; with peers, one node of their cluster."""
+    return Component(
+        name=name,
+        ports=("client", "monitor", *(("cluster",) if len(peers) > 1 else ())),
+        prepare=lambda ctx: _nats_prepare(ctx, name, peers),
+        command=lambda ctx: nats_server.command(
+            ctx.data(name), LOCALHOST, ctx.port(name, "client"), ctx.port(name, "monitor")
+        ),
+        ready=lambda ctx: checks.http_ok(f"http://{ctx.addr(name, 'monitor')}/healthz?js-enabled-only=true"),
+        facts=_nats_facts if name == peers[0] else lambda ctx: {},
+        # The operator's URLs; a service is given its own user's (see `service`).
+        exports=lambda ctx: Exports(forced={"NATS_URL": ",".join(nats_urls(ctx))}),
+        ready_timeout=20.0,
+    )
+
+
+NATS = nats_node("nats")
 
 # --- postgres -----------------------------------------------------------------------------
 
@@ -264,11 +307,16 @@ PROVIDER_SIM = Component(
 # --- bus topology -------------------------------------------------------------------------
 
 
-def provision_topology(ctx: Context) -> None:
-    """Create the JetStream streams/consumers (owned by `svd.bus.topology`)."""
-    from svd.bus.topology import provision  # lazy: written by the bus owner
+def stream_replicas(ctx: Context) -> int:
+    """`NATS_STREAM_REPLICAS` if the user set it, else one replica per NATS server (at most 3)."""
+    return int(ctx.env.get("NATS_STREAM_REPLICAS") or min(len(_nats_names(ctx)), 3))
 
-    asyncio.run(provision(_nats_url(ctx)))
+
+def provision_topology(ctx: Context) -> None:
+    """Create or update the JetStream streams/consumers (owned by `svd.bus.topology`), as the operator."""
+    from svd.bus.provision import provision  # lazy: a stack without the bus code runs the rest
+
+    asyncio.run(provision(nats_urls(ctx), stream_replicas(ctx)))
 
 
 TOPOLOGY = Task(name="topology", run=provision_topology)
@@ -278,40 +326,77 @@ TOPOLOGY = Task(name="topology", run=provision_topology)
 _TARGET_VARS = {"billing": "BILLING_GRPC_TARGET", "media_store": "MEDIA_GRPC_TARGET"}
 
 
-def service(name: str, module: str | None = None, ready_timeout: float = 60.0) -> Component:
-    """A gRPC service run as `python -m <module>`, listening on GRPC_LISTEN (always 127.0.0.1), health-checked, with
-    its Prometheus scrape endpoint on METRICS_PORT (stack.json's `metrics`: service → URL).
+def instance_names(name: str, replicas: int) -> tuple[str, ...]:
+    """Component names of a service's replicas: `name` alone, or `name-1`… when it is replicated."""
+    return (name,) if replicas == 1 else tuple(f"{name}-{i}" for i in range(1, replicas + 1))
+
+
+def _service_env(ctx: Context, instance: str, user: str) -> dict[str, str]:
+    env = {
+        "GRPC_LISTEN": ctx.addr(instance),
+        "METRICS_HOST": LOCALHOST,
+        "METRICS_PORT": str(ctx.port(instance, "metrics")),
+    }
+    if f"nats_password_{user}" in ctx.secrets:  # a service of the topology logs in to NATS as itself
+        env["NATS_URL"] = ",".join(nats_urls(ctx, user))
+    return env
+
+
+def service(
+    name: str, module: str | None = None, ready_timeout: float = 60.0, *, replica: int = 1, replicas: int = 1
+) -> Component:
+    """Replica `replica` of `replicas` of a gRPC service run as `python -m <module>`, listening on GRPC_LISTEN
+    (always 127.0.0.1, a port of its own), health-checked, logged in to NATS as its own user (`svd.bus.permissions`),
+    with its Prometheus scrape endpoint on METRICS_PORT (a port of its own; stack.json's `metrics`: process → URL).
+    Its peers reach all its replicas: their target lists every address (`svd.grpc.client.target`).
 
     `svd down` gives it its shutdown grace to drain (see `svd_stack.grace`)."""
     target_var = _TARGET_VARS.get(name)
+    instances = instance_names(name, replicas)
+    instance = instances[replica - 1]
+    user = name.replace("_", "-")
 
     def stop_wait(ctx: Context) -> float:
         return grace.stop_wait(module or name, child_env(ctx, component))
 
+    def addresses(ctx: Context) -> str | list[str]:
+        found = [ctx.addr(each) for each in instances]
+        return found[0] if replicas == 1 else found
+
     component = Component(
-        name=name,
+        name=instance,
         ports=("grpc", "metrics"),
         command=lambda ctx: [sys.executable, "-m", module or name],
-        own_env=lambda ctx: {
-            "GRPC_LISTEN": ctx.addr(name),
-            "METRICS_HOST": LOCALHOST,
-            "METRICS_PORT": str(ctx.port(name, "metrics")),
-        },
-        ready=lambda ctx: checks.grpc_serving(ctx.addr(name)),
+        own_env=lambda ctx: _service_env(ctx, instance, user),
+        ready=lambda ctx: checks.grpc_serving(ctx.addr(instance)),
         facts=lambda ctx: {
-            "grpc": {name: ctx.addr(name)},
-            "metrics": {name: f"http://{ctx.addr(name, 'metrics')}/metrics"},
+            "grpc": {name: addresses(ctx)},
+            "metrics": {instance: f"http://{ctx.addr(instance, 'metrics')}/metrics"},
         },
-        exports=lambda ctx: Exports(defaults={target_var: ctx.addr(name)} if target_var else {}),
+        exports=lambda ctx: Exports(defaults={target_var: target(addresses(ctx))} if target_var else {}),
         is_service=True,
         in_data_dir=False,
         ready_timeout=ready_timeout,
         stop_wait=stop_wait,
+        replica_of=name if replicas > 1 else "",
     )
     return component
 
 
-SERVICES = tuple(service(name) for name in SERVICE_MODULES)
+def services(replicas: int = 1) -> tuple[Component, ...]:
+    """Every service, `replicas` of each, in start order (billing and media_store before the dispatcher)."""
+    return tuple(
+        service(name, replica=i, replicas=replicas) for name in SERVICE_MODULES for i in range(1, replicas + 1)
+    )
 
-# Start order; `svd down` stops in reverse. billing and media_store come before dispatcher.
-PLAN: tuple[Step, ...] = (NATS, POSTGRES, S3, PROVIDER_SIM, TOPOLOGY, *SERVICES)
+
+def plan(nats_cluster: int = 1, replicas: int = 1) -> tuple[Step, ...]:
+    """The stack's steps in start order (`svd down` stops in reverse): `nats_cluster` NATS servers, the
+    infrastructure, the topology, and `replicas` of each service."""
+    names = nats_names(nats_cluster)
+    nodes = tuple(nats_node(node, names) for node in names)
+    return (*nodes, POSTGRES, S3, PROVIDER_SIM, TOPOLOGY, *services(replicas))
+
+
+SERVICES = services()
+PLAN: tuple[Step, ...] = plan()

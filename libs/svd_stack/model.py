@@ -90,6 +90,7 @@ class Component:
     signal_group: bool = True  # send stop_signal to the whole process group
     stop_timeout: float = 10.0  # wait after stop_signal before SIGKILL...
     stop_wait: Callable[[Context], float] | None = None  # ...unless this says otherwise (fixed at each start)
+    replica_of: str = ""  # replicas of one service start (and stop) together
 
     def stop_after(self, ctx: Context) -> float:
         """Seconds `svd down` waits after `stop_signal` before SIGKILL, for a process started in `ctx`."""

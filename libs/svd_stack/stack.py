@@ -4,6 +4,10 @@
 same command line, ready) and (re)starting the rest on their remembered ports. `down` stops
 everything in reverse order, by pid, giving each service its shutdown grace to drain before SIGKILL.
 Both keep `<home>/stack.json` current.
+
+A stack has a shape: how many NATS servers (one, or a cluster) and how many replicas of each service. `up` takes it
+from its options, else from stack.json (so `svd up --only dispatcher-2` restarts a replica of a replicated stack);
+`down` and `status` read it from stack.json.
 """
 
 from __future__ import annotations
@@ -12,19 +16,21 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from svd_stack import procs, state
+from svd_stack import components, procs, state
 from svd_stack.checks import ProcessDied, wait_ready
-from svd_stack.components import PLAN, SECRET_FACTORIES, Component, Context, Step, Task, child_env, config_digest
+from svd_stack.components import SECRET_FACTORIES, Component, Context, Step, Task, child_env, config_digest
 from svd_stack.ports import allocate
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 State = Literal["running", "stopped", "unhealthy"]
 Record = dict[str, Any]
 # How long an already-running component may take to answer before we call it unhealthy.
@@ -45,6 +51,21 @@ class ComponentStatus:
     pid: int | None
     port: int | None
     state: State
+
+
+@dataclass(frozen=True)
+class Shape:
+    """NATS servers (1: a single server named `nats`; more: a cluster `nats-1`…) and replicas of each service."""
+
+    nats_cluster: int = 1
+    replicas: int = 1
+
+    def plan(self) -> tuple[Step, ...]:
+        return components.plan(self.nats_cluster, self.replicas)
+
+
+def _recorded_shape(recorded: Mapping[str, Any]) -> Shape:
+    return Shape(**recorded.get("shape", {}))
 
 
 def _components(plan: Sequence[Step]) -> list[Component]:
@@ -70,9 +91,35 @@ def _allocate_ports(components: Sequence[Component], processes: Mapping[str, Rec
     return ports
 
 
-def _render(ctx: Context, processes: dict[str, Record]) -> dict[str, Any]:
+def _batches(steps: Iterable[Step]) -> list[list[Step]]:
+    """`steps` in order, the replicas of one service (consecutive) batched together."""
+    batches: list[list[Step]] = []
+    for step in steps:
+        last = batches[-1][-1] if batches else None
+        replicas = isinstance(step, Component) and isinstance(last, Component) and step.replica_of
+        if replicas and last.replica_of == step.replica_of:  # type: ignore[union-attr]
+            batches[-1].append(step)
+        else:
+            batches.append([step])
+    return batches
+
+
+def _each(action: Callable[[T], None], items: Sequence[T]) -> None:
+    """`action` on every item, at once when there are several (replicas start and drain side by side); the first
+    failure is raised once all are done."""
+    if len(items) == 1:
+        action(items[0])
+        return
+    with ThreadPoolExecutor(len(items)) as pool:
+        for future in [pool.submit(action, item) for item in items]:
+            future.result()
+
+
+def _render(ctx: Context, processes: dict[str, Record], shape: Shape | None = None) -> dict[str, Any]:
     """The stack.json document: facts of every component, secrets, and the process records."""
     doc: dict[str, Any] = {"version": 1, "home": str(ctx.home)}
+    if shape is not None:
+        doc["shape"] = {"nats_cluster": shape.nats_cluster, "replicas": shape.replicas}
     grpc: dict[str, str] = {}
     scrape: dict[str, str] = {}
     for comp in _components(ctx.plan):
@@ -157,16 +204,24 @@ def up(
     home: Path,
     *,
     only: Collection[str] | None = None,
-    plan: Sequence[Step] = PLAN,
+    plan: Sequence[Step] | None = None,
     env: Mapping[str, str] | None = None,
+    nats_cluster: int | None = None,
+    replicas: int | None = None,
 ) -> dict[str, Any]:
     """Start (what is not already running of) the stack; return the stack.json document.
 
     `only` restricts which steps run (ports, secrets and facts still cover the whole plan);
-    `plan` is the ordered component table; `env` the environment services inherit (os.environ).
+    `plan` is the ordered component table (default: the one of the stack's shape: `nats_cluster` NATS servers and
+    `replicas` of each service, each as recorded in stack.json unless given); `env` the environment services
+    inherit (os.environ).
     """
     home = home.expanduser().resolve()
     environ = dict(os.environ if env is None else env)
+    recorded_shape = _recorded_shape(state.load(home))
+    shape = Shape(nats_cluster or recorded_shape.nats_cluster, replicas or recorded_shape.replicas)
+    if plan is None:
+        plan = shape.plan()
     unknown = set(only or ()) - {step.name for step in plan}
     if unknown:
         raise StackError(f"unknown component(s): {', '.join(sorted(unknown))}")
@@ -179,6 +234,9 @@ def up(
         for comp in _components(plan):  # e.g. the simulator once RUNWAY_API_KEY is set
             if comp.name not in enabled and comp.name in processes:
                 _stop(comp, processes.pop(comp.name))
+        for name in [name for name in processes if name not in {step.name for step in plan}]:
+            log.info("%s is not part of this stack's shape any more, stopping it", name)  # e.g. fewer replicas
+            _stop(None, processes.pop(name))
         ctx = Context(
             home=home,
             env=environ,
@@ -188,30 +246,33 @@ def up(
         )
 
         def persist() -> None:
-            state.save(home, _render(ctx, processes))
+            state.save(home, _render(ctx, processes, shape))
 
         persist()
-        for step in steps:
-            if only is not None and step.name not in only:
+        for group in _batches(step for step in steps if only is None or step.name in only):
+            if isinstance(group[0], Task):
+                log.info("running %s", group[0].name)
+                group[0].run(ctx)
                 continue
-            if isinstance(step, Task):
-                log.info("running %s", step.name)
-                step.run(ctx)
-                continue
-            _start(ctx, step, processes, persist)
-            step.after_ready(ctx)
-        doc = _render(ctx, processes)
+
+            def start(comp: Component) -> None:
+                _start(ctx, comp, processes, persist)
+                comp.after_ready(ctx)
+
+            _each(start, group)  # type: ignore[arg-type]
+        doc = _render(ctx, processes, shape)
         state.save(home, doc)
     return doc
 
 
-def down(home: Path, *, purge: bool = False, plan: Sequence[Step] = PLAN) -> None:
+def down(home: Path, *, purge: bool = False, plan: Sequence[Step] | None = None) -> None:
     """Stop every recorded process in reverse start order; with `purge`, delete the home too."""
     home = home.expanduser().resolve()
     if not home.exists():
         return
     with state.locked(home):
         recorded = state.load(home)
+        plan = _recorded_shape(recorded).plan() if plan is None else plan
         processes: dict[str, Record] = recorded.get("processes", {})
         known = {comp.name: comp for comp in _components(plan)}
         order = list(known)
@@ -222,7 +283,9 @@ def down(home: Path, *, purge: bool = False, plan: Sequence[Step] = PLAN) -> Non
             secrets=recorded.get("secrets", {}),
             plan=tuple(plan),
         )
-        for name in sorted(processes, key=lambda n: order.index(n) if n in order else -1)[::-1]:
+        names = sorted(processes, key=lambda n: order.index(n) if n in order else -1)[::-1]
+
+        def stop(name: str) -> None:
             record, comp = processes[name], known.get(name)
             if record.get("pid"):
                 log.info("stopping %s (pid %s)", name, record["pid"])
@@ -232,16 +295,20 @@ def down(home: Path, *, purge: bool = False, plan: Sequence[Step] = PLAN) -> Non
                 raise StackError(f"{name} (pid {survivor['pid']}) would not stop")
             if comp is not None and name in ctx.ports:
                 comp.after_stop(ctx)
+
+        for batch in _batches(known.get(name) or Task(name, lambda ctx: None) for name in names):
+            _each(stop, [step.name for step in batch])
             state.save(home, recorded)
     if purge:
         shutil.rmtree(state.run_dir(home), ignore_errors=True)
         shutil.rmtree(home)
 
 
-def status(home: Path, *, plan: Sequence[Step] = PLAN) -> list[ComponentStatus]:
+def status(home: Path, *, plan: Sequence[Step] | None = None) -> list[ComponentStatus]:
     """One entry per component: running (alive and ready), unhealthy (alive, not ready), stopped."""
     home = home.expanduser().resolve()
     recorded = state.load(home)
+    plan = _recorded_shape(recorded).plan() if plan is None else plan
     processes: dict[str, Record] = recorded.get("processes", {})
     ctx = Context(
         home=home,

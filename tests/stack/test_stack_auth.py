@@ -125,3 +125,66 @@ def test_other_local_users_cannot_read_the_home(home: Path, doc: dict[str, Any])
         assert stat.S_IMODE(path.stat().st_mode) & 0o066 == 0, path
     for path in (home / "logs", home / "data" / "nats", home / "data" / "postgres"):
         assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, path
+
+
+def _as(doc: dict[str, Any], user: str) -> str:
+    port = urlsplit(doc["nats_url"]).port
+    return f"nats://{user}:{doc['secrets'][f'nats_password_{user}']}@127.0.0.1:{port}"
+
+
+async def _publishes(doc: dict[str, Any], user: str, subjects: list[str]) -> tuple[set[str], list[str]]:
+    """Which of `subjects` published as `user` reach a subscriber (the operator's), and the errors `user` got."""
+    errors: list[str] = []
+
+    async def on_error(exc: Exception) -> None:
+        errors.append(str(exc))
+
+    watcher = await nats.connect(doc["nats_url"], connect_timeout=2)
+    service = await nats.connect(_as(doc, user), connect_timeout=2, error_cb=on_error, inbox_prefix=f"_INBOX.{user}")
+    try:
+        sub = await watcher.subscribe("video.>")
+        await watcher.flush()
+        for subject in subjects:
+            await service.publish(subject, b"forged?")
+        await service.flush()
+        received: set[str] = set()
+        while True:
+            try:
+                received.add((await sub.next_msg(timeout=1)).subject)
+            except nats.errors.TimeoutError:
+                return received, errors
+    finally:
+        await service.close()
+        await watcher.close()
+
+
+def test_still_frame_may_publish_its_own_events_but_never_video_stored(doc: dict[str, Any]) -> None:
+    received, errors = asyncio.run(_publishes(doc, "still-frame", ["video.still.ready", "video.stored"]))
+    assert received == {"video.still.ready"}
+    assert any('permissions violation for publish to "video.stored"' in error.lower() for error in errors), errors
+
+
+def test_a_service_cannot_read_the_bus_or_another_services_inbox(doc: dict[str, Any]) -> None:
+    async def subscribe(subject: str) -> list[str]:
+        errors: list[str] = []
+
+        async def on_error(exc: Exception) -> None:
+            errors.append(str(exc))
+
+        nc = await nats.connect(_as(doc, "still-frame"), connect_timeout=2, error_cb=on_error)
+        try:
+            await nc.subscribe(subject)
+            await nc.flush()
+            await asyncio.sleep(0.2)
+            return errors
+        finally:
+            await nc.close()
+
+    for subject in ("video.>", "social.>", "_INBOX.dispatcher.>", ">"):
+        assert any("permissions violation for subscription" in e.lower() for e in asyncio.run(subscribe(subject)))
+    assert asyncio.run(subscribe("_INBOX.still-frame.>")) == []
+
+
+def test_a_service_user_needs_its_own_password(doc: dict[str, Any]) -> None:
+    port = urlsplit(doc["nats_url"]).port
+    _nats_refused(f"nats://media-store:{doc['secrets']['nats_password_still-frame']}@127.0.0.1:{port}")

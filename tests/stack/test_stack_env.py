@@ -20,6 +20,7 @@ SECRETS = {
     "provider_key_encryption_key": "kek",
     "runway_api_key": "sim-key",
     "fal_api_key": "sim-fal-id:secret",
+    "nats_password_dispatcher": "dispatcherpw",
 }
 
 
@@ -61,7 +62,7 @@ def test_service_env_connection_vars_are_forced_other_defaults_yield_to_the_user
         "OTEL_SERVICE_NAME": "kept",
     }
     env = child_env(_context(user), _component("dispatcher"))
-    assert env["NATS_URL"] == "nats://svd:natspw@127.0.0.1:4222"
+    assert env["NATS_URL"] == "nats://dispatcher:dispatcherpw@127.0.0.1:4222"  # its own NATS user
     assert env["DATABASE_URL"] == "postgresql+psycopg://postgres:pgpw@127.0.0.1:5432/svd"
     assert env["GRPC_LISTEN"] == "127.0.0.1:5003"
     assert (env["METRICS_HOST"], env["METRICS_PORT"]) == ("127.0.0.1", "9463")  # its own scrape port

@@ -134,16 +134,16 @@ def test_infra_up_kill_restart_down(home: Path, env: dict[str, str], monkeypatch
     for name in ("nats", "postgres"):
         os.kill(doc["processes"][name]["pid"], signal.SIGKILL)
         _wait_gone(doc["processes"][name]["pid"])
-    provisioned: list[str] = []
+    provisioned: list[tuple[list[str], int]] = []
 
-    async def provision(nats_url: str) -> None:
-        provisioned.append(nats_url)
+    async def provision(nats_urls: list[str], replicas: int) -> None:
+        provisioned.append((nats_urls, replicas))
 
-    for module in ("svd", "svd.bus", "svd.bus.topology"):
+    for module in ("svd", "svd.bus", "svd.bus.provision"):
         monkeypatch.setitem(sys.modules, module, types.ModuleType(module))
-    monkeypatch.setattr(sys.modules["svd.bus.topology"], "provision", provision, raising=False)
+    monkeypatch.setattr(sys.modules["svd.bus.provision"], "provision", provision, raising=False)
     again = up(home, only=[*INFRA, "topology"], env=env)
-    assert provisioned == [doc["nats_url"]]
+    assert provisioned == [([doc["nats_url"]], 1)] and doc["nats_urls"] == [doc["nats_url"]]
     for name in INFRA:
         assert again["processes"][name]["ports"] == doc["processes"][name]["ports"]
     for name in ("nats", "postgres"):
@@ -156,10 +156,13 @@ def test_infra_up_kill_restart_down(home: Path, env: dict[str, str], monkeypatch
     fakes = [service("billing", "fake_service"), service("dispatcher", "fake_service")]
     plan: tuple[Step, ...] = (NATS, POSTGRES, S3, *([PROVIDER_SIM] if HAVE_SIM else []), TOPOLOGY, *fakes)
     with_services = up(home, plan=plan, env=env)
-    assert provisioned == [doc["nats_url"]] * 2
+    assert provisioned == [([doc["nats_url"]], 1)] * 2
     dispatcher_port = with_services["processes"]["dispatcher"]["port"]
     seen = json.loads((Path(env["FAKE_SERVICE_ENV_DIR"]) / f"{dispatcher_port}.json").read_text())
-    assert seen["NATS_URL"] == doc["nats_url"]
+    # The service logs in to NATS as itself (svd.bus.permissions), not as the operator.
+    nats_port = doc["processes"]["nats"]["port"]
+    password = doc["secrets"]["nats_password_dispatcher"]
+    assert seen["NATS_URL"] == f"nats://dispatcher:{password}@127.0.0.1:{nats_port}"
     assert seen["DATABASE_URL"] == doc["database_url"]
     assert seen["GRPC_LISTEN"] == with_services["grpc"]["dispatcher"]
     assert seen["BILLING_GRPC_TARGET"] == with_services["grpc"]["billing"]

@@ -4,17 +4,34 @@ from __future__ import annotations
 
 from faststream.nats import NatsBroker
 from faststream.nats.opentelemetry import NatsTelemetryMiddleware
+from faststream.security import BaseSecurity
 from opentelemetry import trace
 
+from svd.bus.connection import NatsSettings, connect_options
 
-def make_broker(nats_url: str, client_name: str, graceful_timeout_s: float = 30.0) -> NatsBroker:
-    """A broker whose publishes inject, and whose consumers extract, W3C `traceparent` headers.
+
+def _security(options: dict[str, object]) -> BaseSecurity | None:
+    from faststream.nats.security import NatsCredentials, NatsSecurity
+
+    tls = options.get("tls")
+    creds = options.get("user_credentials")
+    if isinstance(creds, str):
+        return NatsCredentials.from_file(creds, ssl_context=tls)  # type: ignore[arg-type]
+    return NatsSecurity(ssl_context=tls) if tls is not None else None  # type: ignore[arg-type]
+
+
+def make_broker(settings: NatsSettings, client_name: str, graceful_timeout_s: float = 30.0) -> NatsBroker:
+    """A broker on every server of `settings.nats_url` (it fails over between them) with the process's own
+    credentials and inbox, whose publishes inject, and whose consumers extract, W3C `traceparent` headers.
 
     On stop, consumers stop fetching and running handlers get `graceful_timeout_s` to finish (then they are
     cancelled and hand their messages back: see `svd.bus.consumer`)."""
+    options = connect_options(settings, client_name)
     return NatsBroker(
-        servers=[url.strip() for url in nats_url.split(",")],
+        servers=options["servers"],
         name=client_name,
+        inbox_prefix=options["inbox_prefix"],
+        security=_security(options),
         graceful_timeout=graceful_timeout_s,
         middlewares=[NatsTelemetryMiddleware(tracer_provider=trace.get_tracer_provider())],
         max_reconnect_attempts=-1,

@@ -30,6 +30,7 @@ from google.protobuf.message import Message
 
 from social_video.v1 import pipeline_pb2
 from svd.bus import codec
+from svd.bus.connection import inbox_prefix
 from svd.bus.publisher import EventPublisher
 from svd.bus.topology import DEAD_LETTER, ConsumerSpec, dead_letter_subject
 from svd.errors import is_transient
@@ -190,6 +191,8 @@ def subscribe(
         decoder=_the_message,
         stream=JStream(spec.stream, declare=False),
         durable=spec.durable,
+        # Pulled messages arrive in the owner's own inbox, the only one its NATS user may read (svd.bus.permissions).
+        inbox_prefix=f"{inbox_prefix(spec.owner)}.".encode(),
         ack_policy=AckPolicy.MANUAL,
         **subscriber_options,  # type: ignore[arg-type]
     )(on_message)

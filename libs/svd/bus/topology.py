@@ -1,15 +1,14 @@
 """The JetStream topology: every stream and durable consumer, declared in this one place.
 
-`provision()` creates or updates them idempotently (the dev stack and deployments run it); services only bind to
-the durable consumers named here and never declare streams themselves.
+`svd.bus.provision` creates or updates them idempotently (the dev stack and deployments run it); services only bind
+to the durable consumers named here and never declare streams themselves. `PUBLISHES` says which service owns (may
+publish) which subject; with the consumers it is all `svd.bus.permissions` needs to derive each service's NATS rights.
 """
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
-import nats
 from nats.js.api import (
     AckPolicy,
     ConsumerConfig,
@@ -19,7 +18,6 @@ from nats.js.api import (
     StorageType,
     StreamConfig,
 )
-from nats.js.errors import NotFoundError
 
 SOCIAL = "SOCIAL"
 VIDEO = "VIDEO"
@@ -68,9 +66,10 @@ class StreamSpec:
     subjects: list[str]
     max_age_s: float = 7 * 24 * 3600.0
 
-    def config(self) -> StreamConfig:
+    def config(self, replicas: int = 1) -> StreamConfig:
         return StreamConfig(
             name=self.name,
+            num_replicas=replicas,
             subjects=self.subjects,
             retention=RetentionPolicy.LIMITS,
             storage=StorageType.FILE,
@@ -92,6 +91,11 @@ class ConsumerSpec:
     # Larger messages are dead-lettered before decoding.
     max_message_bytes: int = 1024 * 1024
 
+    @property
+    def owner(self) -> str:
+        """The service whose replicas share this work queue (durables are named after it)."""
+        return next(name for name in PUBLISHES if self.durable.startswith(f"{name}-"))
+
     def config(self) -> ConsumerConfig:
         return ConsumerConfig(
             durable_name=self.durable,
@@ -106,6 +110,16 @@ class ConsumerSpec:
             max_ack_pending=self.max_ack_pending,
         )
 
+
+# Every service (its NATS user and client name) and the subjects it publishes. Each also publishes the dead letters
+# of what it consumes (`svd.bus.consumer` dead-letters a message itself).
+PUBLISHES: dict[str, tuple[str, ...]] = {
+    "dispatcher": (DESIGN_REQUESTED, CANCEL, STATUS_CHANGED, NOTIFY_CLIENT, DESIGNER_REQUESTED),
+    "still-frame": (STILL_READY, PROGRESS, FAILED),
+    "video-gateway": (SUBMITTED, POLL, READY, PROGRESS, FAILED),
+    "media-store": (STORED, PROGRESS, FAILED),
+    "billing": (),  # gRPC only
+}
 
 STREAMS: tuple[StreamSpec, ...] = (
     StreamSpec(SOCIAL, ["social.>"]),
@@ -165,19 +179,3 @@ def consumer(durable: str) -> ConsumerSpec:
 def dead_letter_subject(original_subject: str) -> str:
     """Where a message of `original_subject` goes when it can never succeed."""
     return f"{DEAD_LETTER_PREFIX}.{original_subject}"
-
-
-async def provision(nats_url: str) -> None:
-    """Create or update every stream and consumer of the topology (safe to run concurrently and repeatedly)."""
-    nc = await nats.connect(nats_url, name="svd-provision")
-    try:
-        js = nc.jetstream()
-        for stream in STREAMS:
-            try:
-                await js.stream_info(stream.name)
-                await js.update_stream(stream.config())
-            except NotFoundError:
-                await js.add_stream(stream.config())
-        await asyncio.gather(*(js.add_consumer(spec.stream, spec.config()) for spec in CONSUMERS))
-    finally:
-        await nc.drain()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, NoReturn
 
 import grpc
@@ -158,8 +159,21 @@ def _wrap(handler: grpc.RpcMethodHandler, keys: KeyStore, method: str) -> grpc.R
     return grpc.stream_stream_rpc_method_handler(bidi, **serialization)
 
 
-async def start_server(listen: str, bindings: Sequence[ServiceBinding], keys: KeyStore) -> grpc.aio.Server:
-    """Start a server on `listen` with the bindings, health (all SERVING, open) and reflection (needs a key)."""
+def tls_credentials(cert_file: str, key_file: str) -> grpc.ServerCredentials | None:
+    """Server credentials from a PEM certificate chain and key, or None (plaintext) when neither is set."""
+    if not cert_file and not key_file:
+        return None
+    return grpc.ssl_server_credentials([(Path(key_file).read_bytes(), Path(cert_file).read_bytes())])
+
+
+async def start_server(
+    listen: str,
+    bindings: Sequence[ServiceBinding],
+    keys: KeyStore,
+    credentials: grpc.ServerCredentials | None = None,
+) -> grpc.aio.Server:
+    """Start a server on `listen` with the bindings, health (all SERVING, open) and reflection (needs a key);
+    TLS with `credentials` (see `tls_credentials`), else plaintext."""
     server = grpc.aio.server(interceptors=[AuthAndErrorsInterceptor(keys)])
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -167,10 +181,16 @@ async def start_server(listen: str, bindings: Sequence[ServiceBinding], keys: Ke
         binding.add(binding.servicer, server)
     names = [b.full_name for b in bindings] + [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name]
     reflection.enable_server_reflection([*names, reflection.SERVICE_NAME], server)
-    if server.add_insecure_port(listen) == 0:
+    bound = server.add_insecure_port(listen) if credentials is None else server.add_secure_port(listen, credentials)
+    if bound == 0:
         raise RuntimeError(f"cannot bind gRPC server to {listen}")
     await server.start()
     for name in ["", *names]:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    log.info("gRPC server listening on %s (%s)", listen, ", ".join(b.full_name for b in bindings) or "health only")
+    log.info(
+        "gRPC server listening on %s%s (%s)",
+        listen,
+        "" if credentials is None else " (TLS)",
+        ", ".join(b.full_name for b in bindings) or "health only",
+    )
     return server

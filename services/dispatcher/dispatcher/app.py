@@ -30,9 +30,9 @@ async def main(stop: asyncio.Event) -> None:
     await db.migrate(settings.database_url, "dispatcher", VERSIONS)
     engine = db.create_engine(settings.database_url, settings.database_pool_size)
     sessions = db.session_factory(engine)
-    billing_channel = channel(settings.billing_grpc_target, settings.svd_service_api_key)
-    media_channel = channel(settings.media_grpc_target, settings.svd_service_api_key)
-    broker = make_broker(settings.nats_url, "dispatcher", settings.shutdown_grace_s)
+    billing_channel = channel(settings.billing_grpc_target, settings.svd_service_api_key, settings.grpc_tls_ca)
+    media_channel = channel(settings.media_grpc_target, settings.svd_service_api_key, settings.grpc_tls_ca)
+    broker = make_broker(settings, "dispatcher", settings.shutdown_grace_s)
     publisher = EventPublisher(broker)
     try:
         async with ObjectStore.open(settings) as store, JobEventFeed.open(settings.database_url, settings) as feed:

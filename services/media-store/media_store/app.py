@@ -66,7 +66,7 @@ async def main(stop: asyncio.Event) -> None:
     await db.migrate(settings.database_url, "media", VERSIONS)
     engine = db.create_engine(settings.database_url, settings.database_pool_size)
     sessions = db.session_factory(engine)
-    broker = make_broker(settings.nats_url, "media-store", settings.shutdown_grace_s)
+    broker = make_broker(settings, "media-store", settings.shutdown_grace_s)
     publisher = EventPublisher(broker)
     records = Records(sessions)
     leases = Leases(sessions, settings.lease_ttl_s, settings.heartbeat_s)

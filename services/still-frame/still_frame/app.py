@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 async def main(stop: asyncio.Event) -> None:
     settings = StillFrameSettings()  # type: ignore[call-arg]
-    broker = make_broker(settings.nats_url, "still-frame", settings.shutdown_grace_s)
+    broker = make_broker(settings, "still-frame", settings.shutdown_grace_s)
     publisher = EventPublisher(broker)
     images = MeteredImages(build_image_provider(settings))  # every call's latency and errors, by provider
     log.info("still-frame image provider: %s, text overlay: %s", images.name, settings.text_overlay)

@@ -108,7 +108,7 @@ async def main(stop: asyncio.Event) -> None:
             )
     await db.migrate(settings.database_url, "video_gateway", VERSIONS)
     engine = db.create_engine(settings.database_url, settings.database_pool_size)
-    broker = make_broker(settings.nats_url, "video-gateway", settings.shutdown_grace_s)
+    broker = make_broker(settings, "video-gateway", settings.shutdown_grace_s)
     publisher = EventPublisher(broker)
     outbound = Outbound(publisher)
     try:

@@ -1,0 +1,63 @@
+"""Least privilege on the bus: each service's NATS permissions, derived from `svd.bus.topology` (one table).
+
+A service may publish the subjects it owns (`topology.PUBLISHES`), the dead letters of what it consumes, and the
+JetStream API requests of its own durable consumers only: look one up (`$JS.API.CONSUMER.INFO.<stream>.<durable>`),
+pull from it (`$JS.API.CONSUMER.MSG.NEXT.<stream>.<durable>`) and settle what it was handed (`$JS.ACK.<stream>.
+<durable>.>`: ack, nak with delay, in-progress, term). It subscribes to its own inbox only (`_INBOX.<service>.>`:
+publish acks and pulled messages arrive there). So it cannot publish an event it does not own, read another
+service's queue or another tenant's events off the wire, nor create, change or delete a stream.
+
+The dev stack writes these into its NATS config (`svd_stack.nats_server`); `render_users` gives the same table in
+the shape of the NATS server's `authorization.users`, for the chart values of a real cluster.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from svd.bus.connection import inbox_prefix
+from svd.bus.topology import CONSUMERS, PUBLISHES, dead_letter_subject
+
+
+@dataclass(frozen=True)
+class Permissions:
+    """Subjects a NATS user may publish to and subscribe to (everything else is denied)."""
+
+    publish: tuple[str, ...]
+    subscribe: tuple[str, ...]
+
+    def nats_config(self) -> dict[str, Any]:
+        """The `permissions` block of a user in the NATS server's config."""
+        return {"publish": {"allow": list(self.publish)}, "subscribe": {"allow": list(self.subscribe)}}
+
+
+def of(service: str) -> Permissions:
+    """The permissions of `service` (a key of `topology.PUBLISHES`)."""
+    if service not in PUBLISHES:
+        raise KeyError(f"no service {service!r} in the topology")
+    publish: list[str] = list(PUBLISHES[service])
+    for spec in CONSUMERS:
+        if spec.owner != service:
+            continue
+        publish += [
+            dead_letter_subject(spec.subject),
+            f"$JS.API.CONSUMER.INFO.{spec.stream}.{spec.durable}",
+            f"$JS.API.CONSUMER.MSG.NEXT.{spec.stream}.{spec.durable}",
+            f"$JS.ACK.{spec.stream}.{spec.durable}.>",
+        ]
+    return Permissions(publish=tuple(dict.fromkeys(publish)), subscribe=(f"{inbox_prefix(service)}.>",))
+
+
+def table() -> dict[str, Permissions]:
+    """Every service's permissions."""
+    return {service: of(service) for service in PUBLISHES}
+
+
+def render_users(passwords: dict[str, str]) -> list[dict[str, Any]]:
+    """NATS `authorization.users` entries, one per service, with the given password (or a reference such as
+    `$DISPATCHER_NATS_PASSWORD` that the NATS config resolves from the server's environment)."""
+    return [
+        {"user": service, "password": passwords[service], "permissions": rights.nats_config()}
+        for service, rights in table().items()
+    ]
