@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-outage lint typecheck stubs up down status clean bench-media-store bench-still-frame bench-billing bench-provider-sim bench-gateway bench-http-transport bench-conform
+.PHONY: demo test test-outage lint typecheck stubs up down status clean bench-media-store bench-still-frame bench-billing bench-provider-sim bench-gateway bench-http-transport bench-conform bench-scale
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +64,9 @@ bench-gateway: $(STAMP)
 
 bench-http-transport: $(STAMP)
 	$(BIN)/python -m tests.benchmarks.bench_http_transport
+
+bench-scale: $(STAMP)
+	$(BIN)/python -m tests.benchmarks.bench_scale
 
 bench-media-store: $(STAMP)
 	$(BIN)/python -m tests.benchmarks.bench_media_store

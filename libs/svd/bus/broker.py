@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from faststream.nats import NatsBroker
 from faststream.nats.opentelemetry import NatsTelemetryMiddleware
+from faststream.nats.security import NatsCredentials, NatsSecurity, NatsUserPassword
 from faststream.security import BaseSecurity
 from opentelemetry import trace
 
 from svd.bus.connection import NatsSettings, connect_options
 
 
-def _security(options: dict[str, object]) -> BaseSecurity | None:
-    from faststream.nats.security import NatsCredentials, NatsSecurity
-
+def _security(options: dict[str, Any]) -> BaseSecurity | None:
     tls = options.get("tls")
-    creds = options.get("user_credentials")
-    if isinstance(creds, str):
-        return NatsCredentials.from_file(creds, ssl_context=tls)  # type: ignore[arg-type]
-    return NatsSecurity(ssl_context=tls) if tls is not None else None  # type: ignore[arg-type]
+    if options.get("user_credentials"):
+        return NatsCredentials.from_file(options["user_credentials"], ssl_context=tls)
+    if options.get("user"):
+        return NatsUserPassword(options["user"], options["password"], ssl_context=tls)
+    return NatsSecurity(ssl_context=tls) if tls is not None else None
 
 
 def make_broker(settings: NatsSettings, client_name: str, graceful_timeout_s: float = 30.0) -> NatsBroker:

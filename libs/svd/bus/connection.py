@@ -1,8 +1,8 @@
 """How a process reaches NATS: the servers of a cluster, its own credentials, TLS, and its private inbox.
 
 `NATS_URL` may list several servers (comma separated, every node of a cluster): the client connects to one and
-fails over to the others. Credentials come from the URLs (`nats://user:password@host:port`), from `NATS_USER` /
-`NATS_PASSWORD` (added to every URL that has none), or from a creds file (`NATS_CREDS`, JWT + nkey seed); a private
+fails over to the others. Credentials come from `NATS_USER` / `NATS_PASSWORD`, from the URLs
+(`nats://user:password@host:port`), or from a creds file (`NATS_CREDS`, JWT + nkey seed); a private
 CA for `tls://` servers from `NATS_TLS_CA`.
 
 Each service receives replies (JetStream publish acks, pulled messages) on its own inbox prefix, `_INBOX.<client>`,
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import ssl
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -31,19 +31,21 @@ class NatsSettings(BaseSettings):
     nats_tls_ca: str = Field(default="", description="path of the CA bundle that signed the servers' certificates")
 
 
-def servers(nats_url: str, user: str = "", password: str = "") -> list[str]:
-    """The server URLs of `nats_url`; `user`/`password` are added to the URLs that carry no credentials."""
-    found = [url.strip() for url in nats_url.split(",") if url.strip()]
-    if not user:
-        return found
-    auth = f"{quote(user, safe='')}:{quote(password, safe='')}@"
-    with_auth = []
-    for url in found:
+def servers(nats_url: str) -> tuple[list[str], str, str]:
+    """The server URLs of `nats_url` without credentials, and the user and password the first of them carried.
+
+    Credentials travel as connect options, never inside the URLs: the client adds the servers a cluster announces
+    (`connect_urls`) unless one with the same `user:password@host:port` is already known, so an URL with credentials
+    would let in a credential-less twin, and a failover to it is refused (seen: a service that never reconnected)."""
+    found, user, password = [], "", ""
+    for url in (item.strip() for item in nats_url.split(",")):
+        if not url:
+            continue
         parts = urlsplit(url if "://" in url else f"nats://{url}")
-        if parts.username is None:
-            parts = parts._replace(netloc=auth + parts.netloc)
-        with_auth.append(urlunsplit(parts))
-    return with_auth
+        if parts.username is not None and not user:
+            user, password = unquote(parts.username), unquote(parts.password or "")
+        found.append(urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2])))
+    return found, user, password
 
 
 def inbox_prefix(client_name: str) -> str:
@@ -57,11 +59,12 @@ def tls_context(ca_file: str) -> ssl.SSLContext | None:
 
 def connect_options(settings: NatsSettings, client_name: str) -> dict[str, Any]:
     """Keyword arguments for `nats.connect` (servers, credentials, TLS, inbox) for `client_name`."""
-    options: dict[str, Any] = {
-        "servers": servers(settings.nats_url, settings.nats_user, settings.nats_password.get_secret_value()),
-        "name": client_name,
-        "inbox_prefix": inbox_prefix(client_name),
-    }
+    urls, user, password = servers(settings.nats_url)
+    options: dict[str, Any] = {"servers": urls, "name": client_name, "inbox_prefix": inbox_prefix(client_name)}
+    if settings.nats_user:
+        user, password = settings.nats_user, settings.nats_password.get_secret_value()
+    if user:
+        options["user"], options["password"] = user, password
     if settings.nats_creds:
         options["user_credentials"] = settings.nats_creds
     if settings.nats_tls_ca:

@@ -20,7 +20,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError, ServiceUnavailableError
 from pydantic import Field
 
-from svd.bus.connection import NatsSettings, connect_options
+from svd.bus.connection import NatsSettings, connect_options, servers
 from svd.bus.topology import CONSUMERS, STREAMS, ConsumerSpec
 
 log = logging.getLogger(__name__)
@@ -78,8 +78,10 @@ async def provision(
 ) -> None:
     """Create or update every stream (with `replicas` replicas) and consumer of the topology (safe to run
     concurrently and repeatedly). `connect` goes to `nats.connect` (credentials, TLS)."""
-    servers = [nats_url] if isinstance(nats_url, str) else list(nats_url)
-    nc = await nats.connect(servers, name="svd-provision", **connect)  # type: ignore[arg-type]
+    urls, user, password = servers(nats_url if isinstance(nats_url, str) else ",".join(nats_url))
+    if user:
+        connect = {"user": user, "password": password, **connect}
+    nc = await nats.connect(urls, name="svd-provision", **connect)  # type: ignore[arg-type]
     try:
         js = nc.jetstream()
         for stream in STREAMS:
@@ -92,9 +94,9 @@ async def provision(
 async def _main() -> None:
     settings = ProvisionSettings()  # type: ignore[call-arg]
     options = connect_options(settings, "svd-provision")
-    servers = options.pop("servers")
+    urls = options.pop("servers")
     options.pop("name")
-    await provision(servers, settings.nats_stream_replicas, **options)
+    await provision(urls, settings.nats_stream_replicas, **options)
     log.info(
         "topology provisioned: %d streams at %d replicas, %d consumers",
         len(STREAMS),

@@ -1,0 +1,262 @@
+"""Benchmark: end-to-end jobs/s and job latency on a 3-node NATS cluster with 1 and with 2 replicas of every service,
+and the time from killing a NATS node to the next completed job. Prints the figures and where the CPU went.
+
+One stack home, in this order:
+1. `svd up --nats-cluster 3 --replicas 1`; one warm-up job (fills the simulator's render cache: every later job
+   renders the same still, so the provider answers at once: the "instant provider"); a burst of `--jobs` approvals
+   over 4 tenants; latency = approval published → job terminal (its `updated_at`), jobs/s = jobs / (first
+   approval → last job done).
+2. `svd up --replicas 2` (the services restart as two replicas each, NATS and the rest stay); the same burst.
+3. With jobs arriving steadily (one every `--gap` s), the VIDEO stream's leader node is killed -9: the time from the
+   kill to the next completed job, and to the completion of the first job approved after the kill.
+
+Profile: CPU seconds of each component (every process of it, replicas summed) during each burst, against the
+machine's two cores: what saturates is what limits the figure.
+
+    .venv/bin/python -m tests.benchmarks.bench_scale [--jobs 40] [--gap 0.5] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import nats
+import psutil
+
+from social_video.v1 import common_pb2 as c
+from svd.bus.topology import VIDEO
+from svd.ids import short_id
+from svd_stack.client import StackClient, copy_approved, load_stack
+
+REPO = Path(__file__).resolve().parents[2]
+TENANTS = 4
+TERMINAL = {c.JOB_STATUS_SUCCEEDED, c.JOB_STATUS_FAILED, c.JOB_STATUS_CANCELLED}
+
+
+def svd(home: Path, env: dict[str, str], *args: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "svd_stack", *args, "--home", str(home)],
+        cwd=REPO,
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=1200,
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"svd {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+
+
+def component_of(name: str) -> str:
+    """`dispatcher-2` → `dispatcher`, `nats-1` → `nats` (replicas and nodes summed)."""
+    head, _, tail = name.rpartition("-")
+    return head if tail.isdigit() else name
+
+
+def cpu_seconds(stack: dict[str, Any]) -> dict[str, float]:
+    """CPU (user + system) used so far by every process of each component, children included (PostgreSQL's
+    backends, SeaweedFS)."""
+    used: dict[str, float] = defaultdict(float)
+    for name, record in stack["processes"].items():
+        if not record.get("pid"):
+            continue
+        try:
+            proc = psutil.Process(record["pid"])
+            family = [proc, *proc.children(recursive=True)]
+        except psutil.Error:
+            continue
+        for member in family:
+            try:
+                times = member.cpu_times()
+                used[component_of(name)] += times.user + times.system
+            except psutil.Error:
+                continue
+    return dict(used)
+
+
+class Load:
+    """Approvals published like the upstream router; completion read back over gRPC."""
+
+    def __init__(self, client: StackClient) -> None:
+        self.client = client
+        self.tenants = [f"bench-{short_id(6)}" for _ in range(TENANTS)]
+        self.count = 0
+
+    async def prepare(self) -> None:
+        for tenant in self.tenants:
+            await self.client.put_brand(tenant)
+            await self.client.grant(tenant, 1_000_000, f"grant-{tenant}")
+
+    async def approve(self) -> tuple[str, str, float]:
+        tenant = self.tenants[self.count % TENANTS]
+        self.count += 1
+        post = f"bench-{short_id(8)}"
+        published = time.time()
+        await self.client.publish_upstream(
+            "social.post.copy_approved", copy_approved(tenant, post, f"evt-{short_id()}")
+        )
+        return tenant, post, published
+
+    async def job_id(self, tenant: str, post: str) -> str:
+        return (await self.client.find_job(tenant, post, timeout_s=120)).job_id
+
+    async def finish_time(self, job_id: str, timeout_s: float = 600) -> tuple[float, str]:
+        """When the job became terminal (its `updated_at`, epoch seconds), and its status."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                job = await self.client.get_job(job_id)
+            except Exception:  # noqa: BLE001 - a replica or node going away: ask again
+                await asyncio.sleep(0.5)
+                continue
+            if job.status in TERMINAL:
+                return job.updated_at.ToDatetime().timestamp() + 0.0, c.JobStatus.Name(job.status)
+            await asyncio.sleep(0.2)
+        raise TimeoutError(f"job {job_id} not finished after {timeout_s} s")
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def burst(home: Path, jobs: int, label: str) -> dict[str, Any]:
+    stack = load_stack(home)
+    client = StackClient(stack)
+    try:
+        load = Load(client)
+        await load.prepare()
+        warm = await load.approve()
+        await load.finish_time(await load.job_id(*warm[:2]))  # warm-up: render cache, connections, JIT-less paths
+        before = cpu_seconds(stack)
+        wall = time.monotonic()
+        published = [await load.approve() for _ in range(jobs)]
+        ids = [await load.job_id(tenant, post) for tenant, post, _ in published]
+        finished = await asyncio.gather(*(load.finish_time(job_id) for job_id in ids))
+        elapsed = time.monotonic() - wall
+        after = cpu_seconds(load_stack(home))
+    finally:
+        await client.close()
+    latencies = [done - start for (_, _, start), (done, _) in zip(published, finished, strict=True)]
+    statuses = {status for _, status in finished}
+    span = max(done for done, _ in finished) - published[0][2]
+    cpu = {name: after.get(name, 0.0) - before.get(name, 0.0) for name in after}
+    return {
+        "label": label,
+        "jobs": jobs,
+        "statuses": statuses,
+        "jobs_per_s": jobs / span,
+        "p50": statistics.median(latencies),
+        "p99": percentile(latencies, 0.99),
+        "elapsed": elapsed,
+        "cpu": cpu,
+    }
+
+
+async def video_leader(stack: dict[str, Any]) -> str:
+    nc = await nats.connect(stack["nats_urls"])
+    try:
+        info = await nc.jetstream().stream_info(VIDEO)
+        assert info.cluster is not None and info.cluster.leader
+        return info.cluster.leader
+    finally:
+        await nc.close()
+
+
+async def nats_failover(home: Path, gap_s: float) -> dict[str, float | str]:
+    """Jobs arriving every `gap_s`; the VIDEO leader killed -9 once some are in flight."""
+    stack = load_stack(home)
+    client = StackClient(stack)
+    try:
+        load = Load(client)
+        await load.prepare()
+        before = [await load.approve() for _ in range(6)]
+        for _ in range(4):
+            await asyncio.sleep(gap_s)
+        victim = await video_leader(stack)
+        pid = stack["processes"][victim]["pid"]
+        os.kill(pid, signal.SIGKILL)
+        killed = time.time()
+        after = []
+        for _ in range(6):
+            await asyncio.sleep(gap_s)
+            after.append(await load.approve())
+        all_jobs = [await load.job_id(tenant, post) for tenant, post, _ in before + after]
+        finished = await asyncio.gather(*(load.finish_time(job_id) for job_id in all_jobs))
+        first_after_kill = min(done for done, _ in finished if done >= killed)
+        new_job_done = finished[len(before)][0]
+        return {
+            "victim": victim,
+            "next_completion_s": first_after_kill - killed,
+            "first_new_job_s": new_job_done - killed,
+            "failed": sum(1 for _, status in finished if status != "JOB_STATUS_SUCCEEDED"),
+        }
+    finally:
+        await client.close()
+
+
+def report(result: dict[str, Any]) -> None:
+    cores = 2 * result["elapsed"]
+    cpu = sorted(result["cpu"].items(), key=lambda item: -item[1])
+    total = sum(seconds for _, seconds in cpu)
+    print(
+        f"{result['label']}: {result['jobs']} jobs, {result['jobs_per_s']:.2f} jobs/s, latency p50 "
+        f"{result['p50']:.2f} s, p99 {result['p99']:.2f} s, statuses {sorted(result['statuses'])}",
+        flush=True,
+    )
+    print(
+        f"  CPU during the burst: {total:.1f} s of {cores:.1f} s available on 2 cores ({100 * total / cores:.0f} %); "
+        + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in cpu if seconds >= 0.05),
+        flush=True,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--jobs", type=int, default=40)
+    parser.add_argument("--gap", type=float, default=0.5, help="seconds between approvals in the failover run")
+    parser.add_argument("--keep", action="store_true", help="leave the stack running (its home is printed)")
+    args = parser.parse_args()
+    home = Path(tempfile.mkdtemp(prefix="svd-bench-scale-"))
+    env = {
+        **os.environ,
+        "VIDEO_POLL_INITIAL_DELAY_S": "1",
+        "VIDEO_POLL_INTERVAL_S": "1",
+        "VIDEO_POLL_MAX_ATTEMPTS": "180",
+    }
+    for name in ("RUNWAY_API_KEY", "OTEL_EXPORTER_OTLP_ENDPOINT"):
+        env.pop(name, None)
+    print(f"stack home {home}", flush=True)
+    try:
+        started = time.monotonic()
+        svd(home, env, "up", "--nats-cluster", "3", "--replicas", "1")
+        print(f"up (3 NATS nodes, 1 replica each) in {time.monotonic() - started:.0f} s", flush=True)
+        report(asyncio.run(burst(home, args.jobs, "1 replica of each service")))
+        started = time.monotonic()
+        svd(home, env, "up", "--replicas", "2")
+        print(f"up with 2 replicas of each service in {time.monotonic() - started:.0f} s", flush=True)
+        report(asyncio.run(burst(home, args.jobs, "2 replicas of each service")))
+        failover = asyncio.run(nats_failover(home, args.gap))
+        print(
+            f"NATS node {failover['victim']} (VIDEO leader) killed -9: next job completed "
+            f"{failover['next_completion_s']:.2f} s later; the first job approved after the kill completed "
+            f"{failover['first_new_job_s']:.2f} s after the kill; jobs not succeeded: {failover['failed']}",
+            flush=True,
+        )
+    finally:
+        if not args.keep:
+            svd(home, env, "down", "--purge")
+
+
+if __name__ == "__main__":
+    main()
