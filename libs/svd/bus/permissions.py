@@ -54,6 +54,11 @@ def table() -> dict[str, Permissions]:
     return {service: of(service) for service in PUBLISHES}
 
 
+# The user of the provisioning job on a real cluster: it manages streams and consumers, and nothing else.
+PROVISIONER = "provision"
+PROVISIONER_RIGHTS = Permissions(publish=("$JS.API.>",), subscribe=(f"{inbox_prefix(PROVISIONER)}.>",))
+
+
 def render_users(passwords: dict[str, str]) -> list[dict[str, Any]]:
     """NATS `authorization.users` entries, one per service, with the given password (or a reference such as
     `$DISPATCHER_NATS_PASSWORD` that the NATS config resolves from the server's environment)."""
@@ -61,3 +66,23 @@ def render_users(passwords: dict[str, str]) -> list[dict[str, Any]]:
         {"user": service, "password": passwords[service], "permissions": rights.nats_config()}
         for service, rights in table().items()
     ]
+
+
+def password_variable(user: str) -> str:
+    """The environment variable a NATS server reads `user`'s password from (`video-gateway` →
+    `VIDEO_GATEWAY_NATS_PASSWORD`)."""
+    return f"{user.upper().replace('-', '_')}_NATS_PASSWORD"
+
+
+def chart_users() -> list[dict[str, Any]]:
+    """The `authorization.users` of the official NATS chart's `config.merge`: every service and the provisioner,
+    passwords as `<< $VARIABLE >>` (the chart writes them unquoted, so the server reads them from its environment)."""
+    users = render_users({service: f"<< ${password_variable(service)} >>" for service in PUBLISHES})
+    provisioner = f"<< ${password_variable(PROVISIONER)} >>"
+    return [*users, {"user": PROVISIONER, "password": provisioner, "permissions": PROVISIONER_RIGHTS.nats_config()}]
+
+
+if __name__ == "__main__":  # the block to paste under `config.merge` of deploy/helm/nats-values.yaml
+    import yaml
+
+    print(yaml.safe_dump({"authorization": {"users": chart_users()}}, sort_keys=False, width=120), end="")

@@ -21,6 +21,7 @@ from nats.js.errors import NotFoundError, ServiceUnavailableError
 from pydantic import Field
 
 from svd.bus.connection import NatsSettings, connect_options, servers
+from svd.bus.permissions import PROVISIONER
 from svd.bus.topology import CONSUMERS, STREAMS, ConsumerSpec
 
 log = logging.getLogger(__name__)
@@ -93,7 +94,7 @@ async def provision(
 
 async def _main() -> None:
     settings = ProvisionSettings()  # type: ignore[call-arg]
-    options = connect_options(settings, "svd-provision")
+    options = connect_options(settings, PROVISIONER)
     urls = options.pop("servers")
     options.pop("name")
     await provision(urls, settings.nats_stream_replicas, **options)
