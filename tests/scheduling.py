@@ -24,6 +24,7 @@ EXPECTED_SECONDS: dict[str, float] = {
     "tests/media/test_store_faults.py": 410,
     "tests/gateway/test_poll_loop.py": 330,
     "tests/billing/test_crash.py": 295,
+    "tests/reliability/test_replicated.py": 210,
     "tests/gateway/test_keys_and_fallback.py": 260,
     "tests/gateway/test_kling.py": 235,
     "tests/dispatcher/test_recovery.py": 215,

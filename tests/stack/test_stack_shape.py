@@ -55,7 +55,9 @@ def test_each_replica_listens_on_its_own_port_and_peers_balance_over_all() -> No
     billing = [ctx.addr("billing-1"), ctx.addr("billing-2")]
     assert env1["BILLING_GRPC_TARGET"] == env2["BILLING_GRPC_TARGET"] == "ipv4:" + ",".join(billing)
     facts = _component(ctx, "billing-1").facts(ctx)
-    assert facts == {"grpc": {"billing": billing}}
+    assert facts["grpc"] == {"billing": billing}
+    assert facts["metrics"] == {"billing-1": f"http://{ctx.addr('billing-1', 'metrics')}/metrics"}
+    assert env1["METRICS_PORT"] != env2["METRICS_PORT"]  # each replica its own scrape endpoint
 
 
 def test_services_log_in_as_themselves_on_every_node() -> None:

@@ -35,11 +35,11 @@ def _context(env: dict[str, str]) -> Context:
         "postgres": {"main": 5432},
         "s3": {name: 9000 + i for i, name in enumerate(seaweed.PORTS)},
         "provider-sim": {"main": 8089, "tls": 8443},
-        "billing": {"grpc": 5001},
-        "media_store": {"grpc": 5002},
-        "dispatcher": {"grpc": 5003},
-        "still_frame": {"grpc": 5004},
-        "video_gateway": {"grpc": 5005},
+        "billing": {"grpc": 5001, "metrics": 9001},
+        "media_store": {"grpc": 5002, "metrics": 9002},
+        "dispatcher": {"grpc": 5003, "metrics": 9003},
+        "still_frame": {"grpc": 5004, "metrics": 9004},
+        "video_gateway": {"grpc": 5005, "metrics": 9005},
     }
     plan = tuple(step for step in PLAN if step.enabled(env))
     return Context(home=HOME, env=env, ports=ports, secrets=SECRETS, plan=plan)

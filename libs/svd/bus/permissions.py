@@ -17,7 +17,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from svd.bus.connection import inbox_prefix
-from svd.bus.topology import CONSUMERS, PUBLISHES, dead_letter_subject
+from svd.bus.topology import (
+    CLIENT_APPROVED,
+    CLIENT_REJECTED,
+    CONSUMERS,
+    COPY_APPROVED,
+    DESIGN_REJECTED,
+    PUBLISHES,
+    dead_letter_subject,
+)
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,14 @@ def table() -> dict[str, Permissions]:
 # The user of the provisioning job on a real cluster: it manages streams and consumers, and nothing else.
 PROVISIONER = "provision"
 PROVISIONER_RIGHTS = Permissions(publish=("$JS.API.>",), subscribe=(f"{inbox_prefix(PROVISIONER)}.>",))
+# The upstream router (the agency's TypeScript app) publishes the reviewers' decisions, its replies arriving on
+# `_INBOX.upstream.>` (its client's inbox prefix). Reading our outbound events takes consumers of its own: their
+# `$JS.API.CONSUMER.*` subjects are added here when that app declares them.
+UPSTREAM = "upstream"
+UPSTREAM_RIGHTS = Permissions(
+    publish=(COPY_APPROVED, DESIGN_REJECTED, CLIENT_REJECTED, CLIENT_APPROVED),
+    subscribe=(f"{inbox_prefix(UPSTREAM)}.>",),
+)
 
 
 def render_users(passwords: dict[str, str]) -> list[dict[str, Any]]:
@@ -75,14 +91,18 @@ def password_variable(user: str) -> str:
 
 
 def chart_users() -> list[dict[str, Any]]:
-    """The `authorization.users` of the official NATS chart's `config.merge`: every service and the provisioner,
-    passwords as `<< $VARIABLE >>` (the chart writes them unquoted, so the server reads them from its environment)."""
+    """The `authorization.users` of the official NATS chart's `config.merge`: every service, the provisioner and the
+    upstream router, passwords as `<< $VARIABLE >>` (the chart writes them unquoted, so the server reads them from
+    its environment)."""
     users = render_users({service: f"<< ${password_variable(service)} >>" for service in PUBLISHES})
-    provisioner = f"<< ${password_variable(PROVISIONER)} >>"
-    return [*users, {"user": PROVISIONER, "password": provisioner, "permissions": PROVISIONER_RIGHTS.nats_config()}]
+    for user, rights in ((PROVISIONER, PROVISIONER_RIGHTS), (UPSTREAM, UPSTREAM_RIGHTS)):
+        users.append(
+            {"user": user, "password": f"<< ${password_variable(user)} >>", "permissions": rights.nats_config()}
+        )
+    return users
 
 
-if __name__ == "__main__":  # the block to paste under `config.merge` of deploy/helm/nats-values.yaml
-    import yaml
+if __name__ == "__main__":  # the block for `config.merge` of deploy/helm/nats-values.yaml (JSON is YAML too)
+    import json
 
-    print(yaml.safe_dump({"authorization": {"users": chart_users()}}, sort_keys=False, width=120), end="")
+    print(json.dumps({"authorization": {"users": chart_users()}}, indent=2))
