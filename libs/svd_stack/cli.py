@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from svd_stack import commands, demo, keys
+from svd_stack import commands, demo, dlq, jobs, keys
 
 app = typer.Typer(
     name="svd",
@@ -21,3 +21,5 @@ app.command("down")(commands.down)
 app.command("status")(commands.status)
 app.command("demo")(demo.demo_command)
 app.add_typer(keys.app, name="keys")
+app.add_typer(dlq.app, name="dlq")
+app.add_typer(jobs.app, name="jobs")

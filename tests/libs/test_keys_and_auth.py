@@ -63,6 +63,9 @@ async def test_key_store_scopes_keys() -> None:
     tenant = await store.lookup("tenant-key")
     assert admin == Principal(None, is_admin=True)
     assert tenant == Principal("t1")
+    assert admin is not None and tenant is not None
+    # Who did what is recorded by key id: a configured key's is its digest's prefix, never the key.
+    assert admin.key_id == f"config:{hash_key('admin-key')[:12]}" != tenant.key_id
     assert await store.lookup("nope") is None
     assert tenant is not None
     tenant.require_tenant("t1")
@@ -186,7 +189,9 @@ async def _key_store(stack: Any, **options: float) -> AsyncIterator[tuple[Databa
 async def test_unknown_keys_do_not_cost_a_query_each_nor_evict_known_keys(stack) -> None:  # type: ignore[no-untyped-def]
     async with _key_store(stack) as (store, engine, queries):
         issued = await create_key(engine, tenant_id=f"t-{short_id(8)}", admin=False, name="cache test")
-        assert await store.lookup(issued.api_key) == Principal(issued.record.tenant_id)
+        found = await store.lookup(issued.api_key)
+        assert found == Principal(issued.record.tenant_id)
+        assert found is not None and found.key_id == issued.record.key_id
         before = len(queries)
 
         # A flood of random keys, more than any per-key cache holds, all at once.

@@ -128,11 +128,14 @@ class DatabaseKeyStore:
                 keys = self._snapshot.keys
                 if fingerprint != self._snapshot.fingerprint:
                     rows = await connection.execute(
-                        select(api_keys.c.digest, api_keys.c.tenant_id, api_keys.c.is_admin).where(
+                        select(api_keys.c.key_id, api_keys.c.digest, api_keys.c.tenant_id, api_keys.c.is_admin).where(
                             api_keys.c.revoked_at.is_(None)
                         )
                     )
-                    keys = {row.digest: Principal(tenant_id=row.tenant_id, is_admin=row.is_admin) for row in rows}
+                    keys = {
+                        row.digest: Principal(tenant_id=row.tenant_id, is_admin=row.is_admin, key_id=row.key_id)
+                        for row in rows
+                    }
         except _DATABASE_ERRORS:
             log.warning("API keys: cannot reload the issued keys; the last snapshot is used", exc_info=True)
             raise

@@ -11,7 +11,7 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from svd.errors import NotFound, PermissionDenied, Unauthenticated
@@ -25,6 +25,9 @@ class Principal:
 
     tenant_id: str | None
     is_admin: bool = False
+    # Which key it is, for the record of who did what (an issued key's id, or `config:<digest prefix>`); not part
+    # of what the caller may do, so two principals with the same rights compare equal.
+    key_id: str = field(default="", compare=False)
 
     def can_see(self, tenant_id: str) -> bool:
         return self.is_admin or self.tenant_id == tenant_id
@@ -77,7 +80,10 @@ class StaticKeyStore:
         digest = hash_key(api_key)
         for known, scope in self._digests.items():
             if hmac.compare_digest(known, digest):
-                return Principal(tenant_id=None, is_admin=True) if scope == ADMIN else Principal(tenant_id=scope)
+                key_id = f"config:{known[:12]}"
+                if scope == ADMIN:
+                    return Principal(tenant_id=None, is_admin=True, key_id=key_id)
+                return Principal(tenant_id=scope, key_id=key_id)
         return None
 
 

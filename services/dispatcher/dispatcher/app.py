@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 from dispatcher import handlers
+from dispatcher.operations import DeadLetters, DeadLetterStore, OperationsServicer
 from dispatcher.outbound import Outbound
 from dispatcher.ports import BillingClient, MediaClient
 from dispatcher.servicer import BrandsServicer, VideoJobsServicer
@@ -13,7 +14,7 @@ from dispatcher.settings import DispatcherSettings
 from dispatcher.sweeper import run_sweeper
 from dispatcher.usecases import JobLifecycle, PipelineEvents, Recovery, UpstreamEvents
 from dispatcher.watch import JobEventFeed, JobWatch
-from social_video.v1 import brands_pb2, brands_pb2_grpc, jobs_pb2, jobs_pb2_grpc
+from social_video.v1 import brands_pb2, brands_pb2_grpc, jobs_pb2, jobs_pb2_grpc, operations_pb2, operations_pb2_grpc
 from svd import db
 from svd.bus.broker import make_broker
 from svd.bus.publisher import EventPublisher
@@ -35,7 +36,11 @@ async def main(stop: asyncio.Event) -> None:
     broker = make_broker(settings, "dispatcher", settings.shutdown_grace_s)
     publisher = EventPublisher(broker)
     try:
-        async with ObjectStore.open(settings) as store, JobEventFeed.open(settings.database_url, settings) as feed:
+        async with (
+            ObjectStore.open(settings) as store,
+            JobEventFeed.open(settings.database_url, settings) as feed,
+            DeadLetterStore.open(settings.nats_url) as letters,
+        ):
             lifecycle = JobLifecycle(
                 sessions,
                 BillingClient(billing_channel),
@@ -73,6 +78,11 @@ async def main(stop: asyncio.Event) -> None:
                             brands_pb2_grpc.add_BrandsServicer_to_server,
                             BrandsServicer(sessions, store, settings.brand_logo_max_pixels),
                             brands_pb2.DESCRIPTOR.services_by_name["Brands"].full_name,
+                        ),
+                        ServiceBinding(
+                            operations_pb2_grpc.add_OperationsServicer_to_server,
+                            OperationsServicer(DeadLetters(sessions, letters)),
+                            operations_pb2.DESCRIPTOR.services_by_name["Operations"].full_name,
                         ),
                     ],
                     broker=broker,

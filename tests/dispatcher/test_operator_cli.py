@@ -1,0 +1,115 @@
+"""Operators at the terminal (through the `svd` entry point, against the dev stack): `svd jobs` prints what the job API
+says, `svd dlq` lists, shows, replays and purges dead letters, and the `Operations` API refuses tenant keys."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import subprocess
+import sys
+
+import grpc
+import pytest
+
+from social_video.v1 import operations_pb2, operations_pb2_grpc
+from svd.grpc.client import channel
+from tests.conftest import RunningStack
+from tests.dispatcher.support import approve, new_post, tenant_client
+from tests.dispatcher.test_job_api import issue_key
+from tests.reliability.support import eventually
+
+
+async def svd(stack: RunningStack, *args: str, code: int = 0) -> str:
+    """Run `svd ARGS --home HOME` as an operator would; its output (stdout and stderr) once it exits with `code`."""
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "svd_stack", *args, "--home", str(stack.home)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**stack.env, "COLUMNS": "250"},
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == code, f"svd {' '.join(args)} exited {result.returncode}:\n{output}"
+    return output
+
+
+async def test_svd_jobs_list_watch_events_and_cancel_print_what_the_api_says(stack: RunningStack) -> None:
+    async with tenant_client(stack) as (client, tenant):
+        post = new_post()
+        await approve(client, tenant, post)
+        job = await client.find_job(tenant, post)
+
+        watched = await svd(stack, "jobs", "watch", job.job_id)
+        assert f"job {job.job_id} succeeded" in watched
+        for step in ("polling", "storing", "done"):
+            assert step in watched, watched  # the steps as they were logged (the first ones may pass before it starts)
+        assert "100%" in watched
+
+        listed = await svd(stack, "jobs", "list", "--tenant", tenant, "--status", "succeeded", "--since", "1h")
+        assert job.job_id in listed and post in listed and "succeeded" in listed
+        none = await svd(stack, "jobs", "list", "--tenant", tenant, "--status", "failed")
+        assert job.job_id not in none
+
+        logged = await svd(stack, "jobs", "events", job.job_id)
+        assert "job created" in logged and "reserved 15 credits" in logged
+
+        refused = await svd(stack, "jobs", "cancel", job.job_id, code=1)
+        assert "FAILED_PRECONDITION" in refused and "already succeeded" in refused
+
+        # A tenant key sees its own jobs only: another tenant's job is not found.
+        _, other_key = issue_key(stack, "--tenant", f"{tenant}-other")
+        hidden = await svd(stack, "jobs", "events", job.job_id, "--api-key", other_key, code=1)
+        assert "NOT_FOUND" in hidden
+
+
+async def test_svd_dlq_lists_shows_replays_and_purges_dead_letters(stack: RunningStack) -> None:
+    async with tenant_client(stack) as (client, tenant):
+        # An approval whose post id the object keys cannot hold is dead-lettered at the door.
+        event_id = await approve(client, tenant, "bad post")
+
+        async def listed() -> str | None:
+            out = await svd(stack, "dlq", "list", "--subject", "social.post.copy_approved", "--since", "10m")
+            return out if tenant in out else None
+
+        out = await eventually(listed, 60, "the dead letter listed")
+        row = next(line for line in out.splitlines() if tenant in line)
+        letter_id = re.search(r"(\d+)", row)
+        assert letter_id and "social_post_id" in row and "not a valid id" in row, row
+        letter = letter_id.group(1)
+
+        shown = await svd(stack, "dlq", "show", letter)
+        assert "dispatcher-copy-approved" in shown and event_id in shown and '"socialPostId": "bad post"' in shown
+
+        replayed = await svd(stack, "dlq", "replay", letter, "--request-id", f"replay-{event_id}")
+        assert f"replayed {letter} to social.post.copy_approved" in replayed
+        again = await svd(stack, "dlq", "replay", letter, "--request-id", f"replay-{event_id}")
+        assert "already replayed by this request" in again
+
+        # The replay was handled like the original (the id is still bad): a second letter, and the first one
+        # records who replayed it.
+        async def second_letter() -> list[str] | None:
+            out = await svd(stack, "dlq", "list", "--subject", "social.post.copy_approved", "--since", "10m")
+            rows = [line for line in out.splitlines() if tenant in line]
+            return rows if len(rows) == 2 else None
+
+        await eventually(second_letter, 60, "the replayed approval dead-lettered again")
+        shown = await svd(stack, "dlq", "show", letter)
+        assert len(re.findall(r"^replayed .* by key config:\w+ as replay:", shown, re.MULTILINE)) == 1, shown
+
+        purged = await svd(stack, "dlq", "purge", "--before", "0s", "--subject", "social.post.copy_approved")
+        assert re.search(r"purged [1-9]\d* dead letters", purged), purged
+        after = await svd(stack, "dlq", "list", "--subject", "social.post.copy_approved")
+        assert tenant not in after
+        await svd(stack, "dlq", "show", letter, code=1)
+
+
+async def test_operations_refuse_tenant_keys(stack: RunningStack) -> None:
+    _, key = issue_key(stack, "--tenant", "t-ops")
+    ch = channel(stack.info["grpc"]["dispatcher"], key)
+    try:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await operations_pb2_grpc.OperationsStub(ch).ListDeadLetters(operations_pb2.ListDeadLettersRequest())
+        assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    finally:
+        await ch.close()
