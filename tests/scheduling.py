@@ -36,6 +36,7 @@ EXPECTED_SECONDS: dict[str, float] = {
     "tests/dispatcher/test_cancel.py": 160,
     "tests/dispatcher/test_job_api.py": 150,
     "tests/dispatcher/test_flows.py": 135,
+    "tests/dispatcher/test_operator_cli.py": 90,
     "tests/dispatcher/test_failure_paths.py": 135,
 }
 

@@ -27,6 +27,7 @@ from social_video.v1 import (
     jobs_pb2_grpc,
     media_pb2,
     media_pb2_grpc,
+    operations_pb2_grpc,
     upstream_pb2,
 )
 from svd.grpc.client import channel, target
@@ -59,6 +60,7 @@ class StackClient:
         dispatcher, billing, media = self._channels
         self.jobs = jobs_pb2_grpc.VideoJobsStub(dispatcher)
         self.brands = brands_pb2_grpc.BrandsStub(dispatcher)
+        self.operations = operations_pb2_grpc.OperationsStub(dispatcher)
         self.billing = billing_pb2_grpc.BillingStub(billing)
         self.media = media_pb2_grpc.MediaStub(media)
 

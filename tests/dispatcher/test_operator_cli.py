@@ -68,11 +68,14 @@ async def test_svd_dlq_lists_shows_replays_and_purges_dead_letters(stack: Runnin
         # An approval whose post id the object keys cannot hold is dead-lettered at the door.
         event_id = await approve(client, tenant, "bad post")
 
-        async def listed() -> str | None:
-            out = await svd(stack, "dlq", "list", "--subject", "social.post.copy_approved", "--since", "10m")
-            return out if tenant in out else None
+        request = operations_pb2.ListDeadLettersRequest(subject="social.post.copy_approved", limit=200)
 
-        out = await eventually(listed, 60, "the dead letter listed")
+        async def letters_of_tenant(count: int) -> list[operations_pb2.DeadLetterSummary] | None:
+            found = [x for x in (await client.operations.ListDeadLetters(request)).letters if x.tenant_id == tenant]
+            return found if len(found) >= count else None
+
+        await eventually(lambda: letters_of_tenant(1), 60, "the dead letter")
+        out = await svd(stack, "dlq", "list", "--subject", "social.post.copy_approved", "--since", "10m")
         row = next(line for line in out.splitlines() if tenant in line)
         letter_id = re.search(r"(\d+)", row)
         assert letter_id and "social_post_id" in row and "not a valid id" in row, row
@@ -88,12 +91,7 @@ async def test_svd_dlq_lists_shows_replays_and_purges_dead_letters(stack: Runnin
 
         # The replay was handled like the original (the id is still bad): a second letter, and the first one
         # records who replayed it.
-        async def second_letter() -> list[str] | None:
-            out = await svd(stack, "dlq", "list", "--subject", "social.post.copy_approved", "--since", "10m")
-            rows = [line for line in out.splitlines() if tenant in line]
-            return rows if len(rows) == 2 else None
-
-        await eventually(second_letter, 60, "the replayed approval dead-lettered again")
+        await eventually(lambda: letters_of_tenant(2), 60, "the replayed approval dead-lettered again")
         shown = await svd(stack, "dlq", "show", letter)
         assert len(re.findall(r"^replayed .* by key config:\w+ as replay:", shown, re.MULTILINE)) == 1, shown
 
