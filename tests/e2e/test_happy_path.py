@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import time
 
 import av
 import httpx
 import psycopg
+from PIL import Image, ImageChops, ImageFilter, ImageStat
 
 from social_video.v1 import common_pb2 as c
 from social_video.v1 import jobs_pb2
@@ -15,6 +17,26 @@ from svd.ids import short_id
 from svd_stack.client import StackClient, copy_approved
 
 SERVICES = {"dispatcher", "still-frame", "video-gateway", "media-store", "billing"}
+
+
+def _brand_text_never_moves(
+    client: StackClient, bucket: str, still_key: str, first: Image.Image, last: Image.Image
+) -> None:
+    """TEXT_OVERLAY=after_animation (the default): the provider animated the clean image and the brand layer was
+    blended onto every frame, so the text panel is the same in the first and last frame while the scene moved."""
+    overlay_key = still_key.removesuffix(".png") + "-overlay.png"
+    overlay = Image.open(io.BytesIO(client.s3().get_object(Bucket=bucket, Key=overlay_key)["Body"].read()))
+    assert overlay.size == first.size == last.size and overlay.mode == "RGBA"
+    alpha = overlay.getchannel("A")
+    opaque = alpha.point(lambda a: 255 if a == 255 else 0)  # inside the panel, the pill and the logo
+    clear = alpha.point(lambda a: 255 if a == 0 else 0).filter(ImageFilter.MinFilter(9))  # well away from them
+
+    def mean_difference(mask: Image.Image) -> float:
+        diff = ImageChops.difference(first.convert("L"), last.convert("L"))
+        return ImageStat.Stat(diff, mask).mean[0]
+
+    assert mean_difference(opaque) < 2.0  # encoder noise only
+    assert mean_difference(clear) > 2 * mean_difference(opaque) + 1.0  # while the background moved
 
 
 async def test_approved_reel_becomes_a_stored_video_in_client_review(stack, tmp_path) -> None:
@@ -83,9 +105,10 @@ async def test_approved_reel_becomes_a_stored_video_in_client_review(stack, tmp_
             assert stream.codec_context.name == "h264"
             width, height = stream.codec_context.width, stream.codec_context.height
             assert width * 16 == height * 9 and width >= 720, f"not a vertical 9:16 video: {width}x{height}"
-            frames = sum(1 for _ in container.decode(stream))
+            decoded = [frame.to_image() for frame in container.decode(stream)]
             assert abs(container.duration / 1_000_000 - 5.0) <= 0.2
-        assert frames >= 100
+        assert len(decoded) >= 100
+        _brand_text_never_moves(client, info["s3_bucket"], job.still_key, decoded[0], decoded[-1])
 
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
