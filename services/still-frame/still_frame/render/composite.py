@@ -72,20 +72,42 @@ def _rounded_mask(size: tuple[int, int], radius: int, opacity: int) -> Image.Ima
     return big.reduce(ss)
 
 
-def _layer_rounded(overlay: Image.Image, box: Box, rgb: RGB, opacity: int, radius: int) -> None:
+def _layer_rounded(overlay: Image.Image, box: Box, rgb: RGB, opacity: int, radius: int, *, first: bool = False) -> None:
+    """A rounded rectangle laid over ``overlay`` (``first``: the overlay is still clear there, so it is just put)."""
     patch = Image.new("RGBA", box.size, (*rgb, 0))
     patch.putalpha(_rounded_mask(box.size, min(radius, box.height // 2, box.width // 2), opacity))
-    overlay.alpha_composite(patch, dest=(box.left, box.top))
+    if first:
+        overlay.paste(patch, (box.left, box.top))
+    else:
+        overlay.alpha_composite(patch, dest=(box.left, box.top))
 
 
 def _layer_text(overlay: Image.Image, block: TextBlock, fonts: FontLibrary, fill: RGB) -> None:
     # Glyphs are drawn on a clear layer of their own colour (coverage becomes alpha, no dark fringe), then laid over.
-    layer = Image.new("RGBA", overlay.size, (*fill, 0))
+    # The layer covers the block with a margin of one font size (strokes, overhangs), not the whole frame.
+    pad = block.font_size
+    area = Box(
+        left=max(0, block.box.left - pad),
+        top=max(0, block.box.top - pad),
+        right=min(overlay.width, block.box.right + pad),
+        bottom=min(overlay.height, block.box.bottom + pad),
+    )
+    layer = Image.new("RGBA", area.size, (*fill, 0))
     font_set = fonts.at(block.font_size)
     draw = ImageDraw.Draw(layer)
     for line in block.lines:
-        font_set.draw(draw, (line.box.left, line.box.top), line.text, fill)
-    overlay.alpha_composite(layer)
+        font_set.draw(draw, (line.box.left - area.left, line.box.top - area.top), line.text, fill)
+    overlay.alpha_composite(layer, dest=(area.left, area.top))
+
+
+def _composite(source: Image.Image, overlay: Image.Image) -> Image.Image:
+    """``overlay`` laid over ``source`` (RGB); only the overlay's non-clear area is blended, the rest is copied."""
+    still = source.copy()
+    area = overlay.getchannel("A").getbbox()
+    if area is not None:
+        blended = Image.alpha_composite(source.crop(area).convert("RGBA"), overlay.crop(area))
+        still.paste(blended.convert("RGB"), area[:2])
+    return still
 
 
 def render_still(
@@ -130,7 +152,7 @@ def render_still(
     panel = choose_panel(source.crop(layout.panel.as_tuple()), style)
     radius = round(min(width, height) * 0.03)
     overlay = Image.new("RGBA", (width, height), _CLEAR)
-    _layer_rounded(overlay, layout.panel, panel.rgb, panel.alpha, radius)
+    _layer_rounded(overlay, layout.panel, panel.rgb, panel.alpha, radius, first=True)
 
     if logo is not None and layout.logo is not None:
         overlay.alpha_composite(resize_logo(logo, layout.logo.size), dest=(layout.logo.left, layout.logo.top))
@@ -148,7 +170,7 @@ def render_still(
         _layer_rounded(overlay, pill, cta_rgb, 255, pill.height // 2)
         _layer_text(overlay, layout.cta, fonts, cta_text_rgb)
 
-    still = Image.alpha_composite(source.convert("RGBA"), overlay).convert("RGB")
+    still = _composite(source, overlay)
     return StillResult(
         image=still,
         source=source,
