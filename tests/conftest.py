@@ -155,9 +155,13 @@ def _up_in_fresh_home(home: Path, env: dict[str, str], shape: list[str]) -> subp
     raise AssertionError("unreachable")
 
 
+# The session stack lets webhooks reach the tests' loopback receivers, and retries them within seconds.
+SESSION_STACK_ENV = {"WEBHOOKS_ALLOW_PRIVATE": "true", "WEBHOOK_RETRY_SCHEDULE_S": "1,1,1,1"}
+
+
 @pytest.fixture(scope="session")
 def stack() -> Iterator[RunningStack]:
-    with running_stack() as running:
+    with running_stack(**SESSION_STACK_ENV) as running:
         yield running
 
 

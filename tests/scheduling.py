@@ -32,6 +32,7 @@ EXPECTED_SECONDS: dict[str, float] = {
     "services/still-frame/tests/stack/test_still_frame_on_stack.py": 200,
     "tests/billing/test_model.py": 190,
     "tests/dispatcher/test_api_watch.py": 180,
+    "tests/webhooks/test_webhooks_on_stack.py": 150,
     "tests/dispatcher/test_resilience.py": 160,
     "tests/dispatcher/test_cancel.py": 160,
     "tests/dispatcher/test_job_api.py": 150,

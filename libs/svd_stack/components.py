@@ -40,6 +40,8 @@ SECRET_FACTORIES: dict[str, Callable[[], str]] = {
     "service_api_key": lambda: "svd_svc_" + secrets.token_urlsafe(32),
     # Fernet key the gateway encrypts provider API keys with at rest (urlsafe base64 of 32 random bytes).
     "provider_key_encryption_key": lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+    # Fernet key the dispatcher encrypts webhook signing secrets with at rest.
+    "webhook_secret_encryption_key": lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
     "runway_api_key": lambda: "sim_" + secrets.token_urlsafe(24),
     # fal keys look like "<key id>:<key secret>".
     "fal_api_key": lambda: f"sim{secrets.token_hex(8)}:{secrets.token_urlsafe(24)}",
@@ -56,6 +58,7 @@ def stack_exports(ctx: Context) -> Exports:
             "SVD_API_KEYS": json.dumps(accepted),
             "SVD_SERVICE_API_KEY": ctx.secrets["service_api_key"],
             "PROVIDER_KEY_ENCRYPTION_KEY": ctx.secrets["provider_key_encryption_key"],
+            "WEBHOOK_SECRET_ENCRYPTION_KEY": ctx.secrets["webhook_secret_encryption_key"],
         }
     )
 

@@ -18,6 +18,7 @@ SECRETS = {
     "admin_api_key": "admin-key",
     "service_api_key": "service-key",
     "provider_key_encryption_key": "kek",
+    "webhook_secret_encryption_key": "webhook-kek",
     "runway_api_key": "sim-key",
     "fal_api_key": "sim-fal-id:secret",
     "nats_password_dispatcher": "dispatcherpw",

@@ -136,6 +136,27 @@ CONFORM_DURATION = Instrument(
     " transcode, or failed",
     ("action",),
 )
+WEBHOOK_ATTEMPTS = Instrument(
+    "svd.webhook.attempts",
+    "counter",
+    "{attempt}",
+    "Webhook delivery attempts by outcome: succeeded, retry (to be tried again) or failed (given up)",
+    ("outcome",),
+)
+WEBHOOK_ATTEMPT_DURATION = Instrument(
+    "svd.webhook.attempt.duration",
+    "histogram",
+    "s",
+    "Latency of one webhook attempt (request to answer, or to the timeout), by outcome",
+    ("outcome",),
+)
+WEBHOOK_LAG = Instrument(
+    "svd.webhook.delivery.lag",
+    "histogram",
+    "s",
+    "From an event's commit to its successful delivery (retries included), by event type",
+    ("event_type",),
+)
 
 INSTRUMENTS: tuple[Instrument, ...] = (
     JOBS_STARTED,
@@ -152,6 +173,9 @@ INSTRUMENTS: tuple[Instrument, ...] = (
     BUS_HANDLE_DURATION,
     TRANSFER_BYTES,
     CONFORM_DURATION,
+    WEBHOOK_ATTEMPTS,
+    WEBHOOK_ATTEMPT_DURATION,
+    WEBHOOK_LAG,
 )
 
 # The pipeline step a durable consumer's handler performs (its handling time is that step's time).
@@ -176,6 +200,9 @@ bus_dead_letters = BUS_DEAD_LETTERS.counter(_meter)
 bus_handle_duration = BUS_HANDLE_DURATION.histogram(_meter)
 transfer_bytes = TRANSFER_BYTES.counter(_meter)
 conform_duration = CONFORM_DURATION.histogram(_meter)
+webhook_attempts = WEBHOOK_ATTEMPTS.counter(_meter)
+webhook_attempt_duration = WEBHOOK_ATTEMPT_DURATION.histogram(_meter)
+webhook_lag = WEBHOOK_LAG.histogram(_meter)
 
 
 def provider_call(provider: str, operation: str, seconds: float, error_kind: str = "") -> None:

@@ -1,9 +1,13 @@
-"""Dispatcher wiring: settings, database, object store, gRPC clients and server, bus handlers."""
+"""Dispatcher wiring: settings, database, object store, gRPC clients and server, bus handlers, the deadline sweeper
+and the webhook worker."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
+
+import httpx
 
 from dispatcher import handlers
 from dispatcher.operations import DeadLetters, DeadLetterStore, OperationsServicer
@@ -14,20 +18,46 @@ from dispatcher.settings import DispatcherSettings
 from dispatcher.sweeper import run_sweeper
 from dispatcher.usecases import JobLifecycle, PipelineEvents, Recovery, UpstreamEvents
 from dispatcher.watch import JobEventFeed, JobWatch
-from social_video.v1 import brands_pb2, brands_pb2_grpc, jobs_pb2, jobs_pb2_grpc, operations_pb2, operations_pb2_grpc
+from dispatcher.webhooks import Deliverer, Fanout, Sender, WebhooksServicer, WebhookWorker, listen, media_lookup
+from dispatcher.webhooks.domain import address_policy
+from social_video.v1 import (
+    brands_pb2,
+    brands_pb2_grpc,
+    jobs_pb2,
+    jobs_pb2_grpc,
+    operations_pb2,
+    operations_pb2_grpc,
+    webhooks_pb2,
+    webhooks_pb2_grpc,
+)
 from svd import db
 from svd.bus.broker import make_broker
 from svd.bus.publisher import EventPublisher
+from svd.cipher import SecretCipher
 from svd.grpc.client import channel
 from svd.grpc.server import ServiceBinding
+from svd.netguard import guarded_client
 from svd.runtime import serve_until_stopped
 from svd.storage import ObjectStore
 
 VERSIONS = Path(__file__).parent / "migrations" / "versions"
+log = logging.getLogger(__name__)
+
+
+class WebhookSecretCipher(SecretCipher):
+    setting = "WEBHOOK_SECRET_ENCRYPTION_KEY"
+
+
+def webhook_cipher(settings: DispatcherSettings) -> SecretCipher | None:
+    if not settings.webhook_secret_encryption_key:
+        log.warning("WEBHOOK_SECRET_ENCRYPTION_KEY is not set: the Webhooks API cannot create endpoints")
+        return None
+    return WebhookSecretCipher(settings.webhook_secret_encryption_key)  # fails fast on a malformed key
 
 
 async def main(stop: asyncio.Event) -> None:
     settings = DispatcherSettings()  # type: ignore[call-arg]
+    cipher = webhook_cipher(settings)
     await db.migrate(settings.database_url, "dispatcher", VERSIONS)
     engine = db.create_engine(settings.database_url, settings.database_pool_size)
     sessions = db.session_factory(engine)
@@ -35,6 +65,11 @@ async def main(stop: asyncio.Event) -> None:
     media_channel = channel(settings.media_grpc_target, settings.svd_service_api_key, settings.grpc_tls_ca)
     broker = make_broker(settings, "dispatcher", settings.shutdown_grace_s)
     publisher = EventPublisher(broker)
+    hooks_client = guarded_client(
+        settings.webhook_timeout_s,
+        address_policy(settings.webhooks_allow_private),
+        limits=httpx.Limits(max_connections=settings.webhook_max_in_flight, max_keepalive_connections=64),
+    )
     try:
         async with (
             ObjectStore.open(settings) as store,
@@ -59,6 +94,24 @@ async def main(stop: asyncio.Event) -> None:
                 publisher,
                 settings.retry_policy(),
             )
+            hooks = WebhookWorker(
+                sessions,
+                Fanout(
+                    sessions,
+                    media_lookup(store, settings.webhook_media_url_ttl_s),
+                    settings.webhook_progress_interval_s,
+                ),
+                Deliverer(
+                    sessions,
+                    Sender(hooks_client, settings.webhook_timeout_s, settings.webhook_response_cap_bytes),
+                    cipher,
+                    settings,
+                ),
+                publisher,
+                settings,
+            )
+            hooks_task = asyncio.create_task(hooks.run(stop))
+            hooks_listener = asyncio.create_task(listen(settings.database_url, hooks.wake, stop))
             sweeper = asyncio.create_task(
                 run_sweeper(
                     recovery, settings.deadline_sweep_interval_s, settings.processed_events_retention_days * 86400, stop
@@ -84,13 +137,21 @@ async def main(stop: asyncio.Event) -> None:
                             OperationsServicer(DeadLetters(sessions, letters)),
                             operations_pb2.DESCRIPTOR.services_by_name["Operations"].full_name,
                         ),
+                        ServiceBinding(
+                            webhooks_pb2_grpc.add_WebhooksServicer_to_server,
+                            WebhooksServicer(sessions, cipher, settings, hooks.wake.set),
+                            webhooks_pb2.DESCRIPTOR.services_by_name["Webhooks"].full_name,
+                        ),
                     ],
                     broker=broker,
                 )
             finally:
                 stop.set()
                 await sweeper
+                await hooks_task
+                await hooks_listener
     finally:
+        await hooks_client.aclose()
         await billing_channel.close()
         await media_channel.close()
         await engine.dispose()

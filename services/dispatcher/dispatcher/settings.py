@@ -3,6 +3,7 @@
 from pydantic import Field
 
 from dispatcher.watch.settings import WatchSettings
+from dispatcher.webhooks.settings import WebhookSettings
 from svd.logos import MAX_BRAND_LOGO_PIXELS
 from svd.settings import BaseServiceSettings, DatabaseSettings, SpacesSettings
 
@@ -11,7 +12,7 @@ from svd.settings import BaseServiceSettings, DatabaseSettings, SpacesSettings
 DEFAULT_JOB_DEADLINE_S = 3600
 
 
-class DispatcherSettings(BaseServiceSettings, DatabaseSettings, SpacesSettings, WatchSettings):
+class DispatcherSettings(BaseServiceSettings, DatabaseSettings, SpacesSettings, WatchSettings, WebhookSettings):
     billing_grpc_target: str
     media_grpc_target: str
     # The key this service presents to billing and media-store.

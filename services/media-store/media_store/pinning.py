@@ -1,26 +1,22 @@
-"""The download client's transport: resolve once, check, and connect to exactly the addresses that were checked.
-
-Checking a host's addresses and then letting the HTTP library resolve it again to connect leaves a gap a DNS answer
-can change in (DNS rebinding: public at the check, 127.0.0.1 or 169.254.169.254 at the connect). Here the check is
-part of connecting: httpcore hands every new connection's host to `GuardedNetworkBackend`, which resolves it,
-refuses it unless every address is public (`guards.checked_addresses`), and opens the TCP connection to those IP
-addresses; TLS still verifies the certificate against the host name (httpcore passes it as the server name).
+"""The download client: httpx over `svd.netguard`'s transport, which resolves once, checks, and connects to exactly
+the addresses it checked (no DNS rebinding between the check and the connect); redirects are followed by hand, hop
+by hop, in `transfer`.
 """
 
 from __future__ import annotations
 
 import ssl
-from collections.abc import Iterable
-from typing import Any
 
 import httpcore
 import httpx
 
-from media_store.guards import Resolver, SourceRefused, checked_addresses, system_resolver
+from media_store.guards import address_policy
+from svd import netguard
+from svd.netguard import Resolver, system_resolver
 
 
-class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
-    """TCP connections only to checked addresses of the requested host; no Unix sockets."""
+class GuardedNetworkBackend(netguard.GuardedNetworkBackend):
+    """The shared guarded backend with the download policy: public addresses, loopback only when allowed."""
 
     def __init__(
         self,
@@ -28,61 +24,11 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
         resolve: Resolver = system_resolver,
         inner: httpcore.AsyncNetworkBackend | None = None,
     ) -> None:
-        self._allow_loopback = allow_loopback
-        self._resolve = resolve
-        self._inner = inner or httpcore.AnyIOBackend()
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's interface)
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        addresses = await checked_addresses(host, port, self._allow_loopback, self._resolve)
-        failure: Exception | None = None
-        for address in addresses:
-            try:
-                return await self._inner.connect_tcp(
-                    str(address), port, timeout=timeout, local_address=local_address, socket_options=socket_options
-                )
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                failure = exc
-        assert failure is not None
-        raise failure
-
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's interface)
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        raise SourceRefused("refusing to download through a Unix socket")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
-
-
-class GuardedTransport(httpx.AsyncHTTPTransport):
-    """httpx's own transport (request and error mapping, instrumentation) over a pool on the guarded backend."""
-
-    def __init__(self, backend: GuardedNetworkBackend, *, verify: ssl.SSLContext | bool = True) -> None:
-        super().__init__(verify=verify)
-        limits = httpx.Limits()
-        # httpx builds its pool without a way to pass a network backend; this is the same pool with ours.
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(verify=verify),
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            network_backend=backend,
-        )
+        super().__init__(address_policy(allow_loopback), resolve, inner)
 
 
 def download_client(
     timeout_s: float, allow_loopback: bool, resolve: Resolver = system_resolver, verify: ssl.SSLContext | bool = True
 ) -> httpx.AsyncClient:
     """The client the media store downloads provider outputs with (redirects are followed by hand, hop by hop)."""
-    transport = GuardedTransport(GuardedNetworkBackend(allow_loopback, resolve), verify=verify)
-    return httpx.AsyncClient(timeout=timeout_s, follow_redirects=False, transport=transport)
+    return netguard.guarded_client(timeout_s, address_policy(allow_loopback), resolve, verify=verify)

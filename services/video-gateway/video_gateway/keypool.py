@@ -23,8 +23,9 @@ from dataclasses import astuple, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.fernet import InvalidToken
 
+from svd.cipher import SecretCipher
 from svd.db.pool import Pool
 from svd.telemetry import metrics
 from video_gateway.models import KEY_INVALID, KEY_RETIRED, KEY_VALID, SCHEMA
@@ -79,28 +80,10 @@ _WRITE_USAGE = f"""
     """
 
 
-class KeyCipher:
-    """Fernet encryption of keys at rest; several comma-separated KEKs rotate (the first encrypts)."""
+class KeyCipher(SecretCipher):
+    """Fernet encryption of provider keys at rest (`svd.cipher`); several comma-separated KEKs rotate."""
 
-    def __init__(self, encryption_keys: str) -> None:
-        keys = [k.strip() for k in encryption_keys.split(",") if k.strip()]
-        if not keys:
-            raise ValueError("PROVIDER_KEY_ENCRYPTION_KEY is required to store provider keys (a Fernet key)")
-        try:
-            self._fernet = MultiFernet([Fernet(k) for k in keys])
-        except ValueError as exc:
-            raise ValueError(f"PROVIDER_KEY_ENCRYPTION_KEY is not a valid Fernet key: {exc}") from exc
-
-    @classmethod
-    def ephemeral(cls) -> KeyCipher:
-        """A cipher with a throwaway key, for a gateway with no provider keys to store."""
-        return cls(Fernet.generate_key().decode())
-
-    def encrypt(self, secret: str) -> bytes:
-        return self._fernet.encrypt(secret.encode())
-
-    def decrypt(self, token: bytes) -> str:
-        return self._fernet.decrypt(token).decode()
+    setting = "PROVIDER_KEY_ENCRYPTION_KEY"
 
 
 def fingerprint(provider: str, secret: str) -> str:

@@ -1,0 +1,214 @@
+"""Attempts: lease due deliveries, send each once (signed, traced, measured), record what happened in batches.
+
+At most `webhook_max_in_flight` attempts run per process and `webhook_endpoint_concurrency` per endpoint (the claim
+counts the endpoint's leased deliveries across replicas), so a slow endpoint holds only its own slots and never
+delays anyone else's deliveries. Results are written in batches (one statement for many attempts); a delivery whose
+result is never written — the process died mid-attempt — is claimed again when its lease ends, under the same
+`webhook-id`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from datetime import datetime, timedelta
+from typing import Any
+
+from cryptography.fernet import InvalidToken
+from opentelemetry import trace
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from dispatcher.webhooks import repository as repo
+from dispatcher.webhooks.domain import Verdict, after_attempt, retry_after_s, signature_headers, verdict
+from dispatcher.webhooks.sender import Answer, Sender
+from dispatcher.webhooks.settings import WebhookSettings
+from svd.cipher import SecretCipher
+from svd.db import transaction
+from svd.telemetry import metrics, tracer
+from svd.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+_tracer = tracer("dispatcher.webhooks")
+
+FLUSH_BATCH = 500
+FLUSH_DELAY_S = 0.02
+SECRET_CACHE = 10_000
+
+
+def job_trace_context(trace_id: str) -> Any:
+    """A context whose parent is in the job's trace (its id, from the job row), so attempts join that trace."""
+    try:
+        trace_number = int(trace_id, 16)
+    except ValueError:
+        return None
+    if not trace_number:
+        return None
+    parent = SpanContext(
+        trace_id=trace_number,
+        span_id=random.getrandbits(64) or 1,
+        is_remote=True,
+        trace_flags=TraceFlags(TraceFlags.SAMPLED),
+    )
+    return trace.set_span_in_context(NonRecordingSpan(parent))
+
+
+class Deliverer:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        sender: Sender,
+        cipher: SecretCipher | None,
+        settings: WebhookSettings,
+    ) -> None:
+        self._sessions = sessions
+        self._sender = sender
+        self._cipher = cipher
+        self._schedule = settings.retry_schedule
+        self._per_endpoint = settings.webhook_endpoint_concurrency
+        self._max_in_flight = settings.webhook_max_in_flight
+        self._retry_after_max_s = settings.webhook_retry_after_max_s
+        # Long enough for the attempt and for its result to be written; past it the delivery is claimed again.
+        self._lease = timedelta(seconds=2 * settings.webhook_timeout_s + 5)
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._results: list[dict[str, Any]] = []
+        self._outcomes: list[tuple[str, bool]] = []
+        self._have_results = asyncio.Event()
+        self._slot_free = asyncio.Event()
+        self._secrets: dict[bytes, str] = {}
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
+
+    @property
+    def slot_free(self) -> asyncio.Event:
+        """Set whenever an attempt ends (the worker may claim more)."""
+        return self._slot_free
+
+    async def claim_and_start(self) -> int:
+        """Lease due deliveries into the free slots and start their attempts; how many started."""
+        free = self._max_in_flight - len(self._in_flight)
+        if free <= 0:
+            return 0
+        now = utcnow()
+        async with transaction(self._sessions) as session:
+            claimed = await repo.claim_deliveries(session, now, now + self._lease, self._per_endpoint, free)
+        for row in claimed:
+            task = asyncio.create_task(self._attempt(row))
+            self._in_flight.add(task)
+            task.add_done_callback(self._done)
+        return len(claimed)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        self._slot_free.set()
+        if not task.cancelled() and task.exception() is not None:
+            log.error("webhook attempt crashed", exc_info=task.exception())
+
+    def _signing_secrets(self, row: Any, now: datetime) -> list[str]:
+        tokens = [row.secret]
+        if row.previous_secret is not None and row.previous_secret_expires_at and row.previous_secret_expires_at > now:
+            tokens.append(row.previous_secret)
+        if self._cipher is None:
+            raise RuntimeError("WEBHOOK_SECRET_ENCRYPTION_KEY is not set: webhook secrets cannot be read")
+        found = []
+        for token in tokens:
+            token = bytes(token)
+            if token not in self._secrets:
+                if len(self._secrets) >= SECRET_CACHE:
+                    self._secrets.clear()
+                self._secrets[token] = self._cipher.decrypt(token)
+            found.append(self._secrets[token])
+        return found
+
+    async def _attempt(self, row: Any) -> None:
+        started_at = utcnow()
+        with _tracer.start_as_current_span(
+            "webhook.deliver", context=job_trace_context(row.trace_id), kind=SpanKind.CLIENT
+        ) as span:
+            span.set_attribute("social_video.tenant_id", row.tenant_id)
+            span.set_attribute("social_video.webhook.delivery_id", row.delivery_id)
+            span.set_attribute("social_video.webhook.event_type", row.event_type)
+            span.set_attribute("social_video.webhook.attempt", row.attempts + 1)
+            if row.job_id:
+                span.set_attribute("social_video.job_id", row.job_id)
+            try:
+                headers = signature_headers(
+                    row.delivery_id, started_at, row.payload, self._signing_secrets(row, started_at)
+                )
+            except (RuntimeError, ValueError, InvalidToken) as exc:  # an unreadable secret: retried (fix the KEK)
+                answer = Answer(None, 0.0, f"cannot sign: {type(exc).__name__}")
+            else:
+                answer = await self._sender.post(row.url, row.payload, headers)
+            outcome = verdict(answer.http_status, answer.refused)
+            if answer.http_status is not None:
+                span.set_attribute("http.response.status_code", answer.http_status)
+            span.set_attribute("social_video.webhook.outcome", outcome.value)
+            if outcome is not Verdict.SUCCEEDED:
+                span.set_status(trace.StatusCode.ERROR, answer.error[:200])
+        ended_at = utcnow()
+        following = after_attempt(
+            outcome,
+            row.attempts + 1,
+            self._schedule,
+            ended_at,
+            retry_after_s(answer.retry_after, ended_at),
+            self._retry_after_max_s,
+        )
+        metrics.webhook_attempts.add(1, {"outcome": following.status if following.status != "pending" else "retry"})
+        metrics.webhook_attempt_duration.record(answer.latency_s, {"outcome": outcome.value})
+        if outcome is Verdict.SUCCEEDED:
+            lag = (ended_at - row.occurred_at).total_seconds()
+            metrics.webhook_lag.record(max(0.0, lag), {"event_type": row.event_type})
+        self._results.append(
+            {
+                "delivery_id": row.delivery_id,
+                "status": following.status,
+                "next_at": following.at,
+                "at": started_at,
+                "http_status": answer.http_status or 0,
+                "latency_s": answer.latency_s,
+                "error": answer.error,
+                "excerpt": answer.excerpt,
+            }
+        )
+        self._outcomes.append((row.endpoint_id, outcome is Verdict.SUCCEEDED))
+        self._have_results.set()
+
+    async def record_forever(self, stop: asyncio.Event) -> None:
+        """Write finished attempts in batches until stopped (then once more, for the last ones)."""
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._have_results.wait(), 1.0)
+            await asyncio.sleep(FLUSH_DELAY_S)  # let a burst gather into one write
+            await self.flush()
+
+    async def flush(self) -> None:
+        while self._results:
+            self._have_results.clear()
+            batch, self._results = self._results[:FLUSH_BATCH], self._results[FLUSH_BATCH:]
+            outcomes, self._outcomes = self._outcomes[: len(batch)], self._outcomes[len(batch) :]
+            try:
+                async with transaction(self._sessions) as session:
+                    await repo.record_attempts(session, batch)
+                    succeeded = sorted({endpoint for endpoint, ok in outcomes if ok})
+                    failed = sorted({endpoint for endpoint, ok in outcomes if not ok} - set(succeeded))
+                    await repo.note_outcomes(session, succeeded, failed, utcnow())
+            except Exception:
+                log.exception("webhooks: recording %d attempts failed; retrying", len(batch))
+                self._results[:0], self._outcomes[:0] = batch, outcomes
+                self._have_results.set()
+                await asyncio.sleep(1.0)
+                return
+
+    async def drain(self, grace_s: float) -> None:
+        """Let attempts in flight finish (up to `grace_s`), cancel the rest, write what finished."""
+        if self._in_flight:
+            _, pending = await asyncio.wait(set(self._in_flight), timeout=grace_s)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        await self.flush()
