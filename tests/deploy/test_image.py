@@ -92,32 +92,45 @@ def _pins(path: Path) -> dict[str, str]:
     return pins
 
 
-def _module_index() -> dict[str, str]:
-    """Dotted module name → the installed distribution whose files hold it (namespace packages such as
-    `opentelemetry` are shared by many distributions, so modules are told apart by their own files)."""
-    index: dict[str, str] = {}
-    for dist in importlib.metadata.distributions():
-        for file in dist.files or []:
-            if file.suffix == ".py" and ".." not in file.parts:
-                parts = file.with_suffix("").parts
-                name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-                index.setdefault(name, canonicalize_name(dist.metadata["Name"]))
-    return index
+class _Providers:
+    """Which installed distribution provides a module. A top-level name is usually one distribution's; namespace
+    packages (`opentelemetry`, `google`) are shared, and only then are the sharing distributions' files read to
+    tell their modules apart."""
 
+    def __init__(self) -> None:
+        self._by_top = importlib.metadata.packages_distributions()
+        self._modules: dict[str, dict[str, str]] = {}
 
-def _providers(index: dict[str, str], candidates: list[str]) -> set[str]:
-    for candidate in candidates:
-        parts = candidate.split(".")
-        for end in range(len(parts), 0, -1):
-            found = index.get(".".join(parts[:end]))
-            if found:
-                return {found}
-    return set()
+    def _index(self, top: str) -> dict[str, str]:
+        if top not in self._modules:
+            index: dict[str, str] = {}
+            for name in self._by_top.get(top, []):
+                dist = importlib.metadata.distribution(name)
+                for file in dist.files or []:
+                    if file.suffix == ".py" and file.parts[0] == top:
+                        parts = file.with_suffix("").parts
+                        index.setdefault(".".join(parts[:-1] if parts[-1] == "__init__" else parts), name)
+            self._modules[top] = index
+        return self._modules[top]
+
+    def of(self, candidates: list[str]) -> set[str]:
+        top = candidates[0].split(".")[0]
+        dists = set(self._by_top.get(top, []))
+        if len(dists) <= 1:
+            return dists
+        index = self._index(top)
+        for candidate in candidates:
+            parts = candidate.split(".")
+            for end in range(len(parts), 0, -1):
+                found = index.get(".".join(parts[:end]))
+                if found and end > 1:
+                    return {found}
+        return set()
 
 
 def _imported_distributions() -> dict[str, set[str]]:
     """Third-party distributions imported by the image's code → the files that import them."""
-    index = _module_index()
+    providers = _Providers()
     ours = {"svd", "social_video", "dispatcher", "still_frame", "video_gateway", "media_store", "billing"}
     found: dict[str, set[str]] = {}
     for root in RUNTIME_CODE:
@@ -136,7 +149,7 @@ def _imported_distributions() -> dict[str, set[str]]:
                     top = candidates[0].split(".")[0]
                     if top in sys.stdlib_module_names or top in ours:
                         continue
-                    dists = _providers(index, candidates)
+                    dists = providers.of(candidates)
                     assert dists, f"{path.relative_to(REPO)} imports {candidates[-1]}, which nothing installed provides"
                     for dist in dists:
                         found.setdefault(canonicalize_name(dist), set()).add(str(path.relative_to(REPO)))
