@@ -191,8 +191,9 @@ class StillReady(_message.Message):
     TEXT_OVERLAY=baked it is also what the provider animates.
     """
     source_key: _builtins.str
-    """The clean brand image (no text, no logo) at the deliverable's aspect: what the provider animates. Empty in
-    messages from before it existed (then the provider gets still_key).
+    """What the provider animates, at the deliverable's frame: the clean brand image (no text, no logo), or with
+    TEXT_OVERLAY=baked the composited still itself (= still_key). Empty in messages from before it existed (then the
+    provider gets still_key).
     """
     overlay_key: _builtins.str
     """RGBA PNG at the deliverable size holding only the text panel and the logo (transparent elsewhere), blended onto
