@@ -300,6 +300,8 @@ PROVIDER_SIM = Component(
     own_env=lambda ctx: {
         "PROVIDER_SIM_RUNWAY_KEYS": sim.accepted_keys(ctx.env, "runway", ctx.secrets["runway_api_key"]),
         "PROVIDER_SIM_FAL_KEYS": sim.accepted_keys(ctx.env, "kling", ctx.secrets["fal_api_key"]),
+        # As the real API: a ratio the model does not render is a 400 (the gateway only sends its table's ratios).
+        "PROVIDER_SIM_STRICT_RATIOS": ctx.env.get("PROVIDER_SIM_STRICT_RATIOS", "true"),
     },
     ready=_sim_ready,
     facts=_sim_facts,

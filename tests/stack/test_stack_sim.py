@@ -60,6 +60,13 @@ def test_default_simulates_both_and_exports_fal_host_key_and_trust() -> None:
     sim_env = child_env(ctx, _component("provider-sim"))
     assert sim_env["PROVIDER_SIM_RUNWAY_KEYS"] == "sim-key"
     assert sim_env["PROVIDER_SIM_FAL_KEYS"] == "simid:secret"
+    assert sim_env["PROVIDER_SIM_STRICT_RATIOS"] == "true"  # a ratio the model does not render is a 400, as on Runway
+    assert (
+        child_env(_context({"PROVIDER_SIM_STRICT_RATIOS": "false"}), _component("provider-sim"))[
+            "PROVIDER_SIM_STRICT_RATIOS"
+        ]
+        == "false"
+    )
     command = _component("provider-sim").command(ctx)
     assert command[command.index("--tls-port") + 1] == "8443"
 
