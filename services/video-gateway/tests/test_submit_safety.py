@@ -322,8 +322,9 @@ def test_the_submit_claim_outlasts_the_longest_submit_request(monkeypatch: pytes
 
 def test_the_declared_grace_is_the_derived_one(monkeypatch: pytest.MonkeyPatch) -> None:
     """Deployment tools (`svd down`, compose) read the field's default: it must be what the service derives."""
-    for name in ("NATS_URL", "DATABASE_URL", "DO_SPACES_KEY", "DO_SPACES_SECRET", "DO_SPACES_BUCKET"):
+    for name in ("NATS_URL", "DO_SPACES_KEY", "DO_SPACES_SECRET", "DO_SPACES_BUCKET"):
         monkeypatch.setenv(name, "x")
+    monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://x")
     monkeypatch.setenv("DO_SPACES_ENDPOINT", "http://s3")
     for name in ("SHUTDOWN_GRACE_S", "RUNWAY_SUBMIT_TIMEOUT_S", "KLING_SUBMIT_TIMEOUT_S", "PROVIDER_CONNECT_TIMEOUT_S"):
         monkeypatch.delenv(name, raising=False)
