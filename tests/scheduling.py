@@ -29,7 +29,7 @@ EXPECTED_SECONDS: dict[str, float] = {
     "tests/gateway/test_kling.py": 235,
     "tests/dispatcher/test_recovery.py": 215,
     "tests/media/test_sweeps.py": 200,
-    "services/still-frame/tests/stack/test_still_frame_on_stack.py": 200,
+    "services/still-frame/tests/stack/test_still_frame_on_stack.py": 280,
     "tests/billing/test_model.py": 190,
     "tests/dispatcher/test_api_watch.py": 180,
     "tests/webhooks/test_webhooks_on_stack.py": 150,

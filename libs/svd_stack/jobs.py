@@ -4,6 +4,7 @@ list them, watch one live (progress bar and event log), read its event log, canc
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Annotated, Any
 
 import typer
@@ -49,7 +50,7 @@ def jobs_table(jobs: list[jobs_pb2.Job]) -> Table:
             status_of(job),
             step_of(job),
             str(job.progress),
-            str(max(getattr(job, "attempt", 1), 1)),
+            str(job.attempt or 1),
             short_time(from_timestamp(job.created_at)),
             job.error,
         )
@@ -147,3 +148,26 @@ def cancel(
     request = jobs_pb2.CancelJobRequest(job_id=job_id, reason=reason)
     job = call(endpoint(home, api_key, dispatcher), lambda ch: _stub(ch).CancelJob(request)).job
     console.print(jobs_table([job]))
+
+
+@app.command("retry")
+def retry(
+    job_id: JobArgument,
+    from_step: Annotated[str, typer.Option("--from-step", help="Where to start again, e.g. still_frame.")] = "",
+    request_id: Annotated[
+        str | None, typer.Option("--request-id", help="Repeat safely: the same id retries the job once.")
+    ] = None,
+    home: HomeOption = DEFAULT_HOME,
+    api_key: ApiKeyOption = None,
+    dispatcher: DispatcherOption = None,
+) -> None:
+    """Run a failed job again as a new attempt (recorded in its event log with your key)."""
+    request = jobs_pb2.RetryJobRequest(job_id=job_id, request_id=request_id or str(uuid.uuid4()))
+    if from_step:
+        try:
+            request.from_step = from_short_name(common_pb2.JobStep, from_step)
+        except ValueError:
+            raise typer.BadParameter(f"unknown step {from_step!r}", param_hint="--from-step") from None
+    job = call(endpoint(home, api_key, dispatcher), lambda ch: _stub(ch).RetryJob(request)).job
+    console.print(jobs_table([job]))
+    typer.echo(f"job {job.job_id} attempt {job.attempt} {status_of(job)} (request id {request.request_id})")

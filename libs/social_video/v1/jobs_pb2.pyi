@@ -52,6 +52,7 @@ class Job(_message.Message):
     PLATFORM_FORMAT_FIELD_NUMBER: _builtins.int
     FAILED_PHASE_FIELD_NUMBER: _builtins.int
     DEADLINE_FIELD_NUMBER: _builtins.int
+    ATTEMPT_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
     tenant_id: _builtins.str
     social_post_id: _builtins.str
@@ -77,6 +78,8 @@ class Job(_message.Message):
     run: _builtins.int
     platform_format: _common_pb2.PlatformFormat.ValueType
     failed_phase: _common_pb2.JobStep.ValueType
+    attempt: _builtins.int
+    """1, then one more for each RetryJob."""
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -115,10 +118,11 @@ class Job(_message.Message):
         platform_format: _common_pb2.PlatformFormat.ValueType = ...,
         failed_phase: _common_pb2.JobStep.ValueType = ...,
         deadline: _timestamp_pb2.Timestamp | None = ...,
+        attempt: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "deadline", b"deadline", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["aspect_ratio", b"aspect_ratio", "created_at", b"created_at", "credits_consumed", b"credits_consumed", "credits_reserved", b"credits_reserved", "deadline", b"deadline", "deliverable_status", b"deliverable_status", "duration_seconds", b"duration_seconds", "error", b"error", "failed_phase", b"failed_phase", "job_id", b"job_id", "media_id", b"media_id", "object_key", b"object_key", "platform_format", b"platform_format", "post_status", b"post_status", "progress", b"progress", "provider", b"provider", "provider_job_id", b"provider_job_id", "reservation_id", b"reservation_id", "run", b"run", "social_post_id", b"social_post_id", "status", b"status", "step", b"step", "still_key", b"still_key", "tenant_id", b"tenant_id", "trace_id", b"trace_id", "updated_at", b"updated_at", "wake_reason", b"wake_reason"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aspect_ratio", b"aspect_ratio", "attempt", b"attempt", "created_at", b"created_at", "credits_consumed", b"credits_consumed", "credits_reserved", b"credits_reserved", "deadline", b"deadline", "deliverable_status", b"deliverable_status", "duration_seconds", b"duration_seconds", "error", b"error", "failed_phase", b"failed_phase", "job_id", b"job_id", "media_id", b"media_id", "object_key", b"object_key", "platform_format", b"platform_format", "post_status", b"post_status", "progress", b"progress", "provider", b"provider", "provider_job_id", b"provider_job_id", "reservation_id", b"reservation_id", "run", b"run", "social_post_id", b"social_post_id", "status", b"status", "step", b"step", "still_key", b"still_key", "tenant_id", b"tenant_id", "trace_id", b"trace_id", "updated_at", b"updated_at", "wake_reason", b"wake_reason"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -397,3 +401,50 @@ class CancelJobResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CancelJobResponse: _TypeAlias = CancelJobResponse  # noqa: Y015
+
+@_typing.final
+class RetryJobRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JOB_ID_FIELD_NUMBER: _builtins.int
+    FROM_STEP_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    job_id: _builtins.str
+    from_step: _common_pb2.JobStep.ValueType
+    """Where the new attempt starts; unspecified: where the job failed, as far as what it made can be reused."""
+    request_id: _builtins.str
+    """A client-chosen id: the same id retries the job once, however often it is sent."""
+    def __init__(
+        self,
+        *,
+        job_id: _builtins.str = ...,
+        from_step: _common_pb2.JobStep.ValueType = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["from_step", b"from_step", "job_id", b"job_id", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RetryJobRequest: _TypeAlias = RetryJobRequest  # noqa: Y015
+
+@_typing.final
+class RetryJobResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JOB_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def job(self) -> Global___Job: ...
+    def __init__(
+        self,
+        *,
+        job: Global___Job | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["job", b"job"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["job", b"job"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RetryJobResponse: _TypeAlias = RetryJobResponse  # noqa: Y015

@@ -60,6 +60,11 @@ class VideoJobsStub:
                 request_serializer=social__video_dot_v1_dot_jobs__pb2.CancelJobRequest.SerializeToString,
                 response_deserializer=social__video_dot_v1_dot_jobs__pb2.CancelJobResponse.FromString,
                 _registered_method=True)
+        self.RetryJob = channel.unary_unary(
+                '/social_video.v1.VideoJobs/RetryJob',
+                request_serializer=social__video_dot_v1_dot_jobs__pb2.RetryJobRequest.SerializeToString,
+                response_deserializer=social__video_dot_v1_dot_jobs__pb2.RetryJobResponse.FromString,
+                _registered_method=True)
 
 
 class VideoJobsServicer:
@@ -97,6 +102,13 @@ class VideoJobsServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RetryJob(self, request, context):
+        """Run a failed job again as a new attempt (admin, or the job's tenant); idempotent on `request_id`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_VideoJobsServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -124,6 +136,11 @@ def add_VideoJobsServicer_to_server(servicer, server):
                     servicer.CancelJob,
                     request_deserializer=social__video_dot_v1_dot_jobs__pb2.CancelJobRequest.FromString,
                     response_serializer=social__video_dot_v1_dot_jobs__pb2.CancelJobResponse.SerializeToString,
+            ),
+            'RetryJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.RetryJob,
+                    request_deserializer=social__video_dot_v1_dot_jobs__pb2.RetryJobRequest.FromString,
+                    response_serializer=social__video_dot_v1_dot_jobs__pb2.RetryJobResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -262,6 +279,33 @@ class VideoJobs:
             '/social_video.v1.VideoJobs/CancelJob',
             social__video_dot_v1_dot_jobs__pb2.CancelJobRequest.SerializeToString,
             social__video_dot_v1_dot_jobs__pb2.CancelJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RetryJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/social_video.v1.VideoJobs/RetryJob',
+            social__video_dot_v1_dot_jobs__pb2.RetryJobRequest.SerializeToString,
+            social__video_dot_v1_dot_jobs__pb2.RetryJobResponse.FromString,
             options,
             channel_credentials,
             insecure,

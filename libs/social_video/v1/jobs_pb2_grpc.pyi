@@ -39,6 +39,8 @@ class VideoJobsStub:
     """A live stream of progress changes, ending when the job reaches a terminal state."""
     GetJobEvents: _grpc.UnaryUnaryMultiCallable[_jobs_pb2.GetJobEventsRequest, _jobs_pb2.GetJobEventsResponse]
     CancelJob: _grpc.UnaryUnaryMultiCallable[_jobs_pb2.CancelJobRequest, _jobs_pb2.CancelJobResponse]
+    RetryJob: _grpc.UnaryUnaryMultiCallable[_jobs_pb2.RetryJobRequest, _jobs_pb2.RetryJobResponse]
+    """Run a failed job again as a new attempt (admin, or the job's tenant); idempotent on `request_id`."""
 
 @_typing.type_check_only
 class VideoJobsAsyncStub(VideoJobsStub):
@@ -51,6 +53,8 @@ class VideoJobsAsyncStub(VideoJobsStub):
     """A live stream of progress changes, ending when the job reaches a terminal state."""
     GetJobEvents: _aio.UnaryUnaryMultiCallable[_jobs_pb2.GetJobEventsRequest, _jobs_pb2.GetJobEventsResponse]  # type: ignore[assignment]
     CancelJob: _aio.UnaryUnaryMultiCallable[_jobs_pb2.CancelJobRequest, _jobs_pb2.CancelJobResponse]  # type: ignore[assignment]
+    RetryJob: _aio.UnaryUnaryMultiCallable[_jobs_pb2.RetryJobRequest, _jobs_pb2.RetryJobResponse]  # type: ignore[assignment]
+    """Run a failed job again as a new attempt (admin, or the job's tenant); idempotent on `request_id`."""
 
 class VideoJobsServicer(metaclass=_abc_1.ABCMeta):
     """The dispatcher's job API: what dashboards and tools ask about video jobs."""
@@ -90,5 +94,13 @@ class VideoJobsServicer(metaclass=_abc_1.ABCMeta):
         request: _jobs_pb2.CancelJobRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_jobs_pb2.CancelJobResponse, _abc.Awaitable[_jobs_pb2.CancelJobResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def RetryJob(
+        self,
+        request: _jobs_pb2.RetryJobRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_jobs_pb2.RetryJobResponse, _abc.Awaitable[_jobs_pb2.RetryJobResponse]]:
+        """Run a failed job again as a new attempt (admin, or the job's tenant); idempotent on `request_id`."""
 
 def add_VideoJobsServicer_to_server(servicer: VideoJobsServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

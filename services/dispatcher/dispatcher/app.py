@@ -13,6 +13,7 @@ from dispatcher import handlers
 from dispatcher.operations import DeadLetters, DeadLetterStore, OperationsServicer
 from dispatcher.outbound import Outbound
 from dispatcher.ports import BillingClient, MediaClient
+from dispatcher.retry import JobRetries
 from dispatcher.servicer import BrandsServicer, VideoJobsServicer
 from dispatcher.settings import DispatcherSettings
 from dispatcher.sweeper import run_sweeper
@@ -124,7 +125,9 @@ async def main(stop: asyncio.Event) -> None:
                     [
                         ServiceBinding(
                             jobs_pb2_grpc.add_VideoJobsServicer_to_server,
-                            VideoJobsServicer(sessions, lifecycle, JobWatch(sessions, feed, settings)),
+                            VideoJobsServicer(
+                                sessions, lifecycle, JobWatch(sessions, feed, settings), JobRetries(lifecycle)
+                            ),
                             jobs_pb2.DESCRIPTOR.services_by_name["VideoJobs"].full_name,
                         ),
                         ServiceBinding(

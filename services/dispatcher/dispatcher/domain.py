@@ -80,6 +80,11 @@ def enum_name(enum: Any, value: int) -> str:
         raise InvalidArgument(f"unknown {enum.DESCRIPTOR.name} value {value}") from exc
 
 
+def hold_key(job_id: str, attempt: int) -> str:
+    """The idempotency key of a job attempt's credit hold: a redelivery gets the same hold, a retry a new one."""
+    return f"job:{job_id}" if attempt <= 1 else f"job:{job_id}:attempt-{attempt}"
+
+
 def deadline_after(now: datetime, job_deadline_s: int) -> datetime:
     """When a job started at `now` is given up if it has not ended."""
     return now + timedelta(seconds=job_deadline_s)

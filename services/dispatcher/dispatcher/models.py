@@ -62,6 +62,8 @@ jobs = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     # Past it, the sweeper fails the job ("timeout: stuck at <step>") and releases its hold.
     Column("deadline_at", DateTime(timezone=True), nullable=False),
+    # 1, then one more for each `RetryJob`: each attempt runs the pipeline under a run number of its own.
+    Column("attempt", Integer, nullable=False, server_default="1"),
 )
 
 job_events = Table(

@@ -15,6 +15,7 @@ from google.protobuf import struct_pb2
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dispatcher import repository as repo
+from dispatcher.retry import JobRetries
 from dispatcher.usecases import JobLifecycle
 from dispatcher.views import job_message
 from dispatcher.watch import JobWatch
@@ -69,10 +70,13 @@ async def _read_visible_job(session: AsyncSession, job_id: str) -> jobs_pb2.Job:
 
 
 class VideoJobsServicer(jobs_pb2_grpc.VideoJobsServicer):
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], lifecycle: JobLifecycle, watch: JobWatch) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], lifecycle: JobLifecycle, watch: JobWatch, retries: JobRetries
+    ) -> None:
         self._sessions = sessions
         self._lifecycle = lifecycle
         self._watch = watch
+        self._retries = retries
 
     async def _visible_job(self, job_id: str) -> jobs_pb2.Job:
         async with self._sessions() as session:
@@ -138,6 +142,12 @@ class VideoJobsServicer(jobs_pb2_grpc.VideoJobsServicer):
         reason = request.reason.strip()[:500] or f"cancelled by {who}"
         await self._lifecycle.cancel(request.job_id, reason)
         return jobs_pb2.CancelJobResponse(job=await self._visible_job(request.job_id))
+
+    async def RetryJob(self, request: jobs_pb2.RetryJobRequest, context: Any) -> jobs_pb2.RetryJobResponse:
+        """A failed job runs again as a new attempt (see `dispatcher.retry`), by its tenant or an admin."""
+        await self._visible_job(request.job_id)
+        await self._retries.retry(request.job_id, request.from_step, request.request_id, principal().key_id)
+        return jobs_pb2.RetryJobResponse(job=await self._visible_job(request.job_id))
 
 
 class BrandsServicer(brands_pb2_grpc.BrandsServicer):

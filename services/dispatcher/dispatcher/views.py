@@ -38,6 +38,7 @@ def job_message(row: Any, post: Any | None = None, *, show_hold: bool = False) -
         run=row.run,
         platform_format=from_short_name(c.PlatformFormat, row.platform_format),
         failed_phase=from_short_name(c.JobStep, row.failed_phase) if row.failed_phase else c.JOB_STEP_UNSPECIFIED,
+        attempt=row.attempt,
     )
     job.deadline.CopyFrom(to_timestamp(row.deadline_at))
     if post is not None:

@@ -62,3 +62,9 @@ async def actions_on(session: AsyncSession, action: str, target: str, limit: int
         .limit(limit)
     )
     return list((await session.execute(query)).all())
+
+
+async def recorded(session: AsyncSession, request_key: str) -> Any | None:
+    """The action recorded for `request_key`, if any."""
+    query = select(operator_actions).where(operator_actions.c.request_key == request_key)
+    return (await session.execute(query)).first()

@@ -57,7 +57,7 @@ class JobLifecycle:
                     amount = await self.billing.quote(domain.CONSERVATIVE_PROVIDER, job.duration_seconds)
                     # The hold is named by the job, so a racing replica (or a redelivery) gets the same hold back.
                     hold = await self.billing.reserve(
-                        job.tenant_id, amount, f"job:{job.job_id}", job.job_id, self.hold_ttl_s
+                        job.tenant_id, amount, domain.hold_key(job.job_id, job.attempt), job.job_id, self.hold_ttl_s
                     )
             except (FailedPrecondition, NotFound, InvalidArgument) as exc:
                 # Insufficient credits, or no usable rate: no retry will change it.

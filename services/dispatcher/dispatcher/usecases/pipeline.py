@@ -27,6 +27,12 @@ log = logging.getLogger(__name__)
 ENDED_UNFINISHED = ("cancelled", "failed")
 
 
+def stale(job: Any, ref: pipeline_pb2.JobRef) -> bool:
+    """An event of an earlier attempt of the job (a retry runs under a new run number): it changes nothing now. A
+    late `stored` is the exception: its video is real and is delivered (see `stored`)."""
+    return bool(ref.run) and ref.run != job.run
+
+
 @dataclass
 class PipelineEvents:
     lifecycle: JobLifecycle
@@ -39,7 +45,7 @@ class PipelineEvents:
         provider = short_name(c.VideoProvider, event.provider)
         async with transaction(self._sessions) as session:
             job = await repo.job(session, event.ref.job_id, lock=True)
-            if job is None or job.provider_job_id:
+            if job is None or job.provider_job_id or stale(job, event.ref):
                 return
             if job.status in ENDED_UNFINISHED:
                 await repo.log_event(
@@ -94,7 +100,7 @@ class PipelineEvents:
     async def progress(self, event: pipeline_pb2.VideoProgress) -> None:
         async with transaction(self._sessions) as session:
             job = await repo.job(session, event.ref.job_id, lock=True)
-            if job is None or job.status not in repo.ACTIVE_STATUSES:
+            if job is None or job.status not in repo.ACTIVE_STATUSES or stale(job, event.ref):
                 return
             percent = domain.progress_for(event.step, event.percent)
             current_step = c.JobStep.Value(f"JOB_STEP_{job.step.upper()}")
@@ -189,4 +195,9 @@ class PipelineEvents:
         return int(min(rate, job.credits_reserved))
 
     async def failed(self, event: pipeline_pb2.VideoFailed) -> None:
+        async with self._sessions() as session:
+            job = await repo.job(session, event.ref.job_id)
+        if job is not None and stale(job, event.ref):
+            log.info("job %s: ignoring a failure of run %d (now run %d)", job.job_id, event.ref.run, job.run)
+            return
         await self.lifecycle.fail(event.ref.job_id, event.phase, event.reason, provider_job_id=event.provider_job_id)

@@ -76,7 +76,9 @@ class Recovery:
                 if not job_id:
                     return None
                 async with self.lifecycle.sessions() as session:
-                    return await repo.job(session, job_id)
+                    job = await repo.job(session, job_id)
+                # A letter of an earlier attempt (before a retry) ends nothing of the attempt running now.
+                return job if job is None or not event.ref.run or event.ref.run == job.run else None
             if subject in _UPSTREAM:
                 event = codec.decode(letter.payload, headers, _UPSTREAM[subject])
                 if not event.event_id:

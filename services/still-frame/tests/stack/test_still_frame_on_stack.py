@@ -14,6 +14,8 @@ import dataclasses
 import hashlib
 import io
 import json
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -340,3 +342,55 @@ async def test_run_claims_on_the_real_object_store(openai_stack: RunningStack) -
         assert lease.lost  # the first holder learns it lost the run
         await later.release(taken)
         assert isinstance(await claims.acquire(key, "worker-next"), Lease)  # released: taken at once
+
+
+async def test_a_refused_still_is_made_by_a_retry_once_the_refusal_is_lifted(
+    openai_stack: RunningStack, sim: str
+) -> None:
+    """`svd jobs retry` (RetryJob) of a job failed at still_frame: a new attempt paints a new still and finishes,
+    charged once; the operator's key is in the event log; a repeat of the request changes nothing, and a succeeded
+    job is not retried."""
+    await _sim_faults(sim, refusals=1)
+    client = StackClient(openai_stack.info)
+    try:
+        failed, _ = await _run(client, wait_for="job failed")
+        assert failed.status == c.JOB_STATUS_FAILED and failed.failed_phase == c.JOB_STEP_STILL_FRAME, failed
+        images_before = len(await _sim_requests(sim))
+
+        out = await _svd(openai_stack, "jobs", "retry", failed.job_id, "--request-id", f"retry-{failed.job_id}")
+        assert f"job {failed.job_id} attempt 2 running" in out, out
+        deadline = time.monotonic() + 180
+        job = await client.get_job(failed.job_id)
+        while job.status == c.JOB_STATUS_RUNNING and time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+            job = await client.get_job(failed.job_id)
+        assert job.status == c.JOB_STATUS_SUCCEEDED and (job.attempt, job.run) == (2, 2), job
+        assert len(await _sim_requests(sim)) == images_before + 1  # one new still for the new attempt
+        balance = await client.balance(job.tenant_id)
+        assert (balance.balance, balance.held) == (100 - job.credits_consumed, 0) and job.credits_consumed > 0
+
+        events = list((await client.jobs.GetJobEvents(jobs_pb2.GetJobEventsRequest(job_id=job.job_id))).events)
+        started = [e for e in events if e.message == "attempt 2 started by an operator from still_frame"]
+        assert len(started) == 1 and started[0].metadata["operator"].startswith("config:"), started
+
+        again = await _svd(openai_stack, "jobs", "retry", failed.job_id, "--request-id", f"retry-{failed.job_id}")
+        assert f"job {failed.job_id} attempt 2 succeeded" in again  # the same request: nothing new
+        refused = await _svd(openai_stack, "jobs", "retry", failed.job_id, code=1)
+        assert "FAILED_PRECONDITION" in refused and "only a failed" in refused
+    finally:
+        await client.close()
+
+
+async def _svd(stack: RunningStack, *args: str, code: int = 0) -> str:
+    """`svd ARGS` beside the stack, as an operator runs it; its output once it exits with `code`."""
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "svd_stack", *args, "--home", str(stack.home)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**stack.env, "COLUMNS": "250"},
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == code, f"svd {' '.join(args)} exited {result.returncode}:\n{output}"
+    return output
