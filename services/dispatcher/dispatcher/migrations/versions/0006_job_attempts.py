@@ -1,7 +1,7 @@
 """Dispatcher: a failed job can be retried (`RetryJob`); each retry is a new attempt of the job, counted here.
 
-Revision ID: dispatcher_0005
-Revises: dispatcher_0004
+Revision ID: dispatcher_0006
+Revises: dispatcher_0005
 Create Date: 2026-11-28
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "dispatcher_0005"
-down_revision: str | None = "dispatcher_0004"
+revision: str = "dispatcher_0006"
+down_revision: str | None = "dispatcher_0005"
 branch_labels: Sequence[str] | None = None
 depends_on: Sequence[str] | None = None
 
