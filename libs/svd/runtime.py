@@ -63,7 +63,9 @@ async def serve_until_stopped(
     if broker is not None:
         await broker.start()
     credentials = tls_credentials(settings.grpc_tls_cert, settings.grpc_tls_key)
-    server = await start_server(settings.grpc_listen, bindings, keys, credentials)
+    servers = await start_server(
+        settings.grpc_listen, bindings, keys, credentials, health_listen=settings.grpc_health_listen
+    )
     try:
         await stop.wait()
     finally:
@@ -71,6 +73,6 @@ async def serve_until_stopped(
         # may still call peers; then in-flight RPCs get a short grace of their own.
         if broker is not None:
             await broker.stop()
-        await server.stop(min(settings.shutdown_grace_s, 5.0))
+        await servers.stop(min(settings.shutdown_grace_s, 5.0))
         if key_engine is not None:
             await key_engine.dispose()

@@ -30,6 +30,9 @@ class BaseServiceSettings(NatsSettings):
     grpc_tls_cert: str = Field(default="", description="PEM certificate chain the gRPC server presents")
     grpc_tls_key: str = Field(default="", description="PEM private key of that certificate")
     grpc_tls_ca: str = Field(default="", description="PEM CA bundle this service's gRPC clients trust")
+    # The kubelet's native gRPC probes cannot speak TLS: with TLS on, they check this plaintext listener, which
+    # serves grpc.health.v1 alone (the same statuses as the main server). Empty: no such listener.
+    grpc_health_listen: str = Field(default="", description="host:port of a plaintext, health-only gRPC listener")
     # JSON object: sha256 hex digest of an API key → tenant id, or "*" for an admin key.
     svd_api_keys: dict[str, str] = Field(default_factory=dict)
     # On SIGTERM: stop fetching, then let running handlers finish for this long; what still runs is cancelled and its

@@ -135,3 +135,20 @@ async def test_a_tls_listener_serves_clients_that_trust_its_ca_only(tmp_path: Pa
         finally:
             for ch in (secure, plain, stranger):
                 await ch.close()
+
+
+async def test_with_tls_the_probes_listener_answers_health_in_plaintext_and_nothing_else(tmp_path: Path) -> None:
+    """The kubelet's gRPC probes cannot speak TLS: `GRPC_HEALTH_LISTEN` serves them health alone, in plaintext."""
+    _, cert, key = _certificates(tmp_path)
+    health_address = f"127.0.0.1:{free_port()}"
+    tls = {"credentials": tls_credentials(str(cert), str(key)), "health_listen": health_address}
+    async with _replica("tls", **tls):
+        probe = grpc.aio.insecure_channel(health_address)
+        try:
+            answer = await health_pb2_grpc.HealthStub(probe).Check(health_pb2.HealthCheckRequest(), timeout=10)
+            assert answer.status == health_pb2.HealthCheckResponse.SERVING
+            with pytest.raises(grpc.aio.AioRpcError) as err:  # the service itself is not reachable in cleartext
+                await probe.unary_unary(WHO, lambda b: b, lambda b: b)(b"", timeout=3)
+            assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
+        finally:
+            await probe.close()

@@ -166,14 +166,29 @@ def tls_credentials(cert_file: str, key_file: str) -> grpc.ServerCredentials | N
     return grpc.ssl_server_credentials([(Path(key_file).read_bytes(), Path(cert_file).read_bytes())])
 
 
+@dataclass(frozen=True)
+class RunningServers:
+    """The service's gRPC server and, when asked for, its plaintext health-only twin; stopped together."""
+
+    main: grpc.aio.Server
+    health_only: grpc.aio.Server | None = None
+
+    async def stop(self, grace: float | None) -> None:
+        if self.health_only is not None:
+            await self.health_only.stop(grace)
+        await self.main.stop(grace)
+
+
 async def start_server(
     listen: str,
     bindings: Sequence[ServiceBinding],
     keys: KeyStore,
     credentials: grpc.ServerCredentials | None = None,
-) -> grpc.aio.Server:
+    health_listen: str = "",
+) -> RunningServers:
     """Start a server on `listen` with the bindings, health (all SERVING, open) and reflection (needs a key);
-    TLS with `credentials` (see `tls_credentials`), else plaintext."""
+    TLS with `credentials` (see `tls_credentials`), else plaintext. With `health_listen`, a second, plaintext server
+    there answers grpc.health.v1 only, from the same statuses (for probes that cannot speak TLS)."""
     server = grpc.aio.server(interceptors=[AuthAndErrorsInterceptor(keys)])
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -193,4 +208,16 @@ async def start_server(
         "" if credentials is None else " (TLS)",
         ", ".join(b.full_name for b in bindings) or "health only",
     )
+    if not health_listen:
+        return RunningServers(server)
+    return RunningServers(server, await _start_health_only(health_listen, health_servicer))
+
+
+async def _start_health_only(listen: str, health_servicer: health.aio.HealthServicer) -> grpc.aio.Server:
+    server = grpc.aio.server()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    if server.add_insecure_port(listen) == 0:
+        raise RuntimeError(f"cannot bind the gRPC health listener to {listen}")
+    await server.start()
+    log.info("gRPC health-only listener on %s (plaintext)", listen)
     return server
