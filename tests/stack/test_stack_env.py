@@ -72,6 +72,7 @@ def test_service_env_connection_vars_are_forced_other_defaults_yield_to_the_user
     assert (env["DO_SPACES_KEY"], env["DO_SPACES_SECRET"], env["DO_SPACES_REGION"]) == ("AK", "SK", "us-east-1")
     assert env["VIDEO_POLL_INTERVAL_S"] == "7"  # the user's value wins over the dev default
     assert env["VIDEO_POLL_INITIAL_DELAY_S"] == "2"
+    assert env["VIDEO_POLL_MAX_ATTEMPTS"] == "300"  # a window of minutes at one check a second
     assert env["BILLING_GRPC_TARGET"] == "billing.example:443"
     assert env["MEDIA_GRPC_TARGET"] == "127.0.0.1:5002"
     assert env["RUNWAY_BASE_URL"] == "http://127.0.0.1:8089"
