@@ -12,7 +12,8 @@ When several targets match a call, the most specific one is consumed.
 HTTP faults (answered instead of the real response): ``submit_status``,
 ``status_error`` (Runway ``GET /v1/tasks/{id}``, fal ``.../status``),
 ``result_error`` (fal ``GET .../requests/{id}``), ``auth_error`` (any call
-with the key). ``submit_delay_seconds`` accepts the submit (the task exists
+with the key), ``output_error`` (the download of a finished task's output, as
+a CDN refusing for a while: the task and its output stay). ``submit_delay_seconds`` accepts the submit (the task exists
 and runs) but answers only that much later, as an overloaded API does: a
 client that gave up waiting never learns the task id. Task faults (fixed on a task when it is submitted):
 ``task_outcome``/``failure_code``, ``corrupt_output``, ``expired_output``,
@@ -60,6 +61,8 @@ class FaultConfig(BaseModel):
     status_error_count: int = Field(default=1, ge=0)
     result_error: int | None = Field(default=None, ge=400, le=599)
     result_error_count: int = Field(default=1, ge=0)
+    output_error: int | None = Field(default=None, ge=400, le=599)
+    output_error_count: int = Field(default=1, ge=0)
     auth_error: Literal[401, 403] | None = None
     auth_error_count: int = Field(default=1, ge=0)
     # Task faults.
@@ -142,6 +145,8 @@ class FaultPlan:
             put("status", cfg.status_error_count, HttpFault(cfg.status_error, cfg.retry_after))
         if cfg.result_error is not None:
             put("result", cfg.result_error_count, HttpFault(cfg.result_error, cfg.retry_after))
+        if cfg.output_error is not None:
+            put("output", cfg.output_error_count, HttpFault(cfg.output_error, cfg.retry_after))
         if cfg.auth_error is not None:
             put("auth", cfg.auth_error_count, HttpFault(cfg.auth_error, None))
         if cfg.task_outcome is not None or cfg.failure_code is not None:
@@ -194,6 +199,12 @@ class FaultPlan:
 
     def take_result_fault(self, provider: str, key: str | None, task_id: str | None) -> HttpFault | None:
         fault: HttpFault | None = self._take("result", provider, key, task_id)
+        return fault
+
+    def take_output_fault(self, task_id: str) -> HttpFault | None:
+        """A refusal of the output download of `task_id` (faults targeted at a provider or key do not apply: the
+        download is an unauthenticated signed URL)."""
+        fault: HttpFault | None = self._take("output", None, None, task_id)
         return fault
 
     def take_auth_fault(self, provider: str, key: str | None, task_id: str | None = None) -> HttpFault | None:

@@ -54,6 +54,9 @@ async def serve_output(request: Request) -> Response:
     denied = ctx.signer.check(name, request.query_params.get("exp"), request.query_params.get("sig"))
     if denied is not None:
         return JSONResponse({"error": denied}, status_code=403)
+    if (fault := ctx.faults.take_output_fault(name.removesuffix(".mp4"))) is not None:
+        headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else None
+        return JSONResponse({"error": "Output temporarily unavailable"}, status_code=fault.status, headers=headers)
     path = ctx.work_dir / name
     if not path.is_file():
         return JSONResponse({"error": "Not found"}, status_code=404)

@@ -223,6 +223,16 @@ async def test_expired_output_url(api: Api, control: httpx.AsyncClient, sim: Sim
     assert download.status_code == 403 and download.json()["error"] == "Request has expired"
 
 
+async def test_output_download_refused_for_a_while_then_served(api: Api, control: httpx.AsyncClient, sim: Sim) -> None:
+    final = await api.finish(await api.create())
+    await arm(control, output_error=503, output_error_count=2)
+    async with httpx.AsyncClient(verify=ssl.create_default_context(cafile=str(sim.bundle))) as http:
+        refused = [(await http.get(api.output_url(final))).status_code for _ in range(2)]
+        served = await http.get(api.output_url(final))
+    assert refused == [503, 503]
+    assert served.status_code == 200 and served.content  # the task's output is still there
+
+
 async def test_corrupt_output(api: Api, control: httpx.AsyncClient, sim: Sim, tmp_path: Path) -> None:
     await arm(control, provider=api.provider, corrupt_output=True)
     final = await api.finish(await api.create())

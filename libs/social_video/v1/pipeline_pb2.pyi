@@ -269,12 +269,17 @@ class VideoPoll(_message.Message):
     SUBMITTED_AT_FIELD_NUMBER: _builtins.int
     STILL_KEY_FIELD_NUMBER: _builtins.int
     OVERLAY_KEY_FIELD_NUMBER: _builtins.int
+    RESUMED_FROM_RUN_FIELD_NUMBER: _builtins.int
     provider: _common_pb2.VideoProvider.ValueType
     provider_job_id: _builtins.str
     motion_prompt: _builtins.str
     still_key: _builtins.str
     overlay_key: _builtins.str
     """StillReady.overlay_key, carried to media-store (empty: nothing to blend)."""
+    resumed_from_run: _builtins.int
+    """Set by the dispatcher when a retried job resumes this provider task (no new submit): the run whose submission
+    made the task. The gateway carries that submission (key, still and overlay) over to `ref.run` and polls on.
+    """
     @_builtins.property
     def ref(self) -> Global___JobRef: ...
     @_builtins.property
@@ -292,10 +297,11 @@ class VideoPoll(_message.Message):
         submitted_at: _timestamp_pb2.Timestamp | None = ...,
         still_key: _builtins.str = ...,
         overlay_key: _builtins.str = ...,
+        resumed_from_run: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["ref", b"ref", "spec", b"spec", "submitted_at", b"submitted_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["motion_prompt", b"motion_prompt", "overlay_key", b"overlay_key", "provider", b"provider", "provider_job_id", b"provider_job_id", "ref", b"ref", "spec", b"spec", "still_key", b"still_key", "submitted_at", b"submitted_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["motion_prompt", b"motion_prompt", "overlay_key", b"overlay_key", "provider", b"provider", "provider_job_id", b"provider_job_id", "ref", b"ref", "resumed_from_run", b"resumed_from_run", "spec", b"spec", "still_key", b"still_key", "submitted_at", b"submitted_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

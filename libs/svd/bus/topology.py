@@ -114,7 +114,7 @@ class ConsumerSpec:
 # Every service (its NATS user and client name) and the subjects it publishes. Each also publishes the dead letters
 # of what it consumes (`svd.bus.consumer` dead-letters a message itself).
 PUBLISHES: dict[str, tuple[str, ...]] = {
-    "dispatcher": (DESIGN_REQUESTED, CANCEL, STATUS_CHANGED, NOTIFY_CLIENT, DESIGNER_REQUESTED),
+    "dispatcher": (DESIGN_REQUESTED, CANCEL, POLL, STATUS_CHANGED, NOTIFY_CLIENT, DESIGNER_REQUESTED),
     "still-frame": (STILL_READY, PROGRESS, FAILED),
     "video-gateway": (SUBMITTED, POLL, READY, PROGRESS, FAILED),
     "media-store": (STORED, PROGRESS, FAILED),

@@ -90,6 +90,20 @@ class Outbound:
         getattr(forwarded, _TRIGGER_FIELDS[type(trigger)]).CopyFrom(trigger)
         await self.publisher.publish_json(topology.DESIGNER_REQUESTED, forwarded, f"designer:{trigger.event_id}")
 
+    async def resume_poll(self, job: Any, spec: pipeline_pb2.VideoSpec, from_run: int) -> None:
+        """Ask the gateway to poll the provider task that run `from_run` made, under the job's new run (a retry
+        resumes it: no new submit, the poll schedule starts now)."""
+        poll = pipeline_pb2.VideoPoll(
+            ref=job_ref(job),
+            spec=spec,
+            provider=from_short_name(c.VideoProvider, job.provider),  # type: ignore[arg-type]
+            provider_job_id=job.provider_job_id,
+            motion_prompt=job.motion_prompt,
+            resumed_from_run=from_run,
+        )
+        poll.submitted_at.FromDatetime(utcnow())
+        await self.publisher.publish(topology.POLL, poll, message_id(job.job_id, "poll.resume", job.run))
+
     async def cancel_provider_task(self, job: Any, reason: str, provider_job_id: str = "") -> None:
         """Ask the pipeline to stop working on `job` (the gateway cancels the provider task, if there is one)."""
         provider_job_id = provider_job_id or job.provider_job_id

@@ -1,4 +1,4 @@
-"""Where a retried job starts (pure): failed jobs only, and never a second payment for a provider task unasked."""
+"""Where a retried job starts (pure): failed jobs only, and a known provider task resumed rather than paid again."""
 
 from __future__ import annotations
 
@@ -24,13 +24,21 @@ def test_a_job_that_failed_before_paying_a_provider_starts_again_at_the_still() 
     assert start_step("failed", "submitting", "", ANY) == c.JOB_STEP_STILL_FRAME
 
 
-def test_a_paid_provider_task_is_paid_again_only_when_asked() -> None:
+def test_a_paid_provider_task_is_resumed_not_paid_again() -> None:
     for phase in ("polling", "storing"):
-        with pytest.raises(FailedPrecondition, match="from_step still_frame"):
-            start_step("failed", phase, "task-1", ANY)
+        assert start_step("failed", phase, "task-1", ANY) == c.JOB_STEP_POLLING
+        assert start_step("failed", phase, "task-1", c.JOB_STEP_POLLING) == c.JOB_STEP_POLLING
+        # Starting over (a new still, a new paid task) only when asked.
         assert start_step("failed", phase, "task-1", c.JOB_STEP_STILL_FRAME) == c.JOB_STEP_STILL_FRAME
     with pytest.raises(InvalidArgument):
         start_step("failed", "storing", "task-1", c.JOB_STEP_STORING)
+
+
+def test_only_a_known_provider_task_is_resumed() -> None:
+    for phase, task in (("polling", ""), ("submitting", "task-1"), ("still_frame", "")):
+        assert start_step("failed", phase, task, ANY) == c.JOB_STEP_STILL_FRAME
+        with pytest.raises(FailedPrecondition, match="no provider task to resume"):
+            start_step("failed", phase, task, c.JOB_STEP_POLLING)
 
 
 def test_each_attempt_holds_credits_under_its_own_key() -> None:

@@ -59,6 +59,11 @@ submissions = Table(
     Column("claim_token", String(36)),
     Column("attempt_id", String(36)),
     Column("attempt_at", DateTime(timezone=True)),
+    # What the task animates and media-store blends: carried over when a retried job resumes the task.
+    Column("still_key", Text, nullable=False, server_default=""),
+    Column("overlay_key", Text, nullable=False, server_default=""),
+    # The run whose submission made the task, when this run resumed it (0: submitted by this run).
+    Column("resumed_from_run", Integer, nullable=False, server_default="0"),
 )
 
 # Key states.

@@ -5,6 +5,8 @@ the next check) and the run's state is in `submissions`. Checks follow the sched
 (`polling.PollSchedule`); pending/running → nack until the next check; a 429 → nack for `Retry-After`; a transient
 error → the next tick; SUCCEEDED → `video.ready` at once; FAILED / CANCELLED → `video.failed` with the provider's
 reason; no answer after the last check → cancel the provider task and `video.failed` with reason `timeout`.
+A retried job resumes a task of an earlier run (`resumed_from_run`): its submission is carried over to the new run and
+polled as if just submitted, so a task that finished meanwhile is fetched, not paid again.
 Status and cancel calls use the key that submitted the task (recorded with the submission, returned by the check
 counter at no extra query): the task lives in that key's provider organisation.
 Every outcome is published before the run's row ends, so a crash in between only repeats a deduplicated publish.
@@ -51,6 +53,11 @@ class Poller:
 
     async def poll(self, event: pipeline_pb2.VideoPoll) -> Outcome:
         ref = event.ref
+        if event.resumed_from_run:
+            resumed = await self._resume(event)
+            if resumed is None:
+                return Ack()
+            event = resumed
         elapsed = self._elapsed(event)
         if (wait := self._schedule.first_due_in(elapsed)) > 0:
             return Retry(wait)
@@ -74,6 +81,21 @@ class Poller:
                 return await self._after_error(event, provider, check, exc, counted.key_id)
             span.set_attribute("social_video.provider_state", status.detail or status.state.value)
         return await self._after_status(event, provider, check, status, counted.key_id)
+
+    async def _resume(self, event: pipeline_pb2.VideoPoll) -> pipeline_pb2.VideoPoll | None:
+        """A retried job resumes the task of an earlier run: that run's submission is carried over to this one (once)
+        and the still and overlay it animates go on to media-store. None when there is no such task (the job fails)."""
+        ref = event.ref
+        row = await self._submissions.resume(ref.job_id, ref.run, event.resumed_from_run)
+        if row is None:
+            reason = f"run {event.resumed_from_run} of job {ref.job_id} made no provider task to resume"
+            await self._outbound.failed(ref, c.JOB_STEP_POLLING, reason, event.provider, event.provider_job_id)
+            return None
+        resumed = pipeline_pb2.VideoPoll()
+        resumed.CopyFrom(event)
+        resumed.still_key, resumed.overlay_key = row.still_key, row.overlay_key
+        resumed.provider_job_id = row.provider_job_id
+        return resumed
 
     async def _after_status(
         self,

@@ -61,9 +61,17 @@ class Submissions:
         async with self._sessions() as session:
             return (await session.execute(select(submissions).where(self._key(job_id, run)))).first()
 
-    async def claim(self, job_id: str, run: int, motion_prompt: str, stale_after_s: float) -> Claim:
+    async def claim(
+        self,
+        job_id: str,
+        run: int,
+        motion_prompt: str,
+        stale_after_s: float,
+        still_key: str = "",
+        overlay_key: str = "",
+    ) -> Claim:
         """Claim the run for submitting. A claim not renewed for `stale_after_s` (its holder crashed or was stopped
-        mid-submit; every attempt renews it) is taken over."""
+        mid-submit; every attempt renews it) is taken over. The still and overlay are kept for a resumed run."""
         token = str(uuid.uuid4())
         async with transaction(self._sessions) as session:
             inserted = (
@@ -76,6 +84,8 @@ class Submissions:
                         motion_prompt=motion_prompt,
                         claimed_at=func.now(),
                         claim_token=token,
+                        still_key=still_key,
+                        overlay_key=overlay_key,
                     )
                     .on_conflict_do_nothing()
                     .returning(submissions)
@@ -164,6 +174,37 @@ class Submissions:
                     .returning(submissions)
                 )
             ).first()
+
+    async def resume(self, job_id: str, run: int, from_run: int) -> Any | None:
+        """Carry the provider task of `from_run` over to `run` (a retried job resumes it: no new submit), polling
+        again from now. The new run's row (also when it already existed), or None when `from_run` never made a task
+        here."""
+        async with transaction(self._sessions) as session:
+            source = (
+                await session.execute(
+                    select(submissions).where(self._key(job_id, from_run), submissions.c.provider_job_id.is_not(None))
+                )
+            ).first()
+            if source is None:
+                return None
+            await session.execute(
+                pg_insert(submissions)
+                .values(
+                    job_id=job_id,
+                    run=run,
+                    state=POLLING,
+                    provider=source.provider,
+                    provider_job_id=source.provider_job_id,
+                    motion_prompt=source.motion_prompt,
+                    key_id=source.key_id,
+                    still_key=source.still_key,
+                    overlay_key=source.overlay_key,
+                    resumed_from_run=from_run,
+                    submitted_at=func.now(),
+                )
+                .on_conflict_do_nothing()
+            )
+            return (await session.execute(select(submissions).where(self._key(job_id, run)))).one()
 
     async def count_check(self, job_id: str, run: int) -> Check | None:
         """Count one status check of a polling run; None when the run is not polling any more (or unknown)."""

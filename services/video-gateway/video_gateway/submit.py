@@ -118,7 +118,9 @@ class Submitter:
         with _tracer.start_as_current_span("video_gateway.submit") as span:
             span.set_attribute("social_video.job_id", ref.job_id)
             prompt = motion_prompt(event.spec.content_type, event.spec.platform, event.spec.reviewer_feedback)
-            claim = await self._submissions.claim(ref.job_id, ref.run, prompt, self._claim_stale_after_s)
+            claim = await self._submissions.claim(
+                ref.job_id, ref.run, prompt, self._claim_stale_after_s, event.still_key, event.overlay_key
+            )
             if not claim.mine:
                 return await self._not_mine(event, claim.row)
             if claim.interrupted:

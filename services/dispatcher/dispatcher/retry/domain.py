@@ -1,5 +1,10 @@
-"""Where a retried job starts again (pure): only a failed job is retried, and never so that a provider task already
-paid for is paid again without the operator asking for it."""
+"""Where a retried job starts again (pure): only a failed job is retried, and a provider task already paid for is
+resumed rather than paid again.
+
+A job that failed at `polling` (timed out while the provider kept working) or at `storing` (the download or the
+upload failed) after its provider task was made resumes that task: the gateway asks the provider for it again (no new
+submit) and media-store stores its output. `from_step still_frame` starts over instead (a new still, a new paid task).
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,10 @@ from social_video.v1 import common_pb2 as c
 from svd.enums import short_name
 from svd.errors import FailedPrecondition, InvalidArgument
 
-# Steps after which the provider has been paid for a task of this attempt.
-_PAID_STEPS = ("submitting", "polling", "storing")
-# Where an attempt can start today: the whole pipeline from the still frame (credits reserved again first).
-STARTS = (c.JOB_STEP_STILL_FRAME,)
+# Steps after which a provider task of the attempt exists and can be fetched again.
+_RESUMABLE = ("polling", "storing")
+# Where an attempt can start: from the still frame (everything again), or at polling (the known provider task).
+STARTS = (c.JOB_STEP_STILL_FRAME, c.JOB_STEP_POLLING)
 
 
 def start_step(status: str, failed_phase: str, provider_job_id: str, from_step: int) -> int:
@@ -20,9 +25,12 @@ def start_step(status: str, failed_phase: str, provider_job_id: str, from_step: 
     if from_step not in (c.JOB_STEP_UNSPECIFIED, *STARTS):
         names = ", ".join(short_name(c.JobStep, step) for step in STARTS)
         raise InvalidArgument(f"from_step must be one of: {names} (got {short_name(c.JobStep, from_step)})")
-    if from_step == c.JOB_STEP_UNSPECIFIED and provider_job_id and failed_phase in _PAID_STEPS:
+    resumable = bool(provider_job_id) and failed_phase in _RESUMABLE
+    if from_step == c.JOB_STEP_POLLING and not resumable:
         raise FailedPrecondition(
-            f"the job failed at {failed_phase} after its provider task {provider_job_id} was paid for; resuming that "
-            "task is not supported, so a retry would pay for a new one: pass from_step still_frame to do that"
+            f"the job failed at {failed_phase or 'an unknown step'} with no provider task to resume; retry it from "
+            "still_frame"
         )
-    return c.JOB_STEP_STILL_FRAME
+    if from_step == c.JOB_STEP_STILL_FRAME or not resumable:
+        return c.JOB_STEP_STILL_FRAME
+    return c.JOB_STEP_POLLING

@@ -2,8 +2,11 @@
 
 The attempt runs the pipeline under a new run number of the post (every service keys its work, claims, objects and
 message ids by run, so nothing of the failed attempt is taken for the new one, and late events of the old attempt are
-recognised as stale). Credits are reserved again under a hold of the attempt's own. The same `request_id` retries
-once: a repeat answers the job as it is.
+recognised as stale). Credits are reserved again under a hold of the attempt's own (the failed attempt's hold was
+released, so the video is charged once, by the attempt that delivers it). A job that failed at polling or storing
+resumes its provider task (see `retry.domain`): the attempt keeps the task and, once credits are held, the gateway is
+asked to poll it under the new run; the provider is not paid again. The same `request_id` retries once: a repeat
+answers the job as it is.
 """
 
 from __future__ import annotations
@@ -53,8 +56,9 @@ class JobRetries:
             latest = await repo.latest_job_for_post(session, job.tenant_id, job.social_post_id)
             if latest is not None and latest.job_id != job_id:
                 raise FailedPrecondition(f"post {job.social_post_id} has a newer job ({latest.job_id}); retry that one")
+            resume_from_run = job.run if step == c.JOB_STEP_POLLING else 0
             job = await self._next_attempt(session, job, step, request_key, key_id)
-        await self.lifecycle.advance(job)
+        await self.lifecycle.advance(job, resume_from_run=resume_from_run)
         async with self.lifecycle.sessions() as session:
             return await repo.job(session, job_id)
 
@@ -62,6 +66,12 @@ class JobRetries:
         attempt = job.attempt + 1
         run = await repo.next_run(session, job.tenant_id, job.social_post_id)
         previous = {"error": job.error, "failed_phase": job.failed_phase, "run": job.run}
+        # Resuming keeps the provider task (and what made it); starting over forgets it.
+        task = (
+            {"provider": job.provider, "provider_job_id": job.provider_job_id, "motion_prompt": job.motion_prompt}
+            if step == c.JOB_STEP_POLLING
+            else {"provider": "", "provider_job_id": "", "motion_prompt": ""}
+        )
         job = await repo.update_job(
             session,
             job.job_id,
@@ -73,9 +83,7 @@ class JobRetries:
             reservation_id="",
             credits_reserved=0,
             credits_consumed=0,
-            provider="",
-            provider_job_id="",
-            motion_prompt="",
+            **task,
             still_key="",
             media_id="",
             object_key="",
@@ -101,7 +109,8 @@ class JobRetries:
             job.job_id,
             job_id=job.job_id,
             request_key=request_key,
-            message=f"attempt {attempt} started by an operator from {short_name(c.JobStep, step)}",
+            message=f"attempt {attempt} started by an operator from {short_name(c.JobStep, step)}"
+            + (f" (resuming {job.provider} task {job.provider_job_id})" if step == c.JOB_STEP_POLLING else ""),
             attempt=attempt,
             run=run,
             from_step=short_name(c.JobStep, step),

@@ -47,8 +47,9 @@ class JobLifecycle:
     hold_ttl_s: int
     job_deadline_s: int
 
-    async def advance(self, job: Any) -> None:
-        """Reserve credits (once) and request the design (deduplicated), unless the job already ended."""
+    async def advance(self, job: Any, *, resume_from_run: int = 0) -> None:
+        """Reserve credits (once) and request the design (deduplicated), unless the job already ended. A retried job
+        resuming the provider task of run `resume_from_run` asks the gateway to poll that task instead."""
         if job.status not in repo.ACTIVE_STATUSES:
             return
         if not job.reservation_id:
@@ -73,21 +74,25 @@ class JobLifecycle:
                     # Another delivery of the same event (on another replica) recorded this hold first.
                     job = current
                 else:
-                    job = await self._record_hold(session, job, hold)
+                    job = await self._record_hold(session, job, hold, resuming=bool(resume_from_run))
         await self.outbound.job_status(job, c.POST_STATUS_GENERATING_VIDEO, c.DELIVERABLE_STATUS_GENERATING)
+        if resume_from_run and job.provider_job_id:
+            await self.outbound.resume_poll(job, video_spec(job), resume_from_run)
+            return
         request = pipeline_pb2.DesignRequested(ref=job_ref(job), spec=video_spec(job), brand=await self._brand(job))
         await self.publisher.publish(
             topology.DESIGN_REQUESTED, request, message_id(job.job_id, "design.requested", job.run)
         )
 
-    async def _record_hold(self, session: AsyncSession, job: Any, hold: Any) -> Any:
+    async def _record_hold(self, session: AsyncSession, job: Any, hold: Any, *, resuming: bool = False) -> Any:
+        step = c.JOB_STEP_POLLING if resuming else c.JOB_STEP_STILL_FRAME
         job = await repo.update_job(
             session,
             job.job_id,
             reservation_id=hold.reservation_id,
             credits_reserved=hold.amount,
-            step="still_frame",
-            progress=domain.progress_for(c.JOB_STEP_STILL_FRAME),
+            step=short_name(c.JobStep, step),
+            progress=domain.progress_for(step),
         )
         await repo.log_event(
             session,
