@@ -31,6 +31,7 @@ EXPECTED_SECONDS: dict[str, float] = {
     "tests/media/test_sweeps.py": 200,
     "services/still-frame/tests/stack/test_still_frame_on_stack.py": 280,
     "tests/billing/test_model.py": 190,
+    "tests/e2e/test_deliverables.py": 190,
     "tests/dispatcher/test_api_watch.py": 180,
     "tests/webhooks/test_webhooks_on_stack.py": 150,
     "tests/dispatcher/test_resilience.py": 160,

@@ -165,6 +165,7 @@ def copy_approved(
     content_type: str = "promotional",
     platform: str = "instagram",
     duration_seconds: int | None = None,
+    aspect_ratio: str | None = None,
 ) -> upstream_pb2.CopyApproved:
     """A `CopyApproved` as the upstream router sends it."""
     message = upstream_pb2.CopyApproved(
@@ -190,4 +191,6 @@ def copy_approved(
     )
     if duration_seconds is not None:
         message.duration_seconds = duration_seconds
+    if aspect_ratio is not None:
+        message.aspect_ratio = aspect_ratio
     return message
