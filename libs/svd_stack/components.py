@@ -259,8 +259,8 @@ def _sim_exports(ctx: Context) -> Exports:
     providers = sim.simulated(ctx.env)
     forced: dict[str, str] = {}
     # Keys are defaults: a user's own keys for a simulated provider win, and the simulator accepts them.
-    # Checks every second instead of every 30 s: the window is kept about as wide as production's (15 × 30 s) in
-    # attempts, so a render on a busy two-core machine (a 720×1280 clip took over 16 s under load) is not given up.
+    # Checks every second instead of every 30 s: the window is kept about as wide as production's (15 x 30 s) in
+    # attempts, so a render on a busy two-core machine (a 720x1280 clip took over 16 s under load) is not given up.
     defaults = {"VIDEO_POLL_INITIAL_DELAY_S": "2", "VIDEO_POLL_INTERVAL_S": "1", "VIDEO_POLL_MAX_ATTEMPTS": "300"}
     if "runway" in providers:
         forced["RUNWAY_BASE_URL"] = _sim_url(ctx)
