@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-outage lint typecheck stubs up down status clean bench-media-store bench-still-frame bench-billing bench-provider-sim bench-gateway bench-http-transport bench-conform bench-scale
+.PHONY: demo test test-outage lint typecheck stubs up down status clean bench-media-store bench-still-frame bench-billing bench-provider-sim bench-gateway bench-http-transport bench-conform bench-scale bench-webhooks
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -73,3 +73,6 @@ bench-media-store: $(STAMP)
 
 bench-conform: $(STAMP)
 	$(BIN)/python -m tests.benchmarks.bench_conform
+
+bench-webhooks: $(STAMP)
+	$(BIN)/python -m tests.benchmarks.bench_webhooks

@@ -90,7 +90,9 @@ async def finished_job(stack: Any) -> AsyncIterator[FinishedJob]:
             await ch.close()
 
 
-async def test_job_succeeded_arrives_on_the_third_attempt_signed_with_what_the_client_needs(finished_job) -> None:
+async def test_job_succeeded_arrives_on_the_third_attempt_signed_with_what_the_client_needs(
+    stack, finished_job
+) -> None:
     got = await finished_job.receiver.wait_for("/flaky", 3)
     assert len({r.headers["webhook-id"] for r in got}) == 1  # one id across retries: receivers can deduplicate
     last = got[-1]
@@ -114,6 +116,15 @@ async def test_job_succeeded_arrives_on_the_third_attempt_signed_with_what_the_c
     assert delivery.attempts[0].error == "HTTP 500" and delivery.attempts[0].response_excerpt == "answer 500"
     assert all(a.latency_seconds > 0 for a in delivery.attempts)
     assert json.loads(delivery.payload) == json.loads(last.body)
+
+    # Each attempt is a span in the job's own trace, and the attempts are measured.
+    async with asyncio.timeout(15):
+        while True:
+            traced = "webhook.deliver" in stack.sink.span_names(job.trace_id, "dispatcher")
+            measured = {"svd.webhook.attempts", "svd.webhook.delivery.lag"} <= stack.sink.metric_names("dispatcher")
+            if traced and measured:
+                break
+            await asyncio.sleep(0.2)
 
 
 async def test_a_delivery_cut_by_a_dispatcher_crash_is_sent_once_after_the_restart(stack, finished_job) -> None:
@@ -158,6 +169,18 @@ async def test_a_secret_rotated_mid_flight_leaves_both_secrets_verifying(stack) 
             assert len(second.headers["webhook-signature"].split(" ")) == 2
             with pytest.raises(Exception, match="No matching signature"):
                 Webhook(rotated.secret).verify(first.body, first.headers)  # before the rotation: the old one only
+
+            # Redeliver sends the same event again, under the same webhook-id, with the attempts so far on record.
+            delivery = await settled(stub, endpoint.endpoint.endpoint_id)
+            again = await stub.Redeliver(webhooks_pb2.RedeliverRequest(delivery_id=delivery.delivery_id))
+            assert again.delivery.status == webhooks_pb2.WEBHOOK_DELIVERY_STATUS_PENDING
+            third = (await recv.wait_for("/rotating", 3))[2]
+            assert third.headers["webhook-id"] == first.headers["webhook-id"] and third.body == first.body
+            assert [a.http_status for a in (await settled(stub, endpoint.endpoint.endpoint_id)).attempts] == [
+                500,
+                204,
+                204,
+            ]
         finally:
             await ch.close()
 

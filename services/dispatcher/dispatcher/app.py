@@ -7,8 +7,6 @@ import asyncio
 import logging
 from pathlib import Path
 
-import httpx
-
 from dispatcher import handlers
 from dispatcher.operations import DeadLetters, DeadLetterStore, OperationsServicer
 from dispatcher.outbound import Outbound
@@ -37,7 +35,7 @@ from svd.bus.publisher import EventPublisher
 from svd.cipher import SecretCipher
 from svd.grpc.client import channel
 from svd.grpc.server import ServiceBinding
-from svd.netguard import guarded_client
+from svd.netguard import guarded_session
 from svd.runtime import serve_until_stopped
 from svd.storage import ObjectStore
 
@@ -66,11 +64,8 @@ async def main(stop: asyncio.Event) -> None:
     media_channel = channel(settings.media_grpc_target, settings.svd_service_api_key, settings.grpc_tls_ca)
     broker = make_broker(settings, "dispatcher", settings.shutdown_grace_s)
     publisher = EventPublisher(broker)
-    hooks_client = guarded_client(
-        settings.webhook_timeout_s,
-        address_policy(settings.webhooks_allow_private),
-        limits=httpx.Limits(max_connections=settings.webhook_max_in_flight, max_keepalive_connections=64),
-    )
+    hooks_policy = address_policy(settings.webhooks_allow_private)
+    hooks_client = guarded_session(hooks_policy, limit=settings.webhook_max_in_flight)
     try:
         async with (
             ObjectStore.open(settings) as store,
@@ -104,7 +99,7 @@ async def main(stop: asyncio.Event) -> None:
                 ),
                 Deliverer(
                     sessions,
-                    Sender(hooks_client, settings.webhook_timeout_s, settings.webhook_response_cap_bytes),
+                    Sender(hooks_client, hooks_policy, settings.webhook_timeout_s, settings.webhook_response_cap_bytes),
                     cipher,
                     settings,
                 ),
@@ -154,7 +149,7 @@ async def main(stop: asyncio.Event) -> None:
                 await hooks_task
                 await hooks_listener
     finally:
-        await hooks_client.aclose()
+        await hooks_client.close()
         await billing_channel.close()
         await media_channel.close()
         await engine.dispose()

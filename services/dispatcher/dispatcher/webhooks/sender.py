@@ -1,8 +1,9 @@
 """One webhook attempt over HTTP: POST the body with its signature headers, read the answer up to a cap.
 
-The client is `svd.netguard`'s: it never follows a redirect, and it resolves, checks and connects to exactly the
-checked addresses of the endpoint's host at every new connection (so a DNS answer that turned private since the
-endpoint was created is refused at delivery). Every outcome becomes an `Answer`; nothing here raises.
+The session is `svd.netguard`'s aiohttp session: it resolves, checks and connects to exactly the checked addresses
+of the endpoint's host at every new connection (so a DNS answer that turned private since the endpoint was created is
+refused at delivery), and a literal address in the URL is checked here before each attempt. Redirects are never
+followed. Every outcome becomes an `Answer`; nothing here raises.
 """
 
 from __future__ import annotations
@@ -10,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
-import httpx
+import aiohttp
 
 from dispatcher.webhooks.domain import excerpt
-from svd.netguard import AddressRefused
+from svd.netguard import AddressPolicy, AddressRefused, check_literal
 
 USER_AGENT = "SocialVideoDesigner-Webhooks/1"
 
@@ -32,32 +34,34 @@ class Answer:
 
 
 class Sender:
-    def __init__(self, client: httpx.AsyncClient, timeout_s: float, response_cap_bytes: int) -> None:
-        self._client = client
+    def __init__(
+        self, session: aiohttp.ClientSession, policy: AddressPolicy, timeout_s: float, response_cap_bytes: int
+    ) -> None:
+        self._session = session
+        self._policy = policy
         self._timeout_s = timeout_s
         self._cap = response_cap_bytes
 
     async def post(self, url: str, body: str, headers: dict[str, str]) -> Answer:
         started = time.perf_counter()
         try:
+            check_literal(urlsplit(url).hostname or "", self._policy)
             async with asyncio.timeout(self._timeout_s):
                 return await self._post(url, body, headers, started)
         except AddressRefused as exc:
             return Answer(None, time.perf_counter() - started, exc.message, refused=True)
         except TimeoutError:
             return Answer(None, time.perf_counter() - started, f"timed out after {self._timeout_s:g} s")
-        except httpx.HTTPError as exc:
+        except (aiohttp.ClientError, OSError, ValueError) as exc:
             return Answer(None, time.perf_counter() - started, f"{type(exc).__name__}: {exc}"[:500])
 
     async def _post(self, url: str, body: str, headers: dict[str, str], started: float) -> Answer:
         request_headers = {**headers, "content-type": "application/json", "user-agent": USER_AGENT}
-        async with self._client.stream("POST", url, content=body.encode(), headers=request_headers) as response:
-            received = bytearray()
-            async for chunk in response.aiter_raw():
-                received += chunk[: self._cap - len(received)]
-                if len(received) >= self._cap:
-                    break
-            status = response.status_code
+        async with self._session.post(
+            url, data=body.encode(), headers=request_headers, allow_redirects=False
+        ) as response:
+            received = await response.content.read(self._cap) if self._cap else b""
+            status = response.status
             error = ""
             if 300 <= status < 400:
                 error = f"redirect to {response.headers.get('location', '?')[:200]} not followed"
@@ -67,6 +71,6 @@ class Sender:
                 status,
                 time.perf_counter() - started,
                 error,
-                excerpt(bytes(received)),
+                excerpt(received),
                 response.headers.get("retry-after"),
             )

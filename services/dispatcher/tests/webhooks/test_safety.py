@@ -12,7 +12,7 @@ from dispatcher.webhooks.sender import Sender
 from dispatcher.webhooks.servicer import WebhooksServicer
 from dispatcher.webhooks.settings import WebhookSettings
 from svd.errors import InvalidArgument
-from svd.netguard import guarded_client
+from svd.netguard import guarded_session
 
 PUBLIC = "93.184.215.14"
 
@@ -55,9 +55,17 @@ async def test_the_development_flag_lets_a_loopback_receiver_in() -> None:
 
 @pytest.mark.parametrize("address", ["127.0.0.1", "10.0.0.1", "169.254.169.254"])
 async def test_a_delivery_never_connects_to_an_address_that_turned_private(address: str) -> None:
-    client = guarded_client(5.0, address_policy(False), answers([address]))
-    async with client:
-        answer = await Sender(client, 5.0, 1024).post("https://hooks.example.com/in", "{}", {})
+    policy = address_policy(False)
+    async with guarded_session(policy, answers([address])) as session:
+        answer = await Sender(session, policy, 5.0, 1024).post("https://hooks.example.com/in", "{}", {})
     assert answer.refused and answer.http_status is None
     assert f"refusing to deliver webhooks to hooks.example.com: it resolves to {address}" in answer.error
     assert verdict(answer.http_status, answer.refused) is Verdict.FINAL  # not retried
+
+
+@pytest.mark.parametrize("url", ["https://127.0.0.1/in", "https://10.1.2.3/in", "http://169.254.169.254/latest"])
+async def test_a_delivery_to_a_literal_private_address_is_refused_before_connecting(url: str) -> None:
+    policy = address_policy(False)
+    async with guarded_session(policy, answers()) as session:
+        answer = await Sender(session, policy, 5.0, 1024).post(url, "{}", {})
+    assert answer.refused and "refusing to deliver webhooks to" in answer.error
