@@ -86,7 +86,13 @@ class Fanout:
                     if ready_at > now:
                         await repo.postpone(session, event.event_id, ready_at)
                         continue
-                deliveries = await self._deliveries(event, by_tenant.get(event.tenant_id, []), now)
+                try:
+                    deliveries = await self._deliveries(event, by_tenant.get(event.tenant_id, []), now)
+                except Exception:  # one event that cannot be rendered must not hold back the others
+                    log.exception(
+                        "webhooks: event %s (%s) could not be rendered; retrying later", event.event_id, event.type
+                    )
+                    deliveries = None
                 if deliveries is None:
                     await repo.postpone(session, event.event_id, now + timedelta(seconds=STORE_RETRY_S))
                     continue

@@ -193,6 +193,7 @@ def test_a_post_status_payload() -> None:
     }
 
 
-def test_snapshots_give_back_datetimes() -> None:
+def test_snapshots_give_back_datetimes_and_read_columns_added_since_as_unset() -> None:
     row = events.row({"created_at": "2026-11-28T12:00:00+00:00", "note_at": None, "name": "x"})
     assert isinstance(row, SimpleNamespace) and row.created_at == NOW and row.note_at is None
+    assert row.a_column_added_later is None
