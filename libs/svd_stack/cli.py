@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from svd_stack import commands, demo, dlq, jobs, keys
+from svd_stack import commands, costs, demo, dlq, jobs, keys
 
 app = typer.Typer(
     name="svd",
@@ -23,3 +23,4 @@ app.command("demo")(demo.demo_command)
 app.add_typer(keys.app, name="keys")
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(jobs.app, name="jobs")
+app.command("costs")(costs.costs)

@@ -1,11 +1,13 @@
 """RetryJob of a job whose provider task was made resumes that task: no new submit at the provider, the task's output
-stored under the new attempt's run, credits charged once in total."""
+stored under the new attempt's run, credits charged once in total; the provider's money cost recorded (estimated,
+actual) and summed by `svd costs`."""
 
 from __future__ import annotations
 
 from social_video.v1 import common_pb2 as c
 from social_video.v1 import jobs_pb2
 from tests.dispatcher.support import Simulator, approve, events_of, ledger, new_post, tenant_client, wait_job
+from tests.dispatcher.test_operator_cli import svd
 
 
 async def test_a_job_whose_storing_failed_stores_the_same_provider_task_on_retry(stack, sim: Simulator) -> None:
@@ -36,7 +38,19 @@ async def test_a_job_whose_storing_failed_stores_the_same_provider_task_on_retry
         assert (balance.balance, balance.held) == (100 - job.credits_consumed, 0)
         kinds = [e.kind for e in await ledger(client, tenant) if e.kind != "grant"]
         assert sorted(kinds) == ["consume", "hold", "hold", "release"], kinds
+        # What the provider charged, beside the credits: estimated before the paid call, actual once stored (the
+        # price table's Runway gen4_turbo: 5 credits/s at $0.01), once although two attempts ran.
+        cost = round(job.duration_seconds * 5 * 0.01, 4)
+        assert (job.estimated_cost_usd, job.actual_cost_usd) == (cost, cost), job
+        messages = [e.message for e in await events_of(client, job.job_id)]
+        assert any(m.endswith(f"runway estimated at ${cost:.4f} (gen4_turbo)") for m in messages), messages
         started = [e.message for e in await events_of(client, job.job_id) if "attempt 2 started" in e.message]
         assert started == [
             f"attempt 2 started by an operator from polling (resuming runway task {failed.provider_job_id})"
         ]
+
+        # `svd costs` sums them beside the credits charged (the platform's margin), by tenant and by provider.
+        by_tenant = await svd(stack, "costs", "--since", "1h", "--by", "tenant")
+        row = next(line for line in by_tenant.splitlines() if tenant in line)
+        assert f"{cost:.4f}" in row and f" {job.credits_consumed} " in row, by_tenant
+        assert "runway" in await svd(stack, "costs", "--by", "provider")

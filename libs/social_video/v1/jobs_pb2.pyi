@@ -53,6 +53,8 @@ class Job(_message.Message):
     FAILED_PHASE_FIELD_NUMBER: _builtins.int
     DEADLINE_FIELD_NUMBER: _builtins.int
     ATTEMPT_FIELD_NUMBER: _builtins.int
+    ESTIMATED_COST_USD_FIELD_NUMBER: _builtins.int
+    ACTUAL_COST_USD_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
     tenant_id: _builtins.str
     social_post_id: _builtins.str
@@ -80,6 +82,12 @@ class Job(_message.Message):
     failed_phase: _common_pb2.JobStep.ValueType
     attempt: _builtins.int
     """1, then one more for each RetryJob."""
+    estimated_cost_usd: _builtins.float
+    """The provider's money cost in US dollars (a price table per provider and model, times the duration): estimated
+    before the paid call, actual once the video is stored; 0 while not known. Beside `credits_consumed`, what the
+    tenant was charged.
+    """
+    actual_cost_usd: _builtins.float
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -119,10 +127,12 @@ class Job(_message.Message):
         failed_phase: _common_pb2.JobStep.ValueType = ...,
         deadline: _timestamp_pb2.Timestamp | None = ...,
         attempt: _builtins.int = ...,
+        estimated_cost_usd: _builtins.float = ...,
+        actual_cost_usd: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "deadline", b"deadline", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["aspect_ratio", b"aspect_ratio", "attempt", b"attempt", "created_at", b"created_at", "credits_consumed", b"credits_consumed", "credits_reserved", b"credits_reserved", "deadline", b"deadline", "deliverable_status", b"deliverable_status", "duration_seconds", b"duration_seconds", "error", b"error", "failed_phase", b"failed_phase", "job_id", b"job_id", "media_id", b"media_id", "object_key", b"object_key", "platform_format", b"platform_format", "post_status", b"post_status", "progress", b"progress", "provider", b"provider", "provider_job_id", b"provider_job_id", "reservation_id", b"reservation_id", "run", b"run", "social_post_id", b"social_post_id", "status", b"status", "step", b"step", "still_key", b"still_key", "tenant_id", b"tenant_id", "trace_id", b"trace_id", "updated_at", b"updated_at", "wake_reason", b"wake_reason"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actual_cost_usd", b"actual_cost_usd", "aspect_ratio", b"aspect_ratio", "attempt", b"attempt", "created_at", b"created_at", "credits_consumed", b"credits_consumed", "credits_reserved", b"credits_reserved", "deadline", b"deadline", "deliverable_status", b"deliverable_status", "duration_seconds", b"duration_seconds", "error", b"error", "estimated_cost_usd", b"estimated_cost_usd", "failed_phase", b"failed_phase", "job_id", b"job_id", "media_id", b"media_id", "object_key", b"object_key", "platform_format", b"platform_format", "post_status", b"post_status", "progress", b"progress", "provider", b"provider", "provider_job_id", b"provider_job_id", "reservation_id", b"reservation_id", "run", b"run", "social_post_id", b"social_post_id", "status", b"status", "step", b"step", "still_key", b"still_key", "tenant_id", b"tenant_id", "trace_id", b"trace_id", "updated_at", b"updated_at", "wake_reason", b"wake_reason"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -378,3 +378,83 @@ class PurgeDeadLettersResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PurgeDeadLettersResponse: _TypeAlias = PurgeDeadLettersResponse  # noqa: Y015
+
+@_typing.final
+class SummarizeCostsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SINCE_FIELD_NUMBER: _builtins.int
+    BY_FIELD_NUMBER: _builtins.int
+    by: _builtins.str
+    """"tenant" (the default) or "provider"."""
+    @_builtins.property
+    def since(self) -> _timestamp_pb2.Timestamp:
+        """Jobs created at or after this time (unset: all)."""
+
+    def __init__(
+        self,
+        *,
+        since: _timestamp_pb2.Timestamp | None = ...,
+        by: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["since", b"since"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["by", b"by", "since", b"since"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SummarizeCostsRequest: _TypeAlias = SummarizeCostsRequest  # noqa: Y015
+
+@_typing.final
+class CostRow(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_FIELD_NUMBER: _builtins.int
+    JOBS_FIELD_NUMBER: _builtins.int
+    ESTIMATED_COST_USD_FIELD_NUMBER: _builtins.int
+    ACTUAL_COST_USD_FIELD_NUMBER: _builtins.int
+    CREDITS_CONSUMED_FIELD_NUMBER: _builtins.int
+    key: _builtins.str
+    """The tenant id or the provider name ("" for jobs that never reached one)."""
+    jobs: _builtins.int
+    estimated_cost_usd: _builtins.float
+    actual_cost_usd: _builtins.float
+    credits_consumed: _builtins.int
+    def __init__(
+        self,
+        *,
+        key: _builtins.str = ...,
+        jobs: _builtins.int = ...,
+        estimated_cost_usd: _builtins.float = ...,
+        actual_cost_usd: _builtins.float = ...,
+        credits_consumed: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actual_cost_usd", b"actual_cost_usd", "credits_consumed", b"credits_consumed", "estimated_cost_usd", b"estimated_cost_usd", "jobs", b"jobs", "key", b"key"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CostRow: _TypeAlias = CostRow  # noqa: Y015
+
+@_typing.final
+class SummarizeCostsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROWS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def rows(self) -> _containers.RepeatedCompositeFieldContainer[Global___CostRow]:
+        """Largest actual cost first."""
+
+    def __init__(
+        self,
+        *,
+        rows: _abc.Iterable[Global___CostRow] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["rows", b"rows"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SummarizeCostsResponse: _TypeAlias = SummarizeCostsResponse  # noqa: Y015

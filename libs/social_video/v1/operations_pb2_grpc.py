@@ -56,6 +56,11 @@ class OperationsStub:
                 request_serializer=social__video_dot_v1_dot_operations__pb2.PurgeDeadLettersRequest.SerializeToString,
                 response_deserializer=social__video_dot_v1_dot_operations__pb2.PurgeDeadLettersResponse.FromString,
                 _registered_method=True)
+        self.SummarizeCosts = channel.unary_unary(
+                '/social_video.v1.Operations/SummarizeCosts',
+                request_serializer=social__video_dot_v1_dot_operations__pb2.SummarizeCostsRequest.SerializeToString,
+                response_deserializer=social__video_dot_v1_dot_operations__pb2.SummarizeCostsResponse.FromString,
+                _registered_method=True)
 
 
 class OperationsServicer:
@@ -91,6 +96,14 @@ class OperationsServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SummarizeCosts(self, request, context):
+        """What the jobs created since a time cost at their providers (US dollars) beside the credits charged, summed by
+        tenant or by provider: the margin the platform bills on.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OperationsServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -113,6 +126,11 @@ def add_OperationsServicer_to_server(servicer, server):
                     servicer.PurgeDeadLetters,
                     request_deserializer=social__video_dot_v1_dot_operations__pb2.PurgeDeadLettersRequest.FromString,
                     response_serializer=social__video_dot_v1_dot_operations__pb2.PurgeDeadLettersResponse.SerializeToString,
+            ),
+            'SummarizeCosts': grpc.unary_unary_rpc_method_handler(
+                    servicer.SummarizeCosts,
+                    request_deserializer=social__video_dot_v1_dot_operations__pb2.SummarizeCostsRequest.FromString,
+                    response_serializer=social__video_dot_v1_dot_operations__pb2.SummarizeCostsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -225,6 +243,33 @@ class Operations:
             '/social_video.v1.Operations/PurgeDeadLetters',
             social__video_dot_v1_dot_operations__pb2.PurgeDeadLettersRequest.SerializeToString,
             social__video_dot_v1_dot_operations__pb2.PurgeDeadLettersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SummarizeCosts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/social_video.v1.Operations/SummarizeCosts',
+            social__video_dot_v1_dot_operations__pb2.SummarizeCostsRequest.SerializeToString,
+            social__video_dot_v1_dot_operations__pb2.SummarizeCostsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -43,6 +43,10 @@ class OperationsStub:
     """Re-publish dead letters to their original subjects with new message ids (idempotent on `request_id`)."""
     PurgeDeadLetters: _grpc.UnaryUnaryMultiCallable[_operations_pb2.PurgeDeadLettersRequest, _operations_pb2.PurgeDeadLettersResponse]
     """Delete dead letters older than a time."""
+    SummarizeCosts: _grpc.UnaryUnaryMultiCallable[_operations_pb2.SummarizeCostsRequest, _operations_pb2.SummarizeCostsResponse]
+    """What the jobs created since a time cost at their providers (US dollars) beside the credits charged, summed by
+    tenant or by provider: the margin the platform bills on.
+    """
 
 @_typing.type_check_only
 class OperationsAsyncStub(OperationsStub):
@@ -59,6 +63,10 @@ class OperationsAsyncStub(OperationsStub):
     """Re-publish dead letters to their original subjects with new message ids (idempotent on `request_id`)."""
     PurgeDeadLetters: _aio.UnaryUnaryMultiCallable[_operations_pb2.PurgeDeadLettersRequest, _operations_pb2.PurgeDeadLettersResponse]  # type: ignore[assignment]
     """Delete dead letters older than a time."""
+    SummarizeCosts: _aio.UnaryUnaryMultiCallable[_operations_pb2.SummarizeCostsRequest, _operations_pb2.SummarizeCostsResponse]  # type: ignore[assignment]
+    """What the jobs created since a time cost at their providers (US dollars) beside the credits charged, summed by
+    tenant or by provider: the margin the platform bills on.
+    """
 
 class OperationsServicer(metaclass=_abc_1.ABCMeta):
     """Operator tools of the dispatcher (admin keys only): read, replay and purge dead letters, so a console or the
@@ -96,5 +104,15 @@ class OperationsServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_operations_pb2.PurgeDeadLettersResponse, _abc.Awaitable[_operations_pb2.PurgeDeadLettersResponse]]:
         """Delete dead letters older than a time."""
+
+    @_abc_1.abstractmethod
+    def SummarizeCosts(
+        self,
+        request: _operations_pb2.SummarizeCostsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_operations_pb2.SummarizeCostsResponse, _abc.Awaitable[_operations_pb2.SummarizeCostsResponse]]:
+        """What the jobs created since a time cost at their providers (US dollars) beside the credits charged, summed by
+        tenant or by provider: the margin the platform bills on.
+        """
 
 def add_OperationsServicer_to_server(servicer: OperationsServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -157,6 +157,14 @@ WEBHOOK_LAG = Instrument(
     "From an event's commit to its successful delivery (retries included), by event type",
     ("event_type",),
 )
+PROVIDER_COST = Instrument(
+    "svd.provider.cost",
+    "counter",
+    "{USD}",
+    "What video providers charged the platform (US dollars, from the price table) for the videos stored, by provider"
+    " and model; beside `svd.credits` consumed, the margin",
+    ("provider", "model"),
+)
 
 INSTRUMENTS: tuple[Instrument, ...] = (
     JOBS_STARTED,
@@ -176,6 +184,7 @@ INSTRUMENTS: tuple[Instrument, ...] = (
     WEBHOOK_ATTEMPTS,
     WEBHOOK_ATTEMPT_DURATION,
     WEBHOOK_LAG,
+    PROVIDER_COST,
 )
 
 # The pipeline step a durable consumer's handler performs (its handling time is that step's time).
@@ -203,6 +212,7 @@ conform_duration = CONFORM_DURATION.histogram(_meter)
 webhook_attempts = WEBHOOK_ATTEMPTS.counter(_meter)
 webhook_attempt_duration = WEBHOOK_ATTEMPT_DURATION.histogram(_meter)
 webhook_lag = WEBHOOK_LAG.histogram(_meter)
+provider_cost = PROVIDER_COST.counter(_meter)
 
 
 def provider_call(provider: str, operation: str, seconds: float, error_kind: str = "") -> None:

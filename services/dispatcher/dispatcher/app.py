@@ -80,6 +80,7 @@ async def main(stop: asyncio.Event) -> None:
                 Outbound(publisher),
                 settings.hold_ttl_s,
                 settings.job_deadline_s,
+                settings.provider_prices,
             )
             recovery = Recovery(lifecycle)
             handlers.register(
@@ -132,7 +133,7 @@ async def main(stop: asyncio.Event) -> None:
                         ),
                         ServiceBinding(
                             operations_pb2_grpc.add_OperationsServicer_to_server,
-                            OperationsServicer(DeadLetters(sessions, letters)),
+                            OperationsServicer(DeadLetters(sessions, letters), sessions),
                             operations_pb2.DESCRIPTOR.services_by_name["Operations"].full_name,
                         ),
                         ServiceBinding(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, DateTime, Integer, MetaData, String, Table, Text, func
+from sqlalchemy import BigInteger, Boolean, Column, DateTime, Integer, MetaData, Numeric, String, Table, Text, func
 from sqlalchemy.dialects.postgresql import JSONB
 
 SCHEMA = "dispatcher"
@@ -64,6 +64,10 @@ jobs = Table(
     Column("deadline_at", DateTime(timezone=True), nullable=False),
     # 1, then one more for each `RetryJob`: each attempt runs the pipeline under a run number of its own.
     Column("attempt", Integer, nullable=False, server_default="1"),
+    # The provider's money cost (US dollars, `dispatcher.costs`): estimated when credits are held, before the paid
+    # call; actual when the video is stored. NULL: not known (no price for the provider).
+    Column("estimated_cost_usd", Numeric(12, 4)),
+    Column("actual_cost_usd", Numeric(12, 4)),
 )
 
 job_events = Table(

@@ -2,6 +2,7 @@
 
 from pydantic import Field
 
+from dispatcher.costs import DEFAULT_PRICES, ProviderPrice
 from dispatcher.watch.settings import WatchSettings
 from dispatcher.webhooks.settings import WebhookSettings
 from svd.logos import MAX_BRAND_LOGO_PIXELS
@@ -29,6 +30,9 @@ class DispatcherSettings(BaseServiceSettings, DatabaseSettings, SpacesSettings, 
     processed_events_retention_days: float = Field(default=30.0, gt=0)
     # PutBrandAssets refuses a logo of more pixels than this (read from its header) before decoding it.
     brand_logo_max_pixels: int = Field(default=MAX_BRAND_LOGO_PIXELS, gt=0)
+    # What each video provider charges the platform (JSON: provider -> {model, credits_per_second and usd_per_credit,
+    # or usd_per_second}); a job records its estimated and actual provider cost from it.
+    provider_prices: dict[str, ProviderPrice] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
 
     @property
     def hold_ttl_s(self) -> int:

@@ -39,6 +39,8 @@ def job_message(row: Any, post: Any | None = None, *, show_hold: bool = False) -
         platform_format=from_short_name(c.PlatformFormat, row.platform_format),
         failed_phase=from_short_name(c.JobStep, row.failed_phase) if row.failed_phase else c.JOB_STEP_UNSPECIFIED,
         attempt=row.attempt,
+        estimated_cost_usd=float(row.estimated_cost_usd or 0),
+        actual_cost_usd=float(row.actual_cost_usd or 0),
     )
     job.deadline.CopyFrom(to_timestamp(row.deadline_at))
     if post is not None:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from dispatcher.operations import costs
 from dispatcher.operations import letters as dl
 from dispatcher.operations.dead_letters import DeadLetters
 from social_video.v1 import operations_pb2, operations_pb2_grpc
@@ -19,8 +22,9 @@ def _admin() -> Principal:
 
 
 class OperationsServicer(operations_pb2_grpc.OperationsServicer):
-    def __init__(self, dead_letters: DeadLetters) -> None:
+    def __init__(self, dead_letters: DeadLetters, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._letters = dead_letters
+        self._sessions = sessions
 
     async def ListDeadLetters(
         self, request: operations_pb2.ListDeadLettersRequest, context: Any
@@ -68,3 +72,22 @@ class OperationsServicer(operations_pb2_grpc.OperationsServicer):
             raise InvalidArgument("before is required")
         purged = await self._letters.purge(caller.key_id, from_timestamp(request.before), request.subject)
         return operations_pb2.PurgeDeadLettersResponse(purged=purged)
+
+    async def SummarizeCosts(
+        self, request: operations_pb2.SummarizeCostsRequest, context: Any
+    ) -> operations_pb2.SummarizeCostsResponse:
+        _admin()
+        since = from_timestamp(request.since) if request.HasField("since") else None
+        rows = await costs.summarize(self._sessions, since, request.by)
+        return operations_pb2.SummarizeCostsResponse(
+            rows=[
+                operations_pb2.CostRow(
+                    key=row.key or "",
+                    jobs=row.jobs,
+                    estimated_cost_usd=float(row.estimated),
+                    actual_cost_usd=float(row.actual),
+                    credits_consumed=int(row.credits),
+                )
+                for row in rows
+            ]
+        )

@@ -9,13 +9,14 @@ anything twice.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dispatcher import domain
 from dispatcher import repository as repo
+from dispatcher.costs import DEFAULT_PRICES, ProviderPrice, cost_of
 from dispatcher.job_metrics import job_finished
 from dispatcher.outbound import Outbound
 from dispatcher.ports import BillingClient, MediaClient
@@ -46,6 +47,7 @@ class JobLifecycle:
     outbound: Outbound
     hold_ttl_s: int
     job_deadline_s: int
+    prices: dict[str, ProviderPrice] = field(default_factory=lambda: dict(DEFAULT_PRICES))
 
     async def advance(self, job: Any, *, resume_from_run: int = 0) -> None:
         """Reserve credits (once) and request the design (deduplicated), unless the job already ended. A retried job
@@ -86,6 +88,11 @@ class JobLifecycle:
 
     async def _record_hold(self, session: AsyncSession, job: Any, hold: Any, *, resuming: bool = False) -> Any:
         step = c.JOB_STEP_POLLING if resuming else c.JOB_STEP_STILL_FRAME
+        # Before the paid call: the provider the hold was quoted for (a resumed task is not paid again).
+        provider = (
+            job.provider if resuming and job.provider else short_name(c.VideoProvider, domain.CONSERVATIVE_PROVIDER)
+        )
+        estimate = None if resuming else cost_of(self.prices, provider, job.duration_seconds)
         job = await repo.update_job(
             session,
             job.job_id,
@@ -93,11 +100,14 @@ class JobLifecycle:
             credits_reserved=hold.amount,
             step=short_name(c.JobStep, step),
             progress=domain.progress_for(step),
+            **({"estimated_cost_usd": estimate[0]} if estimate else {}),
         )
+        costing = f"; {provider} estimated at ${estimate[0]} ({estimate[1]})" if estimate else ""
         await repo.log_event(
             session,
             job.job_id,
-            f"reserved {hold.amount} credits",
+            f"reserved {hold.amount} credits{costing}",
+            **({"estimated_cost_usd": str(estimate[0]), "model": estimate[1]} if estimate else {}),
             reservation_id=hold.reservation_id,
             step=job.step,
             percent=job.progress,

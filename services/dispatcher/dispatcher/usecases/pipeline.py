@@ -13,6 +13,7 @@ from typing import Any
 
 from dispatcher import domain
 from dispatcher import repository as repo
+from dispatcher.costs import cost_of
 from dispatcher.job_metrics import job_finished
 from dispatcher.usecases.lifecycle import JobLifecycle
 from social_video.v1 import common_pb2 as c
@@ -20,6 +21,7 @@ from social_video.v1 import pipeline_pb2
 from svd.db import transaction
 from svd.enums import short_name
 from svd.errors import FailedPrecondition, InvalidArgument, NotFound
+from svd.telemetry import metrics
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +142,8 @@ class PipelineEvents:
                     # The hold expired before the video was stored (the pipeline outlived its TTL): the client still
                     # gets the video; the missed charge is on record for an operator.
                     billing_note, amount = exc.message, 0
+                provider = short_name(c.VideoProvider, event.provider)
+                actual = cost_of(self.lifecycle.prices, provider, job.duration_seconds)
                 job = await repo.update_job(
                     session,
                     job.job_id,
@@ -150,7 +154,8 @@ class PipelineEvents:
                     object_key=event.object_key,
                     still_key=event.still_key,
                     credits_consumed=amount,
-                    provider=short_name(c.VideoProvider, event.provider),
+                    provider=provider,
+                    **({"actual_cost_usd": actual[0]} if actual else {}),
                 )
                 await repo.update_post(
                     session,
@@ -175,10 +180,13 @@ class PipelineEvents:
                     object_key=event.object_key,
                     credits_consumed=amount,
                     provider=job.provider,
+                    **({"actual_cost_usd": str(actual[0]), "model": actual[1]} if actual else {}),
                     step=job.step,
                     percent=job.progress,
                 )
             job_finished(job)
+            if actual:
+                metrics.provider_cost.add(float(actual[0]), {"provider": provider, "model": actual[1]})
         if job.status != "succeeded" or job.media_id != event.media_id:
             return
         await self.lifecycle.outbound.job_status(job, c.POST_STATUS_CLIENT_REVIEW, c.DELIVERABLE_STATUS_NEEDS_APPROVAL)
