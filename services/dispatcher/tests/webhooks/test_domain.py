@@ -145,6 +145,9 @@ def _job_snapshot(**changes: object) -> dict[str, object]:
         "run": 1,
         "platform_format": "reel",
         "failed_phase": "",
+        "attempt": 1,
+        "estimated_cost_usd": 0.25,
+        "actual_cost_usd": 0.25,
     }
     snapshot.update(changes)
     return snapshot
