@@ -51,6 +51,7 @@ async def test_approval_to_client_review_to_approved(stack) -> None:
 
         changes = await status_changes(stack.info["nats_url"], tenant, post)
         assert [e.post_status for e in changes] == [
+            c.POST_STATUS_DESIGN_PENDING,
             c.POST_STATUS_GENERATING_VIDEO,
             c.POST_STATUS_CLIENT_REVIEW,
             c.POST_STATUS_APPROVED,

@@ -27,7 +27,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from social_video.v1 import common_pb2 as social__video_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1asocial_video/v1/jobs.proto\x12\x0fsocial_video.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1csocial_video/v1/common.proto\"\xb6\x07\n\x03Job\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x16\n\x0esocial_post_id\x18\x03 \x01(\t\x12*\n\x06status\x18\x04 \x01(\x0e\x32\x1a.social_video.v1.JobStatus\x12&\n\x04step\x18\x05 \x01(\x0e\x32\x18.social_video.v1.JobStep\x12\x10\n\x08progress\x18\x06 \x01(\x05\x12\r\n\x05\x65rror\x18\x07 \x01(\t\x12.\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0bpost_status\x18\n \x01(\x0e\x32\x1b.social_video.v1.PostStatus\x12>\n\x12\x64\x65liverable_status\x18\x0b \x01(\x0e\x32\".social_video.v1.DeliverableStatus\x12\x30\n\x08provider\x18\x0c \x01(\x0e\x32\x1e.social_video.v1.VideoProvider\x12\x17\n\x0fprovider_job_id\x18\r \x01(\t\x12\x16\n\x0ereservation_id\x18\x0e \x01(\t\x12\x18\n\x10\x63redits_reserved\x18\x0f \x01(\x03\x12\x18\n\x10\x63redits_consumed\x18\x10 \x01(\x03\x12\x10\n\x08media_id\x18\x11 \x01(\t\x12\x12\n\nobject_key\x18\x12 \x01(\t\x12\x11\n\tstill_key\x18\x13 \x01(\t\x12\x10\n\x08trace_id\x18\x14 \x01(\t\x12\x18\n\x10\x64uration_seconds\x18\x15 \x01(\x05\x12\x14\n\x0c\x61spect_ratio\x18\x16 \x01(\t\x12\x30\n\x0bwake_reason\x18\x17 \x01(\x0e\x32\x1b.social_video.v1.WakeReason\x12\x0b\n\x03run\x18\x18 \x01(\x05\x12\x38\n\x0fplatform_format\x18\x19 \x01(\x0e\x32\x1f.social_video.v1.PlatformFormat\x12.\n\x0c\x66\x61iled_phase\x18\x1a \x01(\x0e\x32\x18.social_video.v1.JobStep\x12,\n\x08\x64\x65\x61\x64line\x18\x1b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x61ttempt\x18( \x01(\x05\x12\x1a\n\x12\x65stimated_cost_usd\x18) \x01(\x01\x12\x17\n\x0f\x61\x63tual_cost_usd\x18* \x01(\x01\"\x1f\n\rGetJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"3\n\x0eGetJobResponse\x12!\n\x03job\x18\x01 \x01(\x0b\x32\x14.social_video.v1.Job\"\xe9\x01\n\x0fListJobsRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x16\n\x0esocial_post_id\x18\x02 \x01(\t\x12*\n\x06status\x18\x03 \x01(\x0e\x32\x1a.social_video.v1.JobStatus\x12.\n\nstart_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05limit\x18\x06 \x01(\x05\x12\x12\n\npage_token\x18\x07 \x01(\t\"O\n\x10ListJobsResponse\x12\"\n\x04jobs\x18\x01 \x03(\x0b\x32\x14.social_video.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"!\n\x0fWatchJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\x8f\x01\n\x10WatchJobResponse\x12!\n\x03job\x18\x01 \x01(\x0b\x32\x14.social_video.v1.Job\x12&\n\x04step\x18\x02 \x01(\x0e\x32\x18.social_video.v1.JobStep\x12\r\n\x05label\x18\x03 \x01(\t\x12\x0f\n\x07percent\x18\x04 \x01(\x05\x12\x10\n\x08terminal\x18\x05 \x01(\x08\"\x7f\n\x08JobEvent\x12(\n\x04time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05level\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\x12)\n\x08metadata\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\"\x92\x01\n\x13GetJobEventsRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12.\n\nstart_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05limit\x18\x04 \x01(\x05\"A\n\x14GetJobEventsResponse\x12)\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x19.social_video.v1.JobEvent\"2\n\x10\x43\x61ncelJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"6\n\x11\x43\x61ncelJobResponse\x12!\n\x03job\x18\x01 \x01(\x0b\x32\x14.social_video.v1.Job\"b\n\x0fRetryJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12+\n\tfrom_step\x18\x02 \x01(\x0e\x32\x18.social_video.v1.JobStep\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"5\n\x10RetryJobResponse\x12!\n\x03job\x18\x01 \x01(\x0b\x32\x14.social_video.v1.Job2\xfc\x03\n\tVideoJobs\x12I\n\x06GetJob\x12\x1e.social_video.v1.GetJobRequest\x1a\x1f.social_video.v1.GetJobResponse\x12O\n\x08ListJobs\x12 .social_video.v1.ListJobsRequest\x1a!.social_video.v1.ListJobsResponse\x12Q\n\x08WatchJob\x12 .social_video.v1.WatchJobRequest\x1a!.social_video.v1.WatchJobResponse0\x01\x12[\n\x0cGetJobEvents\x12$.social_video.v1.GetJobEventsRequest\x1a%.social_video.v1.GetJobEventsResponse\x12R\n\tCancelJob\x12!.social_video.v1.CancelJobRequest\x1a\".social_video.v1.CancelJobResponse\x12O\n\x08RetryJob\x12 .social_video.v1.RetryJobRequest\x1a!.social_video.v1.RetryJobResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1asocial_video/v1/jobs.proto\x12\x0fsocial_video.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1csocial_video/v1/common.proto\"\xdd\x07\n\x03Job\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x16\n\x0esocial_post_id\x18\x03 \x01(\t\x12*\n\x06status\x18\x04 \x01(\x0e\x32\x1a.social_video.v1.JobStatus\x12&\n\x04step\x18\x05 \x01(\x0e\x32\x18.social_video.v1.JobStep\x12\x10\n\x08progress\x18\x06 \x01(\x05\x12\r\n\x05\x65rror\x18\x07 \x01(\t\x12.\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0bpost_status\x18\n \x01(\x0e\x32\x1b.social_video.v1.PostStatus\x12>\n\x12\x64\x65liverable_status\x18\x0b \x01(\x0e\x32\".social_video.v1.DeliverableStatus\x12\x30\n\x08provider\x18\x0c \x01(\x0e\x32\x1e.social_video.v1.VideoProvider\x12\x17\n\x0fprovider_job_id\x18\r \x01(\t\x12\x16\n\x0ereservation_id\x18\x0e \x01(\t\x12\x18\n\x10\x63redits_reserved\x18\x0f \x01(\x03\x12\x18\n\x10\x63redits_consumed\x18\x10 \x01(\x03\x12\x10\n\x08media_id\x18\x11 \x01(\t\x12\x12\n\nobject_key\x18\x12 \x01(\t\x12\x11\n\tstill_key\x18\x13 \x01(\t\x12\x10\n\x08trace_id\x18\x14 \x01(\t\x12\x18\n\x10\x64uration_seconds\x18\x15 \x01(\x05\x12\x14\n\x0c\x61spect_ratio\x18\x16 \x01(\t\x12\x30\n\x0bwake_reason\x18\x17 \x01(\x0e\x32\x1b.social_video.v1.WakeReason\x12\x0b\n\x03run\x18\x18 \x01(\x05\x12\x38\n\x0fplatform_format\x18\x19 \x01(\x0e\x32\x1f.social_video.v1.PlatformFormat\x12.\n\x0c\x66\x61iled_phase\x18\x1a \x01(\x0e\x32\x18.social_video.v1.JobStep\x12,\n\x08\x64\x65\x61\x64line\x18\x1b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x61ttempt\x18( \x01(\x05\x12\x1a\n\x12\x65stimated_cost_usd\x18) \x01(\x01\x12\x17\n\x0f\x61\x63tual_cost_usd\x18* \x01(\x01\x12\x16\n\x0equeue_position\x18\x1c \x01(\x05\x12\r\n\x05label\x18\x1d \x01(\t\"\x1f\n\rGetJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"3\n\x0eGetJobResponse\x12!\n\x03job\x18\x01 \x01(\x0b\x32\x14.social_video.v1.Job\"\xe9\x01\n\x0fListJobsRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x16\n\x0esocial_post_id\x18\x02 \x01(\t\x12*\n\x06status\x18\x03 \x01(\x0e\x32\x1a.social_video.v1.JobStatus\x12.\n\nstart_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05limit\x18\x06 \x01(\x05\x12\x12\n\npage_token\x18\x07 \x01(\t\"O\n\x10ListJobsResponse\x12\"\n\x04jobs\x18\x01 \x03(\x0b\x32\x14.social_video.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"!\n\x0fWatchJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\x8f\x01\n\x10WatchJobResponse\x12!\n\x03job\x18\x01 \x01(\x0b\x32\x14.social_video.v1.Job\x12&\n\x04step\x18\x02 \x01(\x0e\x32\x18.social_video.v1.JobStep\x12\r\n\x05label\x18\x03 \x01(\t\x12\x0f\n\x07percent\x18\x04 \x01(\x05\x12\x10\n\x08terminal\x18\x05 \x01(\x08\"\x7f\n\x08JobEvent\x12(\n\x04time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05level\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\x12)\n\x08metadata\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\"\x92\x01\n\x13GetJobEventsRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12.\n\nstart_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05limit\x18\x04 \x01(\x05\"A\n\x14GetJobEventsResponse\x12)\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x19.social_video.v1.JobEvent\"2\n\x10\x43\x61ncelJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"6\n\x11\x43\x61ncelJobResponse\x12!\n\x03job\x18\x01 \x01(\x0b\x32\x14.social_video.v1.Job\"b\n\x0fRetryJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12+\n\tfrom_step\x18\x02 \x01(\x0e\x32\x18.social_video.v1.JobStep\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"5\n\x10RetryJobResponse\x12!\n\x03job\x18\x01 \x01(\x0b\x32\x14.social_video.v1.Job2\xfc\x03\n\tVideoJobs\x12I\n\x06GetJob\x12\x1e.social_video.v1.GetJobRequest\x1a\x1f.social_video.v1.GetJobResponse\x12O\n\x08ListJobs\x12 .social_video.v1.ListJobsRequest\x1a!.social_video.v1.ListJobsResponse\x12Q\n\x08WatchJob\x12 .social_video.v1.WatchJobRequest\x1a!.social_video.v1.WatchJobResponse0\x01\x12[\n\x0cGetJobEvents\x12$.social_video.v1.GetJobEventsRequest\x1a%.social_video.v1.GetJobEventsResponse\x12R\n\tCancelJob\x12!.social_video.v1.CancelJobRequest\x1a\".social_video.v1.CancelJobResponse\x12O\n\x08RetryJob\x12 .social_video.v1.RetryJobRequest\x1a!.social_video.v1.RetryJobResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,33 +35,33 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'social_video.v1.jobs_pb2', 
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_JOB']._serialized_start=141
-  _globals['_JOB']._serialized_end=1091
-  _globals['_GETJOBREQUEST']._serialized_start=1093
-  _globals['_GETJOBREQUEST']._serialized_end=1124
-  _globals['_GETJOBRESPONSE']._serialized_start=1126
-  _globals['_GETJOBRESPONSE']._serialized_end=1177
-  _globals['_LISTJOBSREQUEST']._serialized_start=1180
-  _globals['_LISTJOBSREQUEST']._serialized_end=1413
-  _globals['_LISTJOBSRESPONSE']._serialized_start=1415
-  _globals['_LISTJOBSRESPONSE']._serialized_end=1494
-  _globals['_WATCHJOBREQUEST']._serialized_start=1496
-  _globals['_WATCHJOBREQUEST']._serialized_end=1529
-  _globals['_WATCHJOBRESPONSE']._serialized_start=1532
-  _globals['_WATCHJOBRESPONSE']._serialized_end=1675
-  _globals['_JOBEVENT']._serialized_start=1677
-  _globals['_JOBEVENT']._serialized_end=1804
-  _globals['_GETJOBEVENTSREQUEST']._serialized_start=1807
-  _globals['_GETJOBEVENTSREQUEST']._serialized_end=1953
-  _globals['_GETJOBEVENTSRESPONSE']._serialized_start=1955
-  _globals['_GETJOBEVENTSRESPONSE']._serialized_end=2020
-  _globals['_CANCELJOBREQUEST']._serialized_start=2022
-  _globals['_CANCELJOBREQUEST']._serialized_end=2072
-  _globals['_CANCELJOBRESPONSE']._serialized_start=2074
-  _globals['_CANCELJOBRESPONSE']._serialized_end=2128
-  _globals['_RETRYJOBREQUEST']._serialized_start=2130
-  _globals['_RETRYJOBREQUEST']._serialized_end=2228
-  _globals['_RETRYJOBRESPONSE']._serialized_start=2230
-  _globals['_RETRYJOBRESPONSE']._serialized_end=2283
-  _globals['_VIDEOJOBS']._serialized_start=2286
-  _globals['_VIDEOJOBS']._serialized_end=2794
+  _globals['_JOB']._serialized_end=1130
+  _globals['_GETJOBREQUEST']._serialized_start=1132
+  _globals['_GETJOBREQUEST']._serialized_end=1163
+  _globals['_GETJOBRESPONSE']._serialized_start=1165
+  _globals['_GETJOBRESPONSE']._serialized_end=1216
+  _globals['_LISTJOBSREQUEST']._serialized_start=1219
+  _globals['_LISTJOBSREQUEST']._serialized_end=1452
+  _globals['_LISTJOBSRESPONSE']._serialized_start=1454
+  _globals['_LISTJOBSRESPONSE']._serialized_end=1533
+  _globals['_WATCHJOBREQUEST']._serialized_start=1535
+  _globals['_WATCHJOBREQUEST']._serialized_end=1568
+  _globals['_WATCHJOBRESPONSE']._serialized_start=1571
+  _globals['_WATCHJOBRESPONSE']._serialized_end=1714
+  _globals['_JOBEVENT']._serialized_start=1716
+  _globals['_JOBEVENT']._serialized_end=1843
+  _globals['_GETJOBEVENTSREQUEST']._serialized_start=1846
+  _globals['_GETJOBEVENTSREQUEST']._serialized_end=1992
+  _globals['_GETJOBEVENTSRESPONSE']._serialized_start=1994
+  _globals['_GETJOBEVENTSRESPONSE']._serialized_end=2059
+  _globals['_CANCELJOBREQUEST']._serialized_start=2061
+  _globals['_CANCELJOBREQUEST']._serialized_end=2111
+  _globals['_CANCELJOBRESPONSE']._serialized_start=2113
+  _globals['_CANCELJOBRESPONSE']._serialized_end=2167
+  _globals['_RETRYJOBREQUEST']._serialized_start=2169
+  _globals['_RETRYJOBREQUEST']._serialized_end=2267
+  _globals['_RETRYJOBRESPONSE']._serialized_start=2269
+  _globals['_RETRYJOBRESPONSE']._serialized_end=2322
+  _globals['_VIDEOJOBS']._serialized_start=2325
+  _globals['_VIDEOJOBS']._serialized_end=2833
 # @@protoc_insertion_point(module_scope)

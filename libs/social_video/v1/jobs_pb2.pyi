@@ -55,6 +55,8 @@ class Job(_message.Message):
     ATTEMPT_FIELD_NUMBER: _builtins.int
     ESTIMATED_COST_USD_FIELD_NUMBER: _builtins.int
     ACTUAL_COST_USD_FIELD_NUMBER: _builtins.int
+    QUEUE_POSITION_FIELD_NUMBER: _builtins.int
+    LABEL_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
     tenant_id: _builtins.str
     social_post_id: _builtins.str
@@ -88,6 +90,14 @@ class Job(_message.Message):
     tenant was charged.
     """
     actual_cost_usd: _builtins.float
+    queue_position: _builtins.int
+    """While `status` is QUEUED: how many waiting jobs are admitted before this one in the fair (round-robin) order,
+    if no other job arrived; 0 otherwise.
+    """
+    label: _builtins.str
+    """What a progress bar says now: "Waiting for a free slot: 3 ahead" while queued, the provider's own queue
+    ("Waiting at runway: throttled") while it waits there, else the step's label.
+    """
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -129,10 +139,12 @@ class Job(_message.Message):
         attempt: _builtins.int = ...,
         estimated_cost_usd: _builtins.float = ...,
         actual_cost_usd: _builtins.float = ...,
+        queue_position: _builtins.int = ...,
+        label: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "deadline", b"deadline", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actual_cost_usd", b"actual_cost_usd", "aspect_ratio", b"aspect_ratio", "attempt", b"attempt", "created_at", b"created_at", "credits_consumed", b"credits_consumed", "credits_reserved", b"credits_reserved", "deadline", b"deadline", "deliverable_status", b"deliverable_status", "duration_seconds", b"duration_seconds", "error", b"error", "estimated_cost_usd", b"estimated_cost_usd", "failed_phase", b"failed_phase", "job_id", b"job_id", "media_id", b"media_id", "object_key", b"object_key", "platform_format", b"platform_format", "post_status", b"post_status", "progress", b"progress", "provider", b"provider", "provider_job_id", b"provider_job_id", "reservation_id", b"reservation_id", "run", b"run", "social_post_id", b"social_post_id", "status", b"status", "step", b"step", "still_key", b"still_key", "tenant_id", b"tenant_id", "trace_id", b"trace_id", "updated_at", b"updated_at", "wake_reason", b"wake_reason"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actual_cost_usd", b"actual_cost_usd", "aspect_ratio", b"aspect_ratio", "attempt", b"attempt", "created_at", b"created_at", "credits_consumed", b"credits_consumed", "credits_reserved", b"credits_reserved", "deadline", b"deadline", "deliverable_status", b"deliverable_status", "duration_seconds", b"duration_seconds", "error", b"error", "estimated_cost_usd", b"estimated_cost_usd", "failed_phase", b"failed_phase", "job_id", b"job_id", "label", b"label", "media_id", b"media_id", "object_key", b"object_key", "platform_format", b"platform_format", "post_status", b"post_status", "progress", b"progress", "provider", b"provider", "provider_job_id", b"provider_job_id", "queue_position", b"queue_position", "reservation_id", b"reservation_id", "run", b"run", "social_post_id", b"social_post_id", "status", b"status", "step", b"step", "still_key", b"still_key", "tenant_id", b"tenant_id", "trace_id", b"trace_id", "updated_at", b"updated_at", "wake_reason", b"wake_reason"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

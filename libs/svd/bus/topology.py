@@ -48,8 +48,9 @@ DEAD_LETTER_PREFIX = "dlq"
 
 # Upstream events a dispatcher process handles at once per kind. Not a cluster-wide cap any more: a message waiting
 # on a delayed retry counts against `max_ack_pending`, so a small cap let two events in backoff stall every approval
-# (head-of-line blocking). Limiting paid work is admission's job, not the bus's.
-UPSTREAM_CONCURRENCY = 2
+# (head-of-line blocking). Limiting paid work is admission's job, not the bus's: an upstream event only creates a
+# queued job (a quote, a balance and one insert), so a process reads them as fast as they come.
+UPSTREAM_CONCURRENCY = 16
 UPSTREAM_MAX_ACK_PENDING = 1000
 # An upstream event larger than this is a bug upstream, not a post: it is dead-lettered unread.
 UPSTREAM_MAX_BYTES = 64 * 1024

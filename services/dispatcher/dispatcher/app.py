@@ -1,5 +1,5 @@
 """Dispatcher wiring: settings, database, object store, gRPC clients and server, bus handlers, the deadline sweeper
-and the webhook worker."""
+and the webhook worker, and the admission loop."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 
 from dispatcher import handlers
+from dispatcher.admission import ADMISSION_CHANNEL, QUEUE_TOPIC, Admission, run_admission
 from dispatcher.operations import DeadLetters, DeadLetterStore, OperationsServicer
 from dispatcher.outbound import Outbound
 from dispatcher.ports import BillingClient, MediaClient
@@ -69,7 +70,7 @@ async def main(stop: asyncio.Event) -> None:
     try:
         async with (
             ObjectStore.open(settings) as store,
-            JobEventFeed.open(settings.database_url, settings) as feed,
+            JobEventFeed.open(settings.database_url, settings, {ADMISSION_CHANNEL: QUEUE_TOPIC}) as feed,
             DeadLetterStore.open(settings.nats_url) as letters,
         ):
             lifecycle = JobLifecycle(
@@ -83,9 +84,10 @@ async def main(stop: asyncio.Event) -> None:
                 settings.provider_prices,
             )
             recovery = Recovery(lifecycle)
+            admission = Admission(lifecycle, settings)
             handlers.register(
                 broker,
-                UpstreamEvents(lifecycle),
+                UpstreamEvents(lifecycle, admission.shortfall, settings.admission_queue_max_wait_s),
                 PipelineEvents(lifecycle),
                 recovery,
                 publisher,
@@ -114,6 +116,7 @@ async def main(stop: asyncio.Event) -> None:
                     recovery, settings.deadline_sweep_interval_s, settings.processed_events_retention_days * 86400, stop
                 )
             )
+            admitting = asyncio.create_task(run_admission(admission, feed, stop))
             try:
                 await serve_until_stopped(
                     settings,
@@ -122,7 +125,10 @@ async def main(stop: asyncio.Event) -> None:
                         ServiceBinding(
                             jobs_pb2_grpc.add_VideoJobsServicer_to_server,
                             VideoJobsServicer(
-                                sessions, lifecycle, JobWatch(sessions, feed, settings), JobRetries(lifecycle)
+                                sessions,
+                                lifecycle,
+                                JobWatch(sessions, feed, settings, QUEUE_TOPIC),
+                                JobRetries(lifecycle),
                             ),
                             jobs_pb2.DESCRIPTOR.services_by_name["VideoJobs"].full_name,
                         ),
@@ -149,6 +155,7 @@ async def main(stop: asyncio.Event) -> None:
                 await sweeper
                 await hooks_task
                 await hooks_listener
+                await admitting
     finally:
         await hooks_client.close()
         await billing_channel.close()

@@ -150,6 +150,11 @@ def step_label(step: int) -> str:
     return STEP_PROGRESS.get(step, (0, "Queued"))[1]
 
 
+def waiting_label(ahead: int) -> str:
+    """What a job waiting for admission says."""
+    return f"Waiting for a free slot: {ahead} ahead"
+
+
 def progress_for(step: int, step_percent: int | None = None) -> int:
     """Overall percent for a step (and, while polling, the provider's own percent)."""
     if step == c.JOB_STEP_POLLING and step_percent is not None:

@@ -1,4 +1,5 @@
-"""Dispatcher's tables (schema `dispatcher`): posts, jobs, the job event log, brands and processed events."""
+"""Dispatcher's tables (schema `dispatcher`): posts, jobs, the job event log, brands, processed events and the
+admission counters."""
 
 from __future__ import annotations
 
@@ -68,6 +69,22 @@ jobs = Table(
     # call; actual when the video is stored. NULL: not known (no price for the provider).
     Column("estimated_cost_usd", Numeric(12, 4)),
     Column("actual_cost_usd", Numeric(12, 4)),
+    # Admission (migration 0007): when the job entered the paid pipeline, when its design request went out (an
+    # admitted job without it is resumed), what it was quoted at approval, and what its progress bar says now.
+    Column("admitted_at", DateTime(timezone=True)),
+    Column("started_at", DateTime(timezone=True)),
+    Column("credits_needed", BigInteger, nullable=False, server_default="0"),
+    Column("label", Text, nullable=False, server_default=""),
+)
+
+# Per tenant: queued and running jobs (kept by a trigger on `jobs`) and its latest admission turn (round-robin).
+admission_tenants = Table(
+    "admission_tenants",
+    metadata,
+    Column("tenant_id", String(128), primary_key=True),
+    Column("queued", Integer, nullable=False, server_default="0"),
+    Column("running", Integer, nullable=False, server_default="0"),
+    Column("last_turn", BigInteger),
 )
 
 job_events = Table(

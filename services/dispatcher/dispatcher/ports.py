@@ -36,6 +36,15 @@ class BillingClient:
             raise translate(exc) from exc
         return int(response.amount)
 
+    async def balance(self, tenant_id: str) -> billing_pb2.Balance:
+        try:
+            response = await self._stub.GetBalance(
+                billing_pb2.GetBalanceRequest(tenant_id=tenant_id, credit_type=CREDIT_TYPE), timeout=10
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise translate(exc) from exc
+        return response.balance
+
     async def reserve(self, tenant_id: str, amount: int, idempotency_key: str, job_id: str, ttl_s: int) -> HoldInfo:
         try:
             response = await self._stub.Reserve(

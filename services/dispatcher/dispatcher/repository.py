@@ -42,10 +42,17 @@ async def active_job_for_post(session: AsyncSession, tenant_id: str, social_post
     ).first()
 
 
+async def mark_started(session: AsyncSession, job_id: str) -> None:
+    """The admitted job's design request went out (admission resumes admitted jobs without it)."""
+    await session.execute(
+        update(jobs).where(jobs.c.job_id == job_id, jobs.c.started_at.is_(None)).values(started_at=utcnow())
+    )
+
+
 async def jobs_past_deadline(session: AsyncSession, now: datetime, limit: int) -> list[Any]:
     """Active jobs whose deadline has passed, oldest deadline first (a partial index covers exactly these)."""
     query = (
-        select(jobs.c.job_id, jobs.c.step)
+        select(jobs.c.job_id, jobs.c.step, jobs.c.status)
         .where(jobs.c.status.in_(ACTIVE_STATUSES), jobs.c.deadline_at < now)
         .order_by(jobs.c.deadline_at)
         .limit(limit)
@@ -66,6 +73,12 @@ async def latest_job_for_post(session: AsyncSession, tenant_id: str, social_post
 async def lock_post_key(session: AsyncSession, tenant_id: str, social_post_id: str) -> None:
     """Serialise job creation for one post until the transaction ends (the post row may not exist yet)."""
     await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(f"{tenant_id}/{social_post_id}", 0))))
+
+
+async def lock_tenant_credits(session: AsyncSession, tenant_id: str) -> None:
+    """Serialise, per tenant, the credit check of new jobs with the recording of admitted jobs' holds, until the
+    transaction ends."""
+    await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(f"svd-credits/{tenant_id}", 0))))
 
 
 async def next_run(session: AsyncSession, tenant_id: str, social_post_id: str) -> int:

@@ -15,6 +15,7 @@ from google.protobuf import struct_pb2
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dispatcher import repository as repo
+from dispatcher.admission import positions
 from dispatcher.retry import JobRetries
 from dispatcher.usecases import JobLifecycle
 from dispatcher.views import job_message
@@ -66,7 +67,8 @@ async def _read_visible_job(session: AsyncSession, job_id: str) -> jobs_pb2.Job:
     if row is None or not caller.can_see(row.tenant_id):
         raise NotFound(f"job {job_id} not found")
     post = await repo.post(session, row.tenant_id, row.social_post_id)
-    return job_message(row, post, show_hold=caller.is_admin)
+    ahead = (await positions(session, [row])).get(row.job_id)
+    return job_message(row, post, show_hold=caller.is_admin, ahead=ahead)
 
 
 class VideoJobsServicer(jobs_pb2_grpc.VideoJobsServicer):
@@ -100,8 +102,9 @@ class VideoJobsServicer(jobs_pb2_grpc.VideoJobsServicer):
                 limit,
                 _parse_token(request.page_token),
             )
+            ahead = await positions(session, rows)
         token = _page_token(rows[-1]) if len(rows) == limit else ""
-        jobs = [job_message(r, show_hold=caller.is_admin) for r in rows]
+        jobs = [job_message(r, show_hold=caller.is_admin, ahead=ahead.get(r.job_id)) for r in rows]
         return jobs_pb2.ListJobsResponse(jobs=jobs, next_page_token=token)
 
     async def WatchJob(
@@ -131,7 +134,8 @@ class VideoJobsServicer(jobs_pb2_grpc.VideoJobsServicer):
         return jobs_pb2.GetJobEventsResponse(events=events)
 
     async def CancelJob(self, request: jobs_pb2.CancelJobRequest, context: Any) -> jobs_pb2.CancelJobResponse:
-        """Stop a job wherever it is (credits released, provider task cancelled); cancelling twice is harmless."""
+        """Stop a job wherever it is (credits released, provider task cancelled; a queued job just leaves the queue);
+        cancelling twice is harmless."""
         job = await self._visible_job(request.job_id)
         if job.status in (common_pb2.JOB_STATUS_SUCCEEDED, common_pb2.JOB_STATUS_FAILED):
             raise FailedPrecondition(

@@ -2,6 +2,7 @@
 
 from pydantic import Field
 
+from dispatcher.admission.settings import AdmissionSettings
 from dispatcher.costs import DEFAULT_PRICES, ProviderPrice
 from dispatcher.watch.settings import WatchSettings
 from dispatcher.webhooks.settings import WebhookSettings
@@ -13,12 +14,15 @@ from svd.settings import BaseServiceSettings, DatabaseSettings, SpacesSettings
 DEFAULT_JOB_DEADLINE_S = 3600
 
 
-class DispatcherSettings(BaseServiceSettings, DatabaseSettings, SpacesSettings, WatchSettings, WebhookSettings):
+class DispatcherSettings(
+    BaseServiceSettings, DatabaseSettings, SpacesSettings, WatchSettings, WebhookSettings, AdmissionSettings
+):
     billing_grpc_target: str
     media_grpc_target: str
     # The key this service presents to billing and media-store.
     svd_service_api_key: str = Field(min_length=1)
-    # Every job must end by its deadline: retries of transient errors stop there, and the sweeper fails a job still
+    # Every job must end by its deadline, counted from its admission (waiting in the queue has its own ceiling,
+    # ADMISSION_QUEUE_MAX_WAIT_S): retries of transient errors stop there, and the sweeper fails a job still
     # active past it, cancels its provider task and releases its hold.
     job_deadline_s: int = Field(default=DEFAULT_JOB_DEADLINE_S, ge=10)
     # The hold outlives the job's deadline by this much, so the sweeper (not the hold's own expiry, which would make

@@ -4,21 +4,31 @@ from __future__ import annotations
 
 from typing import Any
 
+from dispatcher.domain import step_label, waiting_label
 from social_video.v1 import common_pb2 as c
 from social_video.v1 import jobs_pb2, pipeline_pb2
 from svd.enums import from_short_name, short_name
 from svd.timeutil import to_timestamp
 
 
-def job_message(row: Any, post: Any | None = None, *, show_hold: bool = False) -> jobs_pb2.Job:
+def job_message(
+    row: Any, post: Any | None = None, *, show_hold: bool = False, ahead: int | None = None
+) -> jobs_pb2.Job:
     """The job as the API shows it. The credit hold's id only with `show_hold` (admin and service callers): with it a
-    tenant could consume or release its own hold through billing."""
+    tenant could consume or release its own hold through billing. `ahead`: a queued job's place in the queue."""
+    step = from_short_name(c.JobStep, row.step)
+    if row.status == "queued":
+        label = waiting_label(ahead or 0)
+    elif row.status == "running":
+        label = row.label or step_label(step)
+    else:
+        label = row.error or step_label(step)
     job = jobs_pb2.Job(
         job_id=row.job_id,
         tenant_id=row.tenant_id,
         social_post_id=row.social_post_id,
         status=from_short_name(c.JobStatus, row.status),
-        step=from_short_name(c.JobStep, row.step),
+        step=step,
         progress=row.progress,
         error=row.error,
         created_at=to_timestamp(row.created_at),
@@ -41,6 +51,8 @@ def job_message(row: Any, post: Any | None = None, *, show_hold: bool = False) -
         attempt=row.attempt,
         estimated_cost_usd=float(row.estimated_cost_usd or 0),
         actual_cost_usd=float(row.actual_cost_usd or 0),
+        queue_position=(ahead or 0) if row.status == "queued" else 0,
+        label=label,
     )
     job.deadline.CopyFrom(to_timestamp(row.deadline_at))
     if post is not None:

@@ -90,6 +90,11 @@ class JobRetries:
             attempt=attempt,
             run=run,
             deadline_at=domain.deadline_after(utcnow(), self.lifecycle.job_deadline_s),
+            # An operator's retry is admitted at once (it counts against the caps from now on); admission resumes
+            # its start if this replica dies before the design request goes out.
+            admitted_at=utcnow(),
+            started_at=None,
+            label="",
         )
         await repo.upsert_post(
             session,

@@ -50,41 +50,62 @@ class JobLifecycle:
     prices: dict[str, ProviderPrice] = field(default_factory=lambda: dict(DEFAULT_PRICES))
 
     async def advance(self, job: Any, *, resume_from_run: int = 0) -> None:
-        """Reserve credits (once) and request the design (deduplicated), unless the job already ended. A retried job
-        resuming the provider task of run `resume_from_run` asks the gateway to poll that task instead."""
-        if job.status not in repo.ACTIVE_STATUSES:
+        """Start an admitted job: reserve credits (once) and request the design (deduplicated), then mark it started.
+        A job still waiting for admission, or one that already ended, is left alone. A retried job resuming the
+        provider task of run `resume_from_run` asks the gateway to poll that task instead."""
+        if job.status != "running":
             return
         if not job.reservation_id:
-            try:
-                with timed_step("reserving"):
-                    amount = await self.billing.quote(domain.CONSERVATIVE_PROVIDER, job.duration_seconds)
-                    # The hold is named by the job, so a racing replica (or a redelivery) gets the same hold back.
-                    hold = await self.billing.reserve(
-                        job.tenant_id, amount, domain.hold_key(job.job_id, job.attempt), job.job_id, self.hold_ttl_s
-                    )
-            except (FailedPrecondition, NotFound, InvalidArgument) as exc:
-                # Insufficient credits, or no usable rate: no retry will change it.
-                await self.fail(job.job_id, c.JOB_STEP_RESERVING, exc.message)
+            with timed_step("reserving"):
+                reserved, refused = await self._reserve(job, resuming=bool(resume_from_run))
+            if refused:
+                await self.fail(job.job_id, c.JOB_STEP_RESERVING, refused)
                 return
-            async with transaction(self.sessions) as session:
-                current = await repo.job(session, job.job_id, lock=True)
-                if current is None or current.status not in repo.ACTIVE_STATUSES:
-                    # Cancelled while we were reserving: the hold must not outlive the job.
-                    await self.billing.release(hold.reservation_id, "job ended while reserving")
-                    return
-                if current.reservation_id:
-                    # Another delivery of the same event (on another replica) recorded this hold first.
-                    job = current
-                else:
-                    job = await self._record_hold(session, job, hold, resuming=bool(resume_from_run))
+            if reserved is None:
+                return
+            job = reserved
+        # `design_pending` (deduplicated with the one sent at approval) always goes out before `generating_video`.
+        await self.outbound.job_status(job, c.POST_STATUS_DESIGN_PENDING, c.DELIVERABLE_STATUS_GENERATING)
         await self.outbound.job_status(job, c.POST_STATUS_GENERATING_VIDEO, c.DELIVERABLE_STATUS_GENERATING)
         if resume_from_run and job.provider_job_id:
             await self.outbound.resume_poll(job, video_spec(job), resume_from_run)
-            return
-        request = pipeline_pb2.DesignRequested(ref=job_ref(job), spec=video_spec(job), brand=await self._brand(job))
-        await self.publisher.publish(
-            topology.DESIGN_REQUESTED, request, message_id(job.job_id, "design.requested", job.run)
-        )
+        else:
+            request = pipeline_pb2.DesignRequested(ref=job_ref(job), spec=video_spec(job), brand=await self._brand(job))
+            await self.publisher.publish(
+                topology.DESIGN_REQUESTED, request, message_id(job.job_id, "design.requested", job.run)
+            )
+        if job.started_at is None:
+            async with transaction(self.sessions) as session:
+                await repo.mark_started(session, job.job_id)
+
+    async def _reserve(self, job: Any, *, resuming: bool = False) -> tuple[Any | None, str]:
+        """Reserve the job's conservative hold and record it on the job: (the job with its hold, ""), (job, why it
+        cannot be held) — insufficient credits or no usable rate, which no retry changes — or (None, "") when the job
+        ended meanwhile (its hold is released at once)."""
+        try:
+            amount = await self.billing.quote(domain.CONSERVATIVE_PROVIDER, job.duration_seconds)
+        except (NotFound, InvalidArgument) as exc:
+            return job, exc.message
+        async with transaction(self.sessions) as session:
+            # Reserved and recorded under the tenant's credit lock, so the check of a new approval sees this hold both
+            # in billing and on the job, or in neither (never counted twice, nor not at all).
+            await repo.lock_tenant_credits(session, job.tenant_id)
+            try:
+                # The hold is named by the job, so a racing replica (or a resume) gets the same hold back.
+                hold = await self.billing.reserve(
+                    job.tenant_id, amount, domain.hold_key(job.job_id, job.attempt), job.job_id, self.hold_ttl_s
+                )
+            except (FailedPrecondition, NotFound, InvalidArgument) as exc:
+                return job, exc.message
+            current = await repo.job(session, job.job_id, lock=True)
+            if current is None or current.status not in repo.ACTIVE_STATUSES:
+                # Cancelled while we were reserving: the hold must not outlive the job.
+                await self.billing.release(hold.reservation_id, "job ended while reserving")
+                return None, ""
+            if current.reservation_id:
+                # Another start of the same job (a resume, another replica) recorded this hold first.
+                return current, ""
+            return await self._record_hold(session, job, hold, resuming=resuming), ""
 
     async def _record_hold(self, session: AsyncSession, job: Any, hold: Any, *, resuming: bool = False) -> Any:
         step = c.JOB_STEP_POLLING if resuming else c.JOB_STEP_STILL_FRAME
@@ -100,6 +121,7 @@ class JobLifecycle:
             credits_reserved=hold.amount,
             step=short_name(c.JobStep, step),
             progress=domain.progress_for(step),
+            label="",
             **({"estimated_cost_usd": estimate[0]} if estimate else {}),
         )
         costing = f"; {provider} estimated at ${estimate[0]} ({estimate[1]})" if estimate else ""
@@ -134,19 +156,21 @@ class JobLifecycle:
         """End a job as failed: release its hold, send the post to DM review, say why. With `stop_provider` (the job
         is given up from outside the pipeline: a timeout, a dead letter) its provider task is cancelled too."""
         ended = await self._end(job_id, "failed", phase, reason, provider_job_id=provider_job_id)
-        if stop_provider and ended is not None and ended.status == "failed" and ended.error == reason:
+        ended_here = ended is not None and ended.status == "failed" and ended.error == reason
+        if stop_provider and ended_here and _reached_pipeline(ended):
             await self.outbound.cancel_provider_task(ended, reason)
         return ended
 
     async def cancel(self, job_id: str, reason: str) -> Any | None:
-        """End a job as cancelled wherever it is: release its hold, stop the pipeline and the provider task."""
+        """End a job as cancelled wherever it is: release its hold, stop the pipeline and the provider task. A job
+        that never left the queue has neither: only its status changes."""
         async with self.sessions() as session:
             job = await repo.job(session, job_id)
         if job is None:
             return None
         phase = c.JobStep.Value(f"JOB_STEP_{job.step.upper()}")
         job = await self._end(job_id, "cancelled", phase, f"cancelled: {reason}")
-        if job is not None and job.status == "cancelled":
+        if job is not None and _reached_pipeline(job) and job.status == "cancelled":
             await self.outbound.cancel_provider_task(job, reason)
         return job
 
@@ -189,3 +213,8 @@ class JobLifecycle:
         if job.status == status:
             await self.outbound.job_status(job, c.POST_STATUS_DM_REVIEW, c.DELIVERABLE_STATUS_FAILED, reason=job.error)
         return job
+
+
+def _reached_pipeline(job: Any) -> bool:
+    """The job was admitted, so the pipeline (and perhaps a provider) may be working on it."""
+    return job.admitted_at is not None

@@ -113,8 +113,13 @@ class Recovery:
                 return removed
 
     async def _time_out(self, job: Any) -> int:
-        """Fail `job` as timed out at its current step; 1 if this call ended it."""
-        reason = f"timeout: stuck at {job.step}"
+        """Fail `job` as timed out at its current step (or in the queue: its deadline there is the queue's ceiling,
+        ADMISSION_QUEUE_MAX_WAIT_S); 1 if this call ended it."""
+        reason = (
+            "timeout: not admitted within the queue's limit"
+            if job.status == "queued"
+            else f"timeout: stuck at {job.step}"
+        )
         result = await self.lifecycle.fail(
             job.job_id, c.JobStep.Value(f"JOB_STEP_{job.step.upper()}"), reason, stop_provider=True
         )

@@ -8,6 +8,7 @@ rejection resumes its own job instead of starting another; a post with a job in 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -15,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatcher import domain
 from dispatcher import repository as repo
-from dispatcher.job_metrics import job_started
+from dispatcher.job_metrics import job_finished, job_started
 from dispatcher.usecases.lifecycle import JobLifecycle
 from dispatcher.views import copy_dict
 from social_video.v1 import common_pb2 as c
@@ -23,7 +24,7 @@ from social_video.v1 import upstream_pb2
 from svd.bus import topology
 from svd.db import transaction
 from svd.enums import short_name
-from svd.errors import InvalidArgument
+from svd.errors import FailedPrecondition, InvalidArgument, NotFound
 from svd.telemetry import current_trace_id, tracer
 from svd.timeutil import utcnow
 
@@ -41,9 +42,16 @@ def _known_or_blank(enum: Any, value: int) -> str:
         return ""
 
 
+# Why a tenant cannot afford a new job of `need` credits (None when it can), inside the creating transaction.
+CreditCheck: TypeAlias = Callable[[AsyncSession, str, int], Awaitable[str | None]]
+
+
 @dataclass
 class UpstreamEvents:
     lifecycle: JobLifecycle
+    credit_check: CreditCheck
+    # A new job waits for admission at most this long (its deadline until admitted).
+    queue_max_wait_s: int
 
     @property
     def _sessions(self) -> Any:
@@ -77,7 +85,7 @@ class UpstreamEvents:
             job = await self._start(event, values, after_success=False)
             if job is not None:
                 span.set_attribute("social_video.job_id", job.job_id)
-                await self.lifecycle.advance(job)
+                await self._announce(job)
 
     async def _refuse(self, event: upstream_pb2.CopyApproved, reason: str) -> None:
         """An approval whose content the pipeline cannot make: the post goes to DM review with the reason, unless a
@@ -150,7 +158,19 @@ class UpstreamEvents:
                 job = await self._start(event, values, unlinked_media=unlinked)
             if job is not None:
                 span.set_attribute("social_video.job_id", job.job_id)
-                await self.lifecycle.advance(job)
+                await self._announce(job)
+
+    async def _announce(self, job: Any) -> None:
+        """Say what became of the job this event created (again, deduplicated, on a redelivery): waiting for a slot,
+        refused for credits at once, or — found admitted by a redelivery — started (idempotent)."""
+        if job.status == "queued":
+            await self.lifecycle.outbound.job_status(job, c.POST_STATUS_DESIGN_PENDING, c.DELIVERABLE_STATUS_GENERATING)
+        elif job.status == "failed" and job.admitted_at is None:
+            await self.lifecycle.outbound.job_status(
+                job, c.POST_STATUS_DM_REVIEW, c.DELIVERABLE_STATUS_FAILED, reason=job.error
+            )
+        elif job.status == "running":
+            await self.lifecycle.advance(job)
 
     async def _closed(self, event: Any, previous: Any) -> bool:
         """A post the client already approved is done: a late rejection is logged, not re-run."""
@@ -189,7 +209,21 @@ class UpstreamEvents:
 
         A repeated approval of a post whose video was made (`after_success` False) starts nothing either: only a
         rejection re-runs a video; a new approval after a failure or a cancel is a retry and does start a job.
+
+        The job is created `queued` (admission starts it when a slot is free), or `failed` at once when its tenant
+        cannot afford it on top of its jobs already waiting.
         """
+        async with self._sessions() as session:
+            known = await repo.job_by_event(session, event.event_id)
+        if known is not None:
+            return known
+        try:
+            need, refused = (
+                await self.lifecycle.billing.quote(domain.CONSERVATIVE_PROVIDER, values["duration_seconds"]),
+                "",
+            )
+        except (FailedPrecondition, NotFound, InvalidArgument) as exc:  # no usable rate: no retry will change it
+            need, refused = 0, exc.message
         async with transaction(self._sessions) as session:
             job = await repo.job_by_event(session, event.event_id)
             if job is not None:
@@ -216,9 +250,12 @@ class UpstreamEvents:
                     event_id=event.event_id,
                 )
                 return None
-            return await self._create_job(session, event, values, unlinked_media)
+            refused = refused or await self.credit_check(session, event.tenant_id, need) or ""
+            return await self._create_job(session, event, values, unlinked_media, need, refused)
 
-    async def _create_job(self, session: AsyncSession, event: Any, values: dict[str, Any], unlinked: int) -> Any:
+    async def _create_job(
+        self, session: AsyncSession, event: Any, values: dict[str, Any], unlinked: int, need: int, refused: str
+    ) -> Any:
         job = await repo.insert_job(
             session,
             {
@@ -227,11 +264,14 @@ class UpstreamEvents:
                 "social_post_id": event.social_post_id,
                 "source_event_id": event.event_id,
                 "run": await repo.next_run(session, event.tenant_id, event.social_post_id),
-                "status": "running",
-                "step": "reserving",
-                "progress": domain.progress_for(c.JOB_STEP_RESERVING),
+                "status": "failed" if refused else "queued",
+                "step": "unspecified",
+                "progress": 0,
+                "credits_needed": need,
                 "trace_id": current_trace_id(),
-                "deadline_at": domain.deadline_after(utcnow(), self.lifecycle.job_deadline_s),
+                # Until admitted, the deadline is the queue's ceiling; admission sets the job's own from then on.
+                "deadline_at": domain.deadline_after(utcnow(), self.queue_max_wait_s),
+                **({"error": refused, "failed_phase": "reserving"} if refused else {}),
                 **values,
             },
         )
@@ -241,10 +281,10 @@ class UpstreamEvents:
             event.social_post_id,
             platform=job.platform,
             platform_format=job.platform_format,
-            status="generating_video",
-            deliverable_status="generating",
+            status="dm_review" if refused else "design_pending",
+            deliverable_status="failed" if refused else "generating",
             current_job_id=job.job_id,
-            status_reason="",
+            status_reason=refused,
         )
         metadata: dict[str, Any] = {
             "event_id": event.event_id,
@@ -257,6 +297,9 @@ class UpstreamEvents:
             metadata |= {"reviewer_feedback": job.reviewer_feedback, "media_unlinked": unlinked}
         await repo.log_event(session, job.job_id, "job created", **metadata)
         job_started(job)  # once per job: a redelivered event finds it by `source_event_id` and creates nothing
+        if refused:
+            await repo.log_event(session, job.job_id, f"job failed at reserving: {refused}", level="error")
+            job_finished(job)
         return job
 
     async def client_approved(self, event: upstream_pb2.ClientApproved) -> None:

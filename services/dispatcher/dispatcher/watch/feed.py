@@ -5,6 +5,10 @@ A trigger on `dispatcher.job_events` (migration 0003) sends `NOTIFY svd_job_even
 written; PostgreSQL delivers it when the writing transaction commits, to every replica's listener. A stream
 subscribes to its job and wakes on a notification instead of polling the database.
 
+Other channels can ride on the same connection (`topics`: channel → topic): each of their notifications wakes the
+subscriptions of that topic (admission's `svd_admission`, which moves waiting jobs, wakes the admission loop and
+the streams showing a queue position).
+
 Notifications are a hint, never the data: a stream re-reads the log when woken. A notification sent while the
 listener was disconnected is lost, so after every (re)connection all subscribers are woken once, and streams still
 look every few seconds by themselves (see `JobWatch`), so a lost notification only delays an update.
@@ -15,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 
 import psycopg
 
@@ -53,8 +57,11 @@ class Subscription:
 class JobEventFeed:
     """Fans `svd_job_events` notifications out to the subscriptions of each job; keeps its connection up."""
 
-    def __init__(self, database_url: str, settings: WatchSettings | None = None) -> None:
+    def __init__(
+        self, database_url: str, settings: WatchSettings | None = None, topics: Mapping[str, str] | None = None
+    ) -> None:
         settings = settings or WatchSettings()
+        self._topics = dict(topics or {})
         self._conninfo = conninfo(database_url)
         self._check_s = settings.watch_listener_check_s
         self._reconnect_max_s = settings.watch_reconnect_max_s
@@ -66,10 +73,12 @@ class JobEventFeed:
 
     @classmethod
     @contextlib.asynccontextmanager
-    async def open(cls, database_url: str, settings: WatchSettings | None = None) -> AsyncIterator[JobEventFeed]:
+    async def open(
+        cls, database_url: str, settings: WatchSettings | None = None, topics: Mapping[str, str] | None = None
+    ) -> AsyncIterator[JobEventFeed]:
         """Run the listener for the duration of the `async with` (it connects in the background and never fails the
         caller: until it is up, streams fall back to their slow poll)."""
-        feed = cls(database_url, settings)
+        feed = cls(database_url, settings, topics)
         feed._task = asyncio.create_task(feed._listen(), name="job-event-feed")
         try:
             yield feed
@@ -79,17 +88,21 @@ class JobEventFeed:
                 await feed._task
 
     @contextlib.contextmanager
-    def subscribe(self, job_id: str) -> Iterator[Subscription]:
+    def subscribe(self, job_id: str, *topics: str) -> Iterator[Subscription]:
+        """Wake on changes of `job_id` (and of any of `topics`)."""
         subscription = Subscription(job_id)
-        self._subscriptions.setdefault(job_id, set()).add(subscription)
+        keys = (job_id, *topics)
+        for key in keys:
+            self._subscriptions.setdefault(key, set()).add(subscription)
         try:
             yield subscription
         finally:
-            waiting = self._subscriptions.get(job_id)
-            if waiting is not None:
-                waiting.discard(subscription)
-                if not waiting:
-                    del self._subscriptions[job_id]
+            for key in keys:
+                waiting = self._subscriptions.get(key)
+                if waiting is not None:
+                    waiting.discard(subscription)
+                    if not waiting:
+                        del self._subscriptions[key]
 
     def publish(self, job_id: str) -> None:
         """Wake the subscriptions of `job_id` (what a notification does)."""
@@ -130,7 +143,8 @@ class JobEventFeed:
             keepalives_interval=10,
             keepalives_count=3,
         ) as connection:
-            await connection.execute(f"LISTEN {CHANNEL}")
+            for channel in (CHANNEL, *self._topics):
+                await connection.execute(f"LISTEN {channel}")
             self.connections += 1
             self.backend_pid = connection.info.backend_pid
             self.connected.set()
@@ -139,5 +153,6 @@ class JobEventFeed:
             while True:
                 async with contextlib.aclosing(connection.notifies(timeout=self._check_s)) as notifies:
                     async for notification in notifies:
-                        self.publish(notification.payload)
+                        topic = self._topics.get(notification.channel)
+                        self.publish(notification.payload if topic is None else topic)
                 await asyncio.wait_for(connection.execute("SELECT 1"), _CHECK_TIMEOUT_S)

@@ -26,7 +26,14 @@ def update(job: jobs_pb2.Job, step: int, percent: int, label: str, terminal: boo
 
 def first(job: jobs_pb2.Job) -> tuple[jobs_pb2.WatchJobResponse, Position]:
     """The job as it is when the stream opens."""
-    return update(job, job.step, job.progress, ""), (job.step, job.progress)
+    return update(job, job.step, job.progress, job.label), (job.step, job.progress)
+
+
+def queue_moved(job: jobs_pb2.Job, shown: jobs_pb2.WatchJobResponse) -> jobs_pb2.WatchJobResponse | None:
+    """An update when a waiting job's place in the queue changed since `shown` was sent (None otherwise)."""
+    if job.status != common_pb2.JOB_STATUS_QUEUED or job.queue_position == shown.job.queue_position:
+        return None
+    return update(job, job.step, job.progress, job.label)
 
 
 def advances(

@@ -1,4 +1,6 @@
 """One `WatchJob` stream: the job now, then each progress change from its event log as it is written, then its end.
+While the job waits for admission, each change of its queue position is sent too ("Waiting for a free slot: 2
+ahead"): the stream also wakes when the queue moves.
 
 The stream reads the database only when the job changed (a notification from `JobEventFeed`) or, as a fallback for
 a lost notification, every `watch_fallback_poll_s`; a quiet job costs nothing in between. Following the log rather
@@ -26,8 +28,16 @@ JobReader = Callable[[AsyncSession, str], Awaitable[jobs_pb2.Job]]
 
 
 class JobWatch:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], feed: JobEventFeed, settings: WatchSettings) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        feed: JobEventFeed,
+        settings: WatchSettings,
+        queue_topic: str | None = None,
+    ) -> None:
+        """`queue_topic`: the feed topic woken when the admission queue moves (a waiting job's place changes then)."""
         self._sessions = sessions
+        self._topics = (queue_topic,) if queue_topic else ()
         self._feed = feed
         self._lifetime_s = settings.watch_max_lifetime_s
         self._fallback_s = settings.watch_fallback_poll_s
@@ -36,7 +46,7 @@ class JobWatch:
         loop = asyncio.get_running_loop()
         ends_at = loop.time() + self._lifetime_s
         # Subscribed before the first read, so a change committed between that read and the first wait still wakes it.
-        with self._feed.subscribe(job_id) as changes:
+        with self._feed.subscribe(job_id, *self._topics) as changes:
             async with self._sessions() as session:
                 job = await read_job(session, job_id)
                 history = await repo.events_after(session, job_id, 0)
@@ -58,4 +68,7 @@ class JobWatch:
                 updates, position = progress.advances(job, events, position)
                 for item in updates:
                     yield item
+                if (moved := progress.queue_moved(job, opening)) is not None:
+                    opening = moved
+                    yield moved
             yield progress.last(job)
