@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-outage lint typecheck stubs up down status clean bench-media-store bench-still-frame bench-billing bench-provider-sim bench-gateway bench-http-transport bench-conform bench-scale bench-webhooks
+.PHONY: demo test test-outage lint typecheck stubs up down status clean bench-media-store bench-still-frame bench-billing bench-provider-sim bench-gateway bench-http-transport bench-conform bench-scale bench-webhooks bench-admission
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -67,6 +67,9 @@ bench-http-transport: $(STAMP)
 
 bench-scale: $(STAMP)
 	$(BIN)/python -m tests.benchmarks.bench_scale
+
+bench-admission: $(STAMP)
+	$(BIN)/python -m tests.benchmarks.bench_admission
 
 bench-media-store: $(STAMP)
 	$(BIN)/python -m tests.benchmarks.bench_media_store

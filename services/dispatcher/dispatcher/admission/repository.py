@@ -31,9 +31,10 @@ async def loads(session: AsyncSession, *, waiting_only: bool = False) -> tuple[l
     condition = admission_tenants.c.queued > 0
     if not waiting_only:
         condition = condition | (admission_tenants.c.running > 0)
-    rows = (await session.execute(select(admission_tenants).where(condition))).all()
-    top = (await session.execute(select(func.max(admission_tenants.c.last_turn)))).scalar()
-    return [TenantLoad(r.tenant_id, r.queued, r.running, r.last_turn) for r in rows], int(top or 0)
+    top = select(func.max(admission_tenants.c.last_turn)).scalar_subquery()
+    rows = (await session.execute(select(admission_tenants, top.label("top")).where(condition))).all()
+    loads = [TenantLoad(r.tenant_id, r.queued, r.running, r.last_turn) for r in rows]
+    return loads, int(rows[0].top or 0) if rows else 0
 
 
 _OLDEST_QUEUED = text(
