@@ -70,8 +70,11 @@ class Outbound:
         )
         await self._publisher.publish(topology.FAILED, failed, message_id(ref.job_id, "failed", ref.run))
 
-    async def progress(self, ref: pipeline_pb2.JobRef, step: c.JobStep.ValueType, percent: int, label: str) -> None:
+    async def progress(
+        self, ref: pipeline_pb2.JobRef, step: c.JobStep.ValueType, percent: int, label: str, key: str = ""
+    ) -> None:
+        """`key` names a label-only update (the percent did not move): one publish per distinct key."""
         progress = pipeline_pb2.VideoProgress(ref=ref, step=step, percent=percent, label=label)
         await self._publisher.publish(
-            topology.PROGRESS, progress, message_id(ref.job_id, f"progress.{step}.{percent}", ref.run)
+            topology.PROGRESS, progress, message_id(ref.job_id, key or f"progress.{step}.{percent}", ref.run)
         )

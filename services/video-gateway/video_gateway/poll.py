@@ -15,6 +15,7 @@ Every outcome is published before the run's row ends, so a crash in between only
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from datetime import UTC, datetime
 
 from social_video.v1 import common_pb2 as c
@@ -47,6 +48,7 @@ class Poller:
         self._providers = providers
         self._outbound = outbound
         self._schedule = schedule
+        self.waiting_checks: Counter[tuple[str, str]] = Counter()
 
     def _elapsed(self, event: pipeline_pb2.VideoPoll) -> float:
         return (datetime.now(UTC) - event.submitted_at.ToDatetime(tzinfo=UTC)).total_seconds()
@@ -125,7 +127,26 @@ class Poller:
         if status.progress > 0:  # the dispatcher shows "polling" from video.submitted on; only real progress is news
             label = f"Animating ({status.detail or status.state.value})"
             await self._outbound.progress(event.ref, c.JOB_STEP_POLLING, int(status.progress * 100), label)
+        else:
+            await self._waiting(event, provider.name, status)
         return Retry(self._schedule.wait_for(check + 1, self._elapsed(event)))
+
+    async def _waiting(self, event: pipeline_pb2.VideoPoll, provider: str, status: TaskStatus) -> None:
+        """Back-pressure made visible: a task waiting in the provider's own queue (Runway THROTTLED or PENDING, fal
+        IN_QUEUE with its position) says so in the job's label, once per distinct state; each such check is counted
+        in `waiting_checks` (provider, status word), the seam for the service's metrics."""
+        word = status.detail or status.state.value
+        self.waiting_checks[(provider, word)] += 1
+        if status.state is TaskState.PENDING:
+            label = f"Waiting at {provider}: {word.lower().replace('_', ' ')}"
+            if word == "THROTTLED":
+                label += " (over the account's concurrency)"
+            if status.queue_position is not None:
+                label = f"Waiting at {provider}: {status.queue_position} ahead in its queue"
+        else:
+            label = f"Animating ({word})"
+        key = f"waiting.{word}.{status.queue_position if status.queue_position is not None else ''}"
+        await self._outbound.progress(event.ref, c.JOB_STEP_POLLING, 0, label, key=key)
 
     async def _after_error(
         self,

@@ -78,6 +78,7 @@ class PipelineEvents:
                     motion_prompt=event.motion_prompt,
                     # A `progress(storing)` that overtook this event keeps its step.
                     step=job.step if job.step in ("storing", "done") else "polling",
+                    label="",
                     progress=max(job.progress, domain.progress_for(c.JOB_STEP_POLLING)),
                 )
                 await repo.update_post(
@@ -106,10 +107,16 @@ class PipelineEvents:
                 return
             percent = domain.progress_for(event.step, event.percent)
             current_step = c.JobStep.Value(f"JOB_STEP_{job.step.upper()}")
-            if not domain.advances(current_step, job.progress, event.step, percent):
-                return
             step = short_name(c.JobStep, event.step)
-            await repo.update_job(session, job.job_id, step=step, progress=percent)
+            if not domain.advances(current_step, job.progress, event.step, percent):
+                if event.step == current_step and event.label and event.label != job.label:
+                    # The same place, news about it (waiting in the provider's queue, then animating): label only.
+                    await repo.update_job(session, job.job_id, label=event.label)
+                    await repo.log_event(
+                        session, job.job_id, event.label, step=step, percent=job.progress, label_only=True
+                    )
+                return
+            await repo.update_job(session, job.job_id, step=step, progress=percent, label=event.label)
             await repo.log_event(
                 session, job.job_id, event.label or domain.step_label(event.step), step=step, percent=percent
             )

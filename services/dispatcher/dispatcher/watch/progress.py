@@ -45,7 +45,7 @@ def advances(
         if "step" not in event.metadata:
             continue
         position = (from_short_name(common_pb2.JobStep, event.metadata["step"]), int(event.metadata.get("percent", 0)))
-        if position > last:
+        if position > last or (position == last and event.metadata.get("label_only")):
             last = position
             updates.append(update(job, position[0], position[1], event.message))
     return updates, last

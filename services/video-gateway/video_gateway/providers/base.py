@@ -42,6 +42,7 @@ class TaskStatus:
     failure: str = ""
     failure_code: str = ""
     detail: str = ""  # the provider's own status word (e.g. THROTTLED, IN_QUEUE)
+    queue_position: int | None = None  # where the task waits in the provider's own queue, when it says (fal)
 
 
 @dataclass(frozen=True)

@@ -166,7 +166,7 @@ class KlingProvider:
         except _ERRORS as exc:
             raise _error(exc, "status") from exc
         if isinstance(status, fal_client.Queued):
-            return TaskStatus(TaskState.PENDING, detail="IN_QUEUE")
+            return TaskStatus(TaskState.PENDING, detail="IN_QUEUE", queue_position=status.position)
         if isinstance(status, fal_client.InProgress):
             return TaskStatus(TaskState.RUNNING, detail="IN_PROGRESS")
         if not isinstance(status, fal_client.Completed):
