@@ -166,6 +166,21 @@ PROVIDER_COST = Instrument(
     ("provider", "model"),
 )
 
+ADMISSION_WAIT = Instrument(
+    "svd.admission.wait",
+    "histogram",
+    "s",
+    "Time a video job waited in the admission queue for a free slot (its count: jobs admitted)",
+)
+PROVIDER_WAITING = Instrument(
+    "svd.provider.waiting",
+    "counter",
+    "{check}",
+    "Status checks that found the task waiting in the provider's own queue (Runway THROTTLED or PENDING, fal"
+    " IN_QUEUE): back-pressure from the provider",
+    ("provider", "status"),
+)
+
 INSTRUMENTS: tuple[Instrument, ...] = (
     JOBS_STARTED,
     JOBS_FINISHED,
@@ -185,6 +200,8 @@ INSTRUMENTS: tuple[Instrument, ...] = (
     WEBHOOK_ATTEMPT_DURATION,
     WEBHOOK_LAG,
     PROVIDER_COST,
+    ADMISSION_WAIT,
+    PROVIDER_WAITING,
 )
 
 # The pipeline step a durable consumer's handler performs (its handling time is that step's time).
@@ -213,6 +230,8 @@ webhook_attempts = WEBHOOK_ATTEMPTS.counter(_meter)
 webhook_attempt_duration = WEBHOOK_ATTEMPT_DURATION.histogram(_meter)
 webhook_lag = WEBHOOK_LAG.histogram(_meter)
 provider_cost = PROVIDER_COST.counter(_meter)
+admission_wait = ADMISSION_WAIT.histogram(_meter)
+provider_waiting = PROVIDER_WAITING.counter(_meter)
 
 
 def provider_call(provider: str, operation: str, seconds: float, error_kind: str = "") -> None:

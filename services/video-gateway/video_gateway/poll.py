@@ -15,7 +15,6 @@ Every outcome is published before the run's row ends, so a crash in between only
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from datetime import UTC, datetime
 
 from social_video.v1 import common_pb2 as c
@@ -48,7 +47,6 @@ class Poller:
         self._providers = providers
         self._outbound = outbound
         self._schedule = schedule
-        self.waiting_checks: Counter[tuple[str, str]] = Counter()
 
     def _elapsed(self, event: pipeline_pb2.VideoPoll) -> float:
         return (datetime.now(UTC) - event.submitted_at.ToDatetime(tzinfo=UTC)).total_seconds()
@@ -133,11 +131,11 @@ class Poller:
 
     async def _waiting(self, event: pipeline_pb2.VideoPoll, provider: str, status: TaskStatus) -> None:
         """Back-pressure made visible: a task waiting in the provider's own queue (Runway THROTTLED or PENDING, fal
-        IN_QUEUE with its position) says so in the job's label, once per distinct state; each such check is counted
-        in `waiting_checks` (provider, status word), the seam for the service's metrics."""
+        IN_QUEUE with its position) says so in the job's label, once per distinct state, and each such check is
+        counted (`svd.provider.waiting`, by provider and status word)."""
         word = status.detail or status.state.value
-        self.waiting_checks[(provider, word)] += 1
         if status.state is TaskState.PENDING:
+            metrics.provider_waiting.add(1, {"provider": provider, "status": word})
             label = f"Waiting at {provider}: {word.lower().replace('_', ' ')}"
             if word == "THROTTLED":
                 label += " (over the account's concurrency)"

@@ -27,6 +27,7 @@ from dispatcher.admission.settings import AdmissionSettings
 from dispatcher.usecases.lifecycle import JobLifecycle
 from social_video.v1 import common_pb2 as c
 from svd.db import transaction
+from svd.telemetry import metrics
 from svd.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,8 @@ class Admission:
                 job_domain.progress_for(c.JOB_STEP_RESERVING),
             )
         self.decisions += len(rows)
+        for row in rows:
+            metrics.admission_wait.record(max(0.0, (row.admitted_at - row.created_at).total_seconds()))
         return rows
 
     async def _start_all(self, jobs: list[Any]) -> None:
