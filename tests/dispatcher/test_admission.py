@@ -30,6 +30,7 @@ from svd_stack.client import StackClient
 from svd_stack.ports import pick_free_port
 from tests.conftest import REPO, RunningStack, running_stack
 from tests.dispatcher.support import (
+    Simulator,
     approve,
     events_of,
     jobs_of,
@@ -334,3 +335,22 @@ async def test_cancelling_a_queued_job_touches_neither_credits_nor_providers(cap
         ]
         assert waiting.job_id not in cancels and waiting.job_id not in designs
         assert (await client.balance(tenant)).available == 45 - 2 * 15
+
+
+async def test_a_task_the_provider_throttles_says_so_and_still_finishes(capped_stack: RunningStack) -> None:
+    stack = capped_stack
+    simulator = Simulator(stack)
+    simulator.clear()
+    simulator.fault(provider="runway", throttle_seconds=8)
+    try:
+        async with tenant_client(stack) as (client, tenant):
+            post = new_post()
+            await approve(client, tenant, post)
+            job = await job_for(client, tenant, post)
+            labels = [update.label async for update in client.watch(job.job_id)]
+            ended = await wait_job(client, job.job_id)
+    finally:
+        simulator.clear()
+    assert ended.status == c.JOB_STATUS_SUCCEEDED, ended.error
+    throttled = "Waiting at runway: throttled (over the account's concurrency)"
+    assert throttled in labels and labels.index(throttled) < len(labels) - 1, labels

@@ -83,3 +83,15 @@ def test_a_rate_limit_waits_for_retry_after_but_never_past_the_window() -> None:
     assert DEFAULT.after_error(15, 466, ErrorKind.RATE_LIMITED, 7) == 7  # the last check is retried, once
     assert DEFAULT.after_error(15, 490, ErrorKind.RATE_LIMITED, 10) is None
     assert DEFAULT.after_error(3, 106, ErrorKind.RATE_LIMITED, None) == 29  # no Retry-After: next tick
+
+
+def test_the_window_starts_when_the_provider_starts_the_task() -> None:
+    schedule = PollSchedule(45, 30, 15, queue_max_s=600)
+    # Before the start the clock is the time since submission; after it, the first check's delay plus the time since.
+    assert schedule.elapsed_since(500.0, None) == 500.0
+    assert schedule.elapsed_since(500.0, 0.0) == 45.0
+    # Throttled for 10 minutes, then started 30 s ago: check 2 of 15, nowhere near the end of the window.
+    assert schedule.check_due(schedule.elapsed_since(630.0, 30.0), 20) == 2
+    assert not schedule.exhausted(schedule.check_due(schedule.elapsed_since(630.0, 30.0), 20))
+    # The ceiling on waiting in the provider's queue counts from the first check.
+    assert not schedule.waited_too_long(644.0) and schedule.waited_too_long(645.0)

@@ -143,7 +143,10 @@ async def main(stop: asyncio.Event) -> None:
             log.info("video providers, in order: %s", ", ".join(providers) or "none")
             submissions = Submissions(db.session_factory(engine), relaxed)
             schedule = PollSchedule(
-                settings.video_poll_initial_delay_s, settings.video_poll_interval_s, settings.video_poll_max_attempts
+                settings.video_poll_initial_delay_s,
+                settings.video_poll_interval_s,
+                settings.video_poll_max_attempts,
+                settings.video_poll_queue_max_s,
             )
             image = ImageOptions(
                 settings.prompt_image, settings.still_url_ttl_s, settings.prompt_image_max_data_uri_bytes

@@ -64,6 +64,8 @@ submissions = Table(
     Column("overlay_key", Text, nullable=False, server_default=""),
     # The run whose submission made the task, when this run resumed it (0: submitted by this run).
     Column("resumed_from_run", Integer, nullable=False, server_default="0"),
+    # When the provider started the task (first check that found it out of the provider's queue).
+    Column("started_at", DateTime(timezone=True)),
 )
 
 # Key states.

@@ -48,8 +48,12 @@ class Poller:
         self._outbound = outbound
         self._schedule = schedule
 
-    def _elapsed(self, event: pipeline_pb2.VideoPoll) -> float:
-        return (datetime.now(UTC) - event.submitted_at.ToDatetime(tzinfo=UTC)).total_seconds()
+    def _elapsed(self, event: pipeline_pb2.VideoPoll, started_at: datetime | None = None) -> float:
+        """The schedule's clock: since submission, or (once the provider started the task) since its start."""
+        now = datetime.now(UTC)
+        since_submit = (now - event.submitted_at.ToDatetime(tzinfo=UTC)).total_seconds()
+        since_start = None if started_at is None else (now - started_at).total_seconds()
+        return self._schedule.elapsed_since(since_submit, since_start)
 
     async def poll(self, event: pipeline_pb2.VideoPoll) -> Outcome:
         ref = event.ref
@@ -65,7 +69,7 @@ class Poller:
         if counted is None:  # cancelled, already finished, or never recorded here
             row = await self._submissions.get(ref.job_id, ref.run)
             return Ack() if row is not None else Reject(f"no submission of job {ref.job_id} run {ref.run}")
-        check = self._schedule.check_due(elapsed, counted.number)
+        check = self._schedule.check_due(self._elapsed(event, counted.started_at), counted.number)
         provider = self._providers.get(PROVIDER_NAME.get(event.provider, ""))
         if provider is None:
             return await self._end(event, FAILED, f"video provider {event.provider} is no longer configured")
@@ -78,9 +82,9 @@ class Poller:
                 status = await provider.status(event.provider_job_id, ref.job_id, counted.key_id)
             except ProviderError as exc:
                 span.set_attribute("social_video.provider_error", exc.kind.value)
-                return await self._after_error(event, provider, check, exc, counted.key_id)
+                return await self._after_error(event, provider, check, exc, counted.key_id, counted.started_at)
             span.set_attribute("social_video.provider_state", status.detail or status.state.value)
-        return await self._after_status(event, provider, check, status, counted.key_id)
+        return await self._after_status(event, provider, check, status, counted.key_id, counted.started_at)
 
     async def _resume(self, event: pipeline_pb2.VideoPoll) -> pipeline_pb2.VideoPoll | None:
         """A retried job resumes the task of an earlier run: that run's submission is carried over to this one (once)
@@ -104,6 +108,7 @@ class Poller:
         check: int,
         status: TaskStatus,
         key_id: int | None,
+        started_at: datetime | None,
     ) -> Outcome:
         match status.state:
             case TaskState.SUCCEEDED:
@@ -120,6 +125,14 @@ class Poller:
                 return await self._end(event, FAILED, reason)
             case TaskState.CANCELLED:
                 return await self._end(event, CANCELLED, "the provider task was cancelled")
+        if started_at is None:
+            if status.state is TaskState.PENDING:  # still in the provider's own queue: no check counts yet
+                await self._waiting(event, provider.name, status)
+                if self._schedule.waited_too_long(self._elapsed(event)):
+                    return await self._queue_time_out(event, provider, key_id)
+                return Retry(self._schedule.next_queue_check())
+            started_at = await self._submissions.mark_started(event.ref.job_id, event.ref.run)
+            check = 1  # the window starts with the provider's start
         if self._schedule.exhausted(check):
             return await self._time_out(event, provider, check, key_id)
         if status.progress > 0:  # the dispatcher shows "polling" from video.submitted on; only real progress is news
@@ -127,7 +140,7 @@ class Poller:
             await self._outbound.progress(event.ref, c.JOB_STEP_POLLING, int(status.progress * 100), label)
         else:
             await self._waiting(event, provider.name, status)
-        return Retry(self._schedule.wait_for(check + 1, self._elapsed(event)))
+        return Retry(self._schedule.wait_for(check + 1, self._elapsed(event, started_at)))
 
     async def _waiting(self, event: pipeline_pb2.VideoPoll, provider: str, status: TaskStatus) -> None:
         """Back-pressure made visible: a task waiting in the provider's own queue (Runway THROTTLED or PENDING, fal
@@ -153,11 +166,18 @@ class Poller:
         check: int,
         exc: ProviderError,
         key_id: int | None,
+        started_at: datetime | None,
     ) -> Outcome:
         kind = _LOOP_ERRORS.get(exc.kind)
         if kind is None:  # not found, rejected, the submitting key gone or refused: checking again cannot help
             return await self._end(event, FAILED, exc.message)
-        delay = self._schedule.after_error(check, self._elapsed(event), kind, exc.retry_after_s)
+        # Before the provider was seen starting the task, an error is not late: its window has not begun.
+        clock = (
+            self._elapsed(event, started_at)
+            if started_at is not None
+            else min(self._elapsed(event), self._schedule.initial_delay_s)
+        )
+        delay = self._schedule.after_error(check, clock, kind, exc.retry_after_s)
         if delay is None:
             return await self._time_out(event, provider, check, key_id)
         log.info(
@@ -187,6 +207,20 @@ class Poller:
         reason = (
             f"timeout: {provider.name} task {event.provider_job_id} not finished after {checks} checks "
             f"({self._schedule.window_s:.0f} s)"
+        )
+        return await self._end(event, TIMED_OUT, reason)
+
+    async def _queue_time_out(
+        self, event: pipeline_pb2.VideoPoll, provider: PooledProvider, key_id: int | None
+    ) -> Outcome:
+        waited = self._elapsed(event)
+        try:
+            await provider.cancel(event.provider_job_id, event.ref.job_id, key_id)
+        except ProviderError as exc:
+            log.warning("cancelling queued %s task %s failed: %s", provider.name, event.provider_job_id, exc.message)
+        reason = (
+            f"timeout: {provider.name} task {event.provider_job_id} still waiting in the provider's queue after "
+            f"{waited:.0f} s (VIDEO_POLL_QUEUE_MAX_S {self._schedule.queue_max_s:.0f})"
         )
         return await self._end(event, TIMED_OUT, reason)
 

@@ -4,6 +4,11 @@ The schedule is anchored at the submission time, never at delivery counts: check
 `initial_delay_s + (k - 1) * interval_s` after submission. A redelivery after a crash therefore performs the check
 whose time has come (it does not count as an extra one), and a delay is always computed afresh from the anchor,
 so checks do not drift however late a single delivery was. After check `max_checks` the job has timed out.
+
+The window starts when the provider starts the task: while it waits in the provider's own queue (Runway THROTTLED
+or PENDING, fal IN_QUEUE) no check counts, and once it is seen started the clock reads as if it had been submitted
+`initial_delay_s` before that (`elapsed_since`), so throttling never times a job out — up to `queue_max_s` of
+waiting (`waited_too_long`), the hard ceiling.
 """
 
 from __future__ import annotations
@@ -28,6 +33,21 @@ class PollSchedule:
     initial_delay_s: float
     interval_s: float
     max_checks: int
+    # The longest a task may wait in the provider's queue before it starts (then the job times out).
+    queue_max_s: float = 1800.0
+
+    def elapsed_since(self, since_submit_s: float, since_start_s: float | None) -> float:
+        """The schedule's clock: time since submission until the task is seen started, then time since its start
+        plus the first check's delay (its first check after starting is check 1, its window a whole one)."""
+        return since_submit_s if since_start_s is None else self.initial_delay_s + max(0.0, since_start_s)
+
+    def waited_too_long(self, since_submit_s: float) -> bool:
+        """A task still not started this long after submission has waited in the provider's queue past the ceiling."""
+        return since_submit_s >= self.initial_delay_s + self.queue_max_s
+
+    def next_queue_check(self) -> float:
+        """Delay before the next check of a task waiting in the provider's queue."""
+        return self.interval_s
 
     def due_at(self, check: int) -> float:
         """Seconds after submission at which check `check` (1-based) is due."""

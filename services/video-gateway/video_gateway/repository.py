@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -23,7 +23,7 @@ from video_gateway.models import ACTIVE, CANCELLED, POLLING, SCHEMA, SUBMITTING,
 _COUNT_CHECK = f"""
     UPDATE {SCHEMA}.submissions SET checks = checks + 1, last_check_at = now()
     WHERE job_id = %s AND run = %s AND state = '{POLLING}'
-    RETURNING checks, key_id
+    RETURNING checks, key_id, started_at
     """
 
 
@@ -43,6 +43,7 @@ class Claim:
 class Check:
     number: int  # status checks made so far, this one included
     key_id: int | None  # the key that submitted the task
+    started_at: datetime | None = None  # when the provider was first seen working on it
 
 
 class Submissions:
@@ -210,7 +211,22 @@ class Submissions:
         """Count one status check of a polling run; None when the run is not polling any more (or unknown)."""
         async with self._relaxed.connection() as conn:
             row = await (await conn.execute(_COUNT_CHECK, (job_id, run))).fetchone()
-        return None if row is None else Check(int(row.checks), row.key_id)
+        return None if row is None else Check(int(row.checks), row.key_id, row.started_at)
+
+    async def mark_started(self, job_id: str, run: int) -> datetime:
+        """Record that the provider started the run's task (once); when it was first seen started."""
+        async with transaction(self._sessions) as session:
+            started = await session.execute(
+                update(submissions)
+                .where(self._key(job_id, run), submissions.c.started_at.is_(None))
+                .values(started_at=func.now())
+                .returning(submissions.c.started_at)
+            )
+            row = started.first()
+            if row is not None:
+                return row.started_at  # type: ignore[no-any-return]
+            known = await session.execute(select(submissions.c.started_at).where(self._key(job_id, run)))
+            return known.scalar_one()  # type: ignore[no-any-return]
 
     async def finish(self, job_id: str, run: int, state: str, reason: str = "", token: str | None = None) -> bool:
         """End an active run in `state` (a submitting one only by its claim's holder, when `token` is given); False

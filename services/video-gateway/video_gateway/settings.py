@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Annotated, Literal, Self
 
-from pydantic import field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode
 
 from svd.settings import BaseServiceSettings, DatabaseSettings, SpacesSettings
@@ -87,6 +87,9 @@ class GatewaySettings(BaseServiceSettings, DatabaseSettings, SpacesSettings):
     video_poll_initial_delay_s: float = 45.0
     video_poll_interval_s: float = 30.0
     video_poll_max_attempts: int = 15
+    # The poll window above starts when the provider starts the task; before that (THROTTLED, IN_QUEUE) a task may
+    # wait in the provider's queue at most this long, then the job times out and the task is cancelled.
+    video_poll_queue_max_s: float = Field(default=1800.0, gt=0)
     video_poll_concurrency: int = 64
 
     @field_validator("runway_api_keys", "fal_api_keys", "runway_fallback_models", mode="before")
