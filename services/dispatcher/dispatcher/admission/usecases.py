@@ -27,6 +27,7 @@ from dispatcher.admission.settings import AdmissionSettings
 from dispatcher.usecases.lifecycle import JobLifecycle
 from social_video.v1 import common_pb2 as c
 from svd.db import transaction
+from svd.errors import Unavailable
 from svd.telemetry import metrics
 from svd.timeutil import utcnow
 
@@ -96,6 +97,8 @@ class Admission:
         """Start an admitted job (reserve, publish the design request); a failure leaves it to `resume`."""
         try:
             await self.lifecycle.advance(job)
+        except Unavailable as exc:  # billing, PostgreSQL or NATS away for now
+            log.warning("starting admitted job %s failed (%s); resumed within %.0f s", job.job_id, exc, self._resume_s)
         except Exception:
             log.warning(
                 "starting admitted job %s failed; resumed within %.0f s", job.job_id, self._resume_s, exc_info=True
@@ -121,7 +124,11 @@ class Admission:
         await jobs_repo.lock_tenant_credits(session, tenant_id)
         # Admission reserves and records a hold under the same lock: billing's `held` and the jobs' recorded holds
         # agree here, so each job is counted once (held, or set aside until it reserves).
-        balance = await self.lifecycle.billing.balance(tenant_id)
+        try:
+            balance = await self.lifecycle.billing.balance(tenant_id)
+        except Unavailable as exc:  # the reserve at admission still guards the credits
+            log.warning("billing unreachable checking tenant %s's credits (%s): not checked", tenant_id, exc.message)
+            return None
         return domain.credit_shortfall(balance.available, await repo.set_aside(session, tenant_id), need)
 
 

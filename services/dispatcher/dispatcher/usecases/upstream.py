@@ -24,7 +24,7 @@ from social_video.v1 import upstream_pb2
 from svd.bus import topology
 from svd.db import transaction
 from svd.enums import short_name
-from svd.errors import FailedPrecondition, InvalidArgument, NotFound
+from svd.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from svd.telemetry import current_trace_id, tracer
 from svd.timeutil import utcnow
 
@@ -211,19 +211,21 @@ class UpstreamEvents:
         rejection re-runs a video; a new approval after a failure or a cancel is a retry and does start a job.
 
         The job is created `queued` (admission starts it when a slot is free), or `failed` at once when its tenant
-        cannot afford it on top of its jobs already waiting.
+        cannot afford it on top of its jobs already waiting. With billing unreachable the job is queued unchecked:
+        the approval is still answered at once, and the reserve at admission guards the credits.
         """
         async with self._sessions() as session:
             known = await repo.job_by_event(session, event.event_id)
         if known is not None:
             return known
+        need, refused, checked = 0, "", True
         try:
-            need, refused = (
-                await self.lifecycle.billing.quote(domain.CONSERVATIVE_PROVIDER, values["duration_seconds"]),
-                "",
-            )
+            need = await self.lifecycle.billing.quote(domain.CONSERVATIVE_PROVIDER, values["duration_seconds"])
         except (FailedPrecondition, NotFound, InvalidArgument) as exc:  # no usable rate: no retry will change it
-            need, refused = 0, exc.message
+            refused = exc.message
+        except Unavailable as exc:
+            log.warning("billing unreachable at approval %s (%s): queued unchecked", event.event_id, exc.message)
+            checked = False
         async with transaction(self._sessions) as session:
             job = await repo.job_by_event(session, event.event_id)
             if job is not None:
@@ -250,7 +252,8 @@ class UpstreamEvents:
                     event_id=event.event_id,
                 )
                 return None
-            refused = refused or await self.credit_check(session, event.tenant_id, need) or ""
+            if checked and not refused:
+                refused = await self.credit_check(session, event.tenant_id, need) or ""
             return await self._create_job(session, event, values, unlinked_media, need, refused)
 
     async def _create_job(
