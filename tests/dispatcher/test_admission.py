@@ -136,6 +136,7 @@ async def still_waiting(client: StackClient, jobs: list[jobs_pb2.Job]) -> jobs_p
     raise TimeoutError(f"not {TENANT_CAP} running and one queued: {[(j.status, j.step) for j in now]}")
 
 
+@pytest.mark.timeout(1800)  # 26 real renders, two of the tenant's at a time: minutes on a busy machine
 async def test_a_burst_waits_its_turn_and_other_tenants_go_first(capped_stack: RunningStack) -> None:
     stack = capped_stack
     started = time.monotonic()
@@ -201,6 +202,7 @@ def dispatcher_replica(stack: RunningStack, log_dir: Path) -> Iterator[str]:
     raw = Path(f"/proc/{stack.pid('dispatcher')}/environ").read_bytes()
     env = dict(item.decode().split("=", 1) for item in raw.split(b"\0") if b"=" in item)
     env["GRPC_LISTEN"] = grpc = f"127.0.0.1:{pick_free_port()}"
+    env.pop("METRICS_PORT", None)  # the stack's dispatcher serves its scrape endpoint there
     log = log_dir / "dispatcher-replica.log"
     with log.open("wb") as out:
         process = subprocess.Popen(

@@ -30,6 +30,9 @@ def crash_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSta
         VIDEO_POLL_INITIAL_DELAY_S="2",
         VIDEO_POLL_INTERVAL_S="2",
         VIDEO_POLL_MAX_ATTEMPTS="120",
+        # Every job in flight at once (one tenant's 20): admission must not hold any back for this test.
+        JOBS_MAX_IN_FLIGHT=str(JOBS),
+        TENANT_MAX_IN_FLIGHT=str(JOBS),
     ) as running:
         yield running
 

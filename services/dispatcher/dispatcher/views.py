@@ -20,7 +20,8 @@ def job_message(
     if row.status == "queued":
         label = waiting_label(ahead or 0)
     elif row.status == "running":
-        label = row.label or step_label(step)
+        # Rows can be snapshots written before the column existed (webhook outbox): no label then.
+        label = getattr(row, "label", "") or step_label(step)
     else:
         label = row.error or step_label(step)
     job = jobs_pb2.Job(
