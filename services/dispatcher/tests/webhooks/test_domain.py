@@ -143,7 +143,6 @@ def _job_snapshot(**changes: object) -> dict[str, object]:
         "aspect_ratio": "9:16",
         "wake_reason": "copy_approved",
         "run": 1,
-        "attempt": 1,
         "platform_format": "reel",
         "failed_phase": "",
         "attempt": 1,
