@@ -16,6 +16,8 @@ import pytest
 
 EXPECTED_SECONDS: dict[str, float] = {
     "tests/reliability/test_deadlines.py": 820,
+    "tests/dispatcher/test_admission.py": 660,
+    "tests/dispatcher/test_admission_burst.py": 640,
     "tests/reliability/test_chaos.py": 810,
     "tests/reliability/test_outages.py": 745,
     "tests/gateway/test_crash_resume.py": 450,
