@@ -11,7 +11,7 @@
 - Partial indexes serve the queue (oldest first per tenant), the running jobs per tenant and the admitted jobs that
   never started.
 
-Revision ID: dispatcher_0007
+Revision ID: dispatcher_0008
 Revises: dispatcher_0006
 Create Date: 2026-11-28
 """
@@ -21,8 +21,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "dispatcher_0007"
-down_revision: str | None = "dispatcher_0006"
+revision: str = "dispatcher_0008"
+down_revision: str | None = "dispatcher_0007"
 branch_labels: Sequence[str] | None = None
 depends_on: Sequence[str] | None = None
 
