@@ -12,7 +12,7 @@
   never started.
 
 Revision ID: dispatcher_0008
-Revises: dispatcher_0006
+Revises: dispatcher_0007
 Create Date: 2026-11-28
 """
 
