@@ -69,7 +69,7 @@ jobs = Table(
     # call; actual when the video is stored. NULL: not known (no price for the provider).
     Column("estimated_cost_usd", Numeric(12, 4)),
     Column("actual_cost_usd", Numeric(12, 4)),
-    # Admission (migration 0007): when the job entered the paid pipeline, when its design request went out (an
+    # Admission (migration 0008): when the job entered the paid pipeline, when its design request went out (an
     # admitted job without it is resumed), what it was quoted at approval, and what its progress bar says now.
     Column("admitted_at", DateTime(timezone=True)),
     Column("started_at", DateTime(timezone=True)),

@@ -2,7 +2,7 @@
 where waiting jobs stand.
 
 One decision at a time across all replicas: a pass holds `pg_advisory_xact_lock` on one key for its transaction,
-reads the counters (kept by a trigger on `jobs`, migration 0004), and admits; a job's row is taken with `FOR UPDATE
+reads the counters (kept by a trigger on `jobs`, migration 0008), and admits; a job's row is taken with `FOR UPDATE
 SKIP LOCKED` and admitted only if it is still `queued`, so a job being cancelled is skipped, never admitted twice.
 Counters only fall outside the lock (jobs ending), so a pass never exceeds a cap.
 """

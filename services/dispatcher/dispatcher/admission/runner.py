@@ -15,7 +15,7 @@ from dispatcher.watch.feed import JobEventFeed
 
 log = logging.getLogger(__name__)
 
-# The PostgreSQL channel the `jobs` trigger notifies (migration 0004), and the feed topic it is published under.
+# The PostgreSQL channel the `jobs` trigger notifies (migration 0008), and the feed topic it is published under.
 ADMISSION_CHANNEL = "svd_admission"
 QUEUE_TOPIC = "admission:queue"
 
