@@ -202,6 +202,17 @@ def _take(receiver: str) -> list[float]:
     return sorted(httpx.post(f"{receiver}/take", timeout=30).json())
 
 
+def _attempts(conn: psycopg.Connection[Any]) -> str:
+    """Attempts so far by outcome (an attempt that was not a 2xx is a retry the burst paid for)."""
+    rows = conn.execute(
+        "SELECT CASE WHEN http_status BETWEEN 200 AND 299 THEN 'ok' ELSE left(error, 60) END, count(*) "
+        "FROM dispatcher.webhook_attempts GROUP BY 1 ORDER BY 2 DESC LIMIT 4"
+    ).fetchall()
+    conn.execute("DELETE FROM dispatcher.webhook_attempts")
+    conn.commit()
+    return ", ".join(f"{what}: {count}" for what, count in rows)
+
+
 def _quantile(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
 
@@ -243,6 +254,8 @@ def bench(home: Path, args: argparse.Namespace) -> None:
             _insert(conn, _jobs(tenants, 200, 0))
             _wait_for(receiver_url, 200, 60)
             _take(receiver_url)
+            time.sleep(0.5)
+            _attempts(conn)
 
             cpu = cpu_now()
             started = time.monotonic()
@@ -251,6 +264,8 @@ def bench(home: Path, args: argparse.Namespace) -> None:
             finished = _wait_for(receiver_url, args.events, 600)
             used = [a - b for a, b in zip(cpu_now(), cpu, strict=True)]
             lags = _take(receiver_url)
+            time.sleep(0.5)  # the last results are written in batches
+            attempts = _attempts(conn)
             rate = args.events / (finished - started)
             print(
                 f"burst: {args.events} events to {args.endpoints} endpoints (one tenant each), {args.workers} worker(s)"
@@ -265,6 +280,7 @@ def bench(home: Path, args: argparse.Namespace) -> None:
                     *(1000 * u / args.events for u in used)
                 )
             )
+            print(f"  attempts            {attempts}")
 
             total = int(args.rate * args.seconds)
             per_tick = max(1, int(args.rate / 20))
@@ -280,6 +296,8 @@ def bench(home: Path, args: argparse.Namespace) -> None:
             _wait_for(receiver_url, total, 600)
             used = [a - b for a, b in zip(cpu_now(), cpu, strict=True)]
             lags = _take(receiver_url)
+            time.sleep(0.5)
+            attempts = _attempts(conn)
             print(f"steady: {total} events at {offered:,.0f}/s for {args.seconds:g} s")
             print(
                 f"  event -> delivery   p50 {_quantile(lags, 0.5):.3f} s   p99 {_quantile(lags, 0.99):.3f} s"
@@ -291,6 +309,7 @@ def bench(home: Path, args: argparse.Namespace) -> None:
                     *(1000 * u / total for u in used)
                 )
             )
+            print(f"  attempts            {attempts}")
     finally:
         for proc in (*workers, receiver):
             if proc is not None:

@@ -11,6 +11,7 @@ if the store is down the event waits and is tried again.
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,7 +23,6 @@ from dispatcher.webhooks import repository as repo
 from dispatcher.webhooks.domain import wants
 from svd.db import transaction
 from svd.errors import NotFound, Unavailable
-from svd.ids import short_id
 from svd.keys import poster_key
 from svd.storage import ObjectStore
 from svd.timeutil import utcnow
@@ -30,13 +30,15 @@ from svd.timeutil import utcnow
 log = logging.getLogger(__name__)
 
 BATCH = 500
+PER_DELIVERY_BODY = frozenset({"post.status_changed"})  # its `eventId` is the delivery's id
 STORE_RETRY_S = 10.0
 
 MediaLookup = Callable[[dict[str, Any]], Awaitable[payloads.Media]]
 
 
 def new_delivery_id() -> str:
-    return f"msg_{short_id(24)}"
+    """`msg_` and 24 URL-safe random characters (144 bits)."""
+    return f"msg_{secrets.token_urlsafe(18)}"
 
 
 def media_lookup(store: ObjectStore, url_ttl_s: int) -> MediaLookup:
@@ -119,6 +121,12 @@ class Fanout:
                 log.warning("webhooks: media of job %s not available yet (%s); retrying", event.job_id, exc)
                 return None
         rows = []
+        # A job event's body is the same for every endpoint (a post event names its delivery): render it once.
+        shared = (
+            None
+            if event.type in PER_DELIVERY_BODY
+            else payloads.render(event.type, event.occurred_at, event.snapshot, "", media)
+        )
         for endpoint in targets:
             delivery_id = new_delivery_id()
             rows.append(
@@ -129,7 +137,8 @@ class Fanout:
                     "tenant_id": event.tenant_id,
                     "job_id": event.job_id,
                     "event_type": event.type,
-                    "payload": payloads.render(event.type, event.occurred_at, event.snapshot, delivery_id, media),
+                    "payload": shared
+                    or payloads.render(event.type, event.occurred_at, event.snapshot, delivery_id, media),
                     "trace_id": str(event.snapshot.get("trace_id") or ""),
                     "occurred_at": event.occurred_at,
                     "status": "pending",

@@ -23,9 +23,19 @@ _RETRY_MAX_S = 10.0
 
 
 async def listen(database_url: str, wake: asyncio.Event, stop: asyncio.Event) -> None:
-    """Set `wake` on every notification until `stop`."""
+    """Set `wake` on every notification until `stop` (which ends it at once, not at the next quiet check)."""
+    listener = asyncio.create_task(_listen(database_url, wake))
+    try:
+        await stop.wait()
+    finally:
+        listener.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listener
+
+
+async def _listen(database_url: str, wake: asyncio.Event) -> None:
     delay = 0.5
-    while not stop.is_set():
+    while True:
         try:
             async with await psycopg.AsyncConnection.connect(
                 conninfo(database_url), autocommit=True, connect_timeout=10, application_name="dispatcher-webhooks"
@@ -33,15 +43,12 @@ async def listen(database_url: str, wake: asyncio.Event, stop: asyncio.Event) ->
                 await connection.execute(f"LISTEN {CHANNEL}")
                 delay = 0.5
                 wake.set()  # anything committed while nobody listened
-                while not stop.is_set():
-                    async with contextlib.aclosing(connection.notifies(timeout=_CHECK_S, stop_after=None)) as notes:
+                while True:
+                    async with contextlib.aclosing(connection.notifies(timeout=_CHECK_S)) as notes:
                         async for _ in notes:
                             wake.set()
-                            if stop.is_set():
-                                return
                     await asyncio.wait_for(connection.execute("SELECT 1"), 10.0)
         except (psycopg.Error, OSError, TimeoutError) as exc:
             log.warning("webhooks: listener connection lost or refused (%s); retrying", exc)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), delay)
+        await asyncio.sleep(delay)
         delay = min(delay * 2, _RETRY_MAX_S)
