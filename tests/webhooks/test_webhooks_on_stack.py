@@ -67,6 +67,7 @@ class FinishedJob:
     flaky: Any  # answers 500, 500, then 204
     held: Any  # its first request waits until the test releases it
     release: asyncio.Event
+    everything: Any  # every event type
 
 
 @pytest_asyncio.fixture(scope="module")
@@ -79,12 +80,13 @@ async def finished_job(stack: Any) -> AsyncIterator[FinishedJob]:
         recv.route("/held", (204, 0.0)).held = release
         flaky = await create(stub, tenant, recv.url("/flaky"), "job.succeeded")
         held = await create(stub, tenant, recv.url("/held"), "job.succeeded")
+        everything = await create(stub, tenant, recv.url("/all"))
         post = new_post()
         await approve(client, tenant, post)
         job = await wait_job(client, (await client.find_job(tenant, post)).job_id, timeout_s=240)
         assert job.status == c.JOB_STATUS_SUCCEEDED, job.error
         try:
-            yield FinishedJob(recv, stub, post, job, flaky, held, release)
+            yield FinishedJob(recv, stub, post, job, flaky, held, release, everything)
         finally:
             release.set()
             await ch.close()
@@ -125,6 +127,27 @@ async def test_job_succeeded_arrives_on_the_third_attempt_signed_with_what_the_c
             if traced and measured:
                 break
             await asyncio.sleep(0.2)
+
+
+async def test_an_endpoint_for_every_type_hears_the_whole_life_of_the_job(finished_job) -> None:
+    job = finished_job.job
+    expected = {"job.queued", "job.running", "job.progress", "job.succeeded", "post.status_changed"}
+    async with asyncio.timeout(30):
+        while True:
+            got = finished_job.receiver.at("/all")
+            events = [Webhook(finished_job.everything.secret).verify(r.body, r.headers) for r in got]
+            if expected <= {e["type"] for e in events}:
+                break
+            await asyncio.sleep(0.2)
+    for event in events:
+        if event["type"].startswith("job."):
+            assert event["data"]["job"]["jobId"] == job.job_id
+    statuses = {e["data"]["postStatus"] for e in events if e["type"] == "post.status_changed"}
+    assert "POST_STATUS_CLIENT_REVIEW" in statuses
+    assert len({r.headers["webhook-id"] for r in got}) == len(got)  # one id per event
+    progress = [e for e in events if e["type"] == "job.progress"]
+    seconds = (job.updated_at.ToDatetime() - job.created_at.ToDatetime()).total_seconds()
+    assert len(progress) <= seconds / 5 + 2  # coalesced: at most one per job every 5 s
 
 
 async def test_a_delivery_cut_by_a_dispatcher_crash_is_sent_once_after_the_restart(stack, finished_job) -> None:
