@@ -156,7 +156,11 @@ def _up_in_fresh_home(home: Path, env: dict[str, str], shape: list[str]) -> subp
 
 
 # The session stack lets webhooks reach the tests' loopback receivers, and retries them within seconds.
-SESSION_STACK_ENV = {"WEBHOOKS_ALLOW_PRIVATE": "true", "WEBHOOK_RETRY_SCHEDULE_S": "1,1,1,1"}
+SESSION_STACK_ENV = {
+    "WEBHOOKS_ALLOW_PRIVATE": "true",
+    "WEBHOOK_RETRY_SCHEDULE_S": "1,1,1,1",
+    "WEBHOOK_HEALTH_INTERVAL_S": "1",
+}
 
 
 @pytest.fixture(scope="session")

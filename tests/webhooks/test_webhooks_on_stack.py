@@ -24,7 +24,7 @@ from social_video.v1 import common_pb2 as c
 from social_video.v1 import webhooks_pb2, webhooks_pb2_grpc
 from svd.db.pool import conninfo
 from svd.grpc.client import channel
-from tests.dispatcher.support import approve, new_post, tenant_client, wait_job
+from tests.dispatcher.support import approve, new_post, subject_messages, tenant_client, wait_job
 from tests.dispatcher.test_job_api import issue_key
 from tests.webhooks.receiver import Receiver, receiver
 
@@ -282,3 +282,43 @@ async def test_tenants_cannot_touch_each_others_endpoints_and_a_slow_one_delays_
         finally:
             await ch_a.close()
             await ch_b.close()
+
+
+async def test_an_endpoint_failing_for_days_is_disabled_and_its_tenant_told(stack) -> None:
+    ch, stub = hooks(stack)
+    async with receiver() as recv:
+        try:
+            release = asyncio.Event()
+            recv.route("/down", (503, 0.0)).held = release  # its delivery stays in flight: still being tried
+            endpoint = await create(stub, "t-failing", recv.url("/down"))
+            endpoint_id = endpoint.endpoint.endpoint_id
+            await stub.SendTest(webhooks_pb2.SendTestRequest(endpoint_id=endpoint_id))
+            await recv.wait_for("/down", 1)
+            async with await psycopg.AsyncConnection.connect(conninfo(stack.info["database_url"])) as db:
+                await db.execute(  # as if every attempt had failed for six days
+                    "UPDATE dispatcher.webhook_endpoints SET failing_since = now() - interval '6 days' "
+                    "WHERE endpoint_id = %s",
+                    (endpoint_id,),
+                )
+                await db.commit()
+            async with asyncio.timeout(30):
+                while True:
+                    listed = await stub.ListEndpoints(webhooks_pb2.ListEndpointsRequest(tenant_id="t-failing"))
+                    if not listed.endpoints[0].enabled:
+                        break
+                    await asyncio.sleep(0.5)
+            assert listed.endpoints[0].disabled_reason.startswith("disabled: every delivery failed for 5 days")
+            notices = [
+                json.loads(m.data)
+                for m in await subject_messages(stack.info["nats_url"], "notify.client", timeout_s=2.0)
+            ]
+            told = [n for n in notices if n.get("tenantId") == "t-failing"]
+            assert [n["kind"] for n in told] == ["webhook_endpoint_disabled"]
+            assert endpoint_id in told[0]["message"]
+            enabled = await stub.UpdateEndpoint(
+                webhooks_pb2.UpdateEndpointRequest(endpoint_id=endpoint_id, enabled=True)
+            )
+            assert enabled.endpoint.enabled and not enabled.endpoint.HasField("failing_since")
+        finally:
+            release.set()
+            await ch.close()

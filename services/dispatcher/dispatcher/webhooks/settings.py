@@ -29,6 +29,8 @@ class WebhookSettings(BaseSettings):
     webhook_progress_interval_s: float = Field(default=5.0, ge=0)
     # An endpoint whose every attempt failed for this long is disabled, and its tenant told.
     webhook_disable_after_s: float = Field(default=5 * 86400.0, gt=0)
+    # How often each replica looks for endpoints to disable.
+    webhook_health_interval_s: float = Field(default=60.0, gt=0)
     # The previous secret keeps signing this long after RotateSecret.
     webhook_secret_overlap_s: float = Field(default=86400.0, gt=0)
     # Deliveries (and their attempts) that ended are kept this long, then pruned.

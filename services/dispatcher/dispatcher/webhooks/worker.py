@@ -1,11 +1,11 @@
 """The webhook worker of one dispatcher replica: fan out the outbox, start due attempts, and look after endpoints.
 
 It wakes when the outbox trigger notifies (`svd_webhooks`, through the process's listener) or an attempt ends, and
-otherwise looks every `webhook_poll_interval_s` (retries come due without any notification). Once a minute it
-disables endpoints that have failed for `webhook_disable_after_s` — telling their tenant with a `notify.client`
-event first, under a deterministic message id, so a crash between the two repeats the notice (deduplicated) rather
-than losing it — and once an hour it prunes deliveries and events past retention. Every replica runs one; they share
-the work through row locks.
+otherwise looks every `webhook_poll_interval_s` (retries come due without any notification). Every
+`webhook_health_interval_s` it disables endpoints that have failed for `webhook_disable_after_s` — telling their
+tenant with a `notify.client` event first, under a deterministic message id, so a crash between the two repeats the
+notice (deduplicated) rather than losing it — and once an hour it prunes deliveries and events past retention. Every
+replica runs one; they share the work through row locks.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from svd.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
-HEALTH_EVERY_S = 60.0
 PRUNE_EVERY_S = 3600.0
 PRUNE_BATCH = 10_000
 DRAIN_GRACE_S = 5.0
@@ -66,7 +65,7 @@ class WebhookWorker:
                     busy = await self._deliverer.claim_and_start() > 0 or busy
                     if loop.time() >= next_health:
                         await self.disable_failing()
-                        next_health = loop.time() + HEALTH_EVERY_S
+                        next_health = loop.time() + self._settings.webhook_health_interval_s
                     if loop.time() >= next_prune:
                         await self.prune()
                         next_prune = loop.time() + PRUNE_EVERY_S
