@@ -35,7 +35,7 @@ EXPECTED_SECONDS: dict[str, float] = {
     "tests/billing/test_model.py": 190,
     "tests/e2e/test_deliverables.py": 190,
     "tests/dispatcher/test_api_watch.py": 180,
-    "tests/webhooks/test_webhooks_on_stack.py": 150,
+    "tests/webhooks/test_webhooks_on_stack.py": 170,
     "tests/dispatcher/test_resilience.py": 160,
     "tests/dispatcher/test_cancel.py": 160,
     "tests/dispatcher/test_job_api.py": 150,
