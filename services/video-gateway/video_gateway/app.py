@@ -159,6 +159,8 @@ async def main(stop: asyncio.Event) -> None:
                 image,
                 claim_stale_after_s=settings.submit_claim_stale_after_s(providers),
                 record_budget_s=settings.submit_record_budget_s,
+                max_in_flight={name: settings.max_in_flight(name) for name in providers},
+                slot_recheck_s=settings.provider_slot_recheck_s,
             )
             handlers.register(
                 broker,

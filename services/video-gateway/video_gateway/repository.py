@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from svd.db import transaction
 from svd.db.pool import Pool
+from video_gateway.capacity import Full, has_room
 from video_gateway.models import ACTIVE, CANCELLED, POLLING, SCHEMA, SUBMITTING, submissions
 
 _COUNT_CHECK = f"""
@@ -146,13 +147,49 @@ class Submissions:
                 .values(attempt_id=None)
             )
 
+    async def reserve(self, job_id: str, run: int, token: str, provider: str, cap: int) -> Full | None:
+        """Hold one of `provider`'s `cap` slots for the claimed run (the row names the provider from now on, and
+        counts as in flight there until it ends or is released); `Full` when the others hold every slot. Counted under
+        a transaction-scoped advisory lock per provider, so replicas never grant the same last slot twice. Raises
+        LookupError when the claim is no longer this worker's."""
+        async with transaction(self._sessions) as session:
+            if cap > 0:
+                await session.execute(
+                    text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"{SCHEMA}.slots.{provider}"}
+                )
+                in_flight = (
+                    await session.execute(
+                        select(func.count())
+                        .select_from(submissions)
+                        .where(
+                            submissions.c.provider == provider,
+                            submissions.c.state.in_(ACTIVE),
+                            ~self._key(job_id, run),
+                        )
+                    )
+                ).scalar_one()
+                if not has_room(in_flight, cap):
+                    return Full(provider, in_flight, cap)
+            held = (
+                await session.execute(
+                    update(submissions)
+                    .where(self._held(job_id, run, token))
+                    .values(provider=provider, claimed_at=func.now())
+                    .returning(submissions.c.job_id)
+                )
+            ).first()
+        if held is None:
+            raise LookupError(f"job {job_id} run {run} is no longer being submitted by this worker")
+        return None
+
     async def release(self, job_id: str, run: int, token: str) -> None:
-        """Give up a claim with nothing in flight: the next delivery may claim at once."""
+        """Give up a claim with nothing in flight (and the provider slot it held): the next delivery may claim at
+        once."""
         async with transaction(self._sessions) as session:
             await session.execute(
                 update(submissions)
                 .where(self._held(job_id, run, token))
-                .values(claimed_at=None, claim_token=None, attempt_id=None)
+                .values(claimed_at=None, claim_token=None, attempt_id=None, provider=None)
             )
 
     async def submitted(

@@ -9,6 +9,9 @@ can use only the keys it is itself configured with (set it in production).
 Submits have timeouts of their own (`RUNWAY_SUBMIT_TIMEOUT_S`, `KLING_SUBMIT_TIMEOUT_S`, long): a submit whose answer
 is not awaited may still have created a paid task, and is never sent again, so it is given time to answer. Status and
 cancel calls use `PROVIDER_TIMEOUT_S`. The submit claim's staleness and the shutdown grace are derived from them.
+
+`RUNWAY_MAX_IN_FLIGHT` / `KLING_MAX_IN_FLIGHT` cap the tasks in flight at each provider (its account's concurrency; 0,
+the default: no cap), counted across replicas; a submit over the cap waits, rechecking every `PROVIDER_SLOT_RECHECK_S`.
 """
 
 from __future__ import annotations
@@ -92,6 +95,12 @@ class GatewaySettings(BaseServiceSettings, DatabaseSettings, SpacesSettings):
     video_poll_queue_max_s: float = Field(default=1800.0, gt=0)
     video_poll_concurrency: int = 64
 
+    # Tasks in flight at once per provider account (see `capacity`); 0: unlimited.
+    runway_max_in_flight: int = Field(default=0, ge=0)
+    kling_max_in_flight: int = Field(default=0, ge=0)
+    # How often a submit waiting for a provider slot looks again (its message waits in JetStream meanwhile).
+    provider_slot_recheck_s: float = Field(default=5.0, gt=0)
+
     @field_validator("runway_api_keys", "fal_api_keys", "runway_fallback_models", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
@@ -114,6 +123,10 @@ class GatewaySettings(BaseServiceSettings, DatabaseSettings, SpacesSettings):
         if "shutdown_grace_s" not in self.model_fields_set:
             self.shutdown_grace_s = self.submit_request_s(("runway", "kling")) + 30.0
         return self
+
+    def max_in_flight(self, provider: str) -> int:
+        """The cap on `provider`'s tasks in flight (0: none)."""
+        return self.runway_max_in_flight if provider == "runway" else self.kling_max_in_flight
 
     def submit_timeout_s(self, provider: str) -> float:
         return self.runway_submit_timeout_s if provider == "runway" else self.kling_submit_timeout_s

@@ -14,14 +14,17 @@ request, or no connection was made). Then:
   it to the next configured provider, and the provider actually used is recorded and announced (billing charges its
   rate);
 - once the provider answered (a task id, or an ambiguous failure), recording it is retried through a database outage
-  (until the job's deadline) rather than lost: a lost id would leave a paid task that nothing polls.
+  (until the job's deadline) rather than lost: a lost id would leave a paid task that nothing polls;
+- a provider with a concurrency cap (`capacity`) is sent the submit only once the run holds one of its slots; with
+  every slot taken the claim is released, the job's label says it waits for the provider, and the message comes back
+  after `slot_recheck_s` (it stays queued in JetStream: nothing is dropped, nothing spins).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -31,8 +34,9 @@ from social_video.v1 import pipeline_pb2
 from svd.bus.consumer import Ack, Outcome, Retry
 from svd.errors import NotFound, is_transient
 from svd.storage import ObjectStore
-from svd.telemetry import tracer
+from svd.telemetry import metrics, tracer
 from video_gateway import prompt_image
+from video_gateway.capacity import Full
 from video_gateway.models import FAILED, SUBMITTING
 from video_gateway.motion import motion_prompt
 from video_gateway.outbound import Outbound
@@ -104,6 +108,8 @@ class Submitter:
         *,
         claim_stale_after_s: float,
         record_budget_s: float,
+        max_in_flight: Mapping[str, int] | None = None,
+        slot_recheck_s: float = 5.0,
     ) -> None:
         self._submissions = submissions
         self._providers = providers
@@ -112,6 +118,8 @@ class Submitter:
         self._image = image
         self._claim_stale_after_s = claim_stale_after_s
         self._record_budget_s = record_budget_s
+        self._max_in_flight = dict(max_in_flight or {})
+        self._slot_recheck_s = slot_recheck_s
 
     async def still_ready(self, event: pipeline_pb2.StillReady) -> Outcome:
         ref = event.ref
@@ -186,8 +194,8 @@ class Submitter:
         ref = event.ref
         if not self._providers:
             return await self._fail(ref, NO_PROVIDER, attempt.token)
-        await self._outbound.progress(ref, c.JOB_STEP_SUBMITTING, 0, "Submitting to the video provider")
         errors: list[str] = []
+        announced = False
         for provider in self._providers:
             try:
                 image = await self._image_for(prompt_image.animated_key(event), provider.name)
@@ -198,6 +206,13 @@ class Submitter:
                     event.spec.aspect_ratio or "9:16",
                     event.spec.with_audio,
                 )
+                provider.adapter.check(request)  # a clip it cannot make does not wait for its slot
+                full = await self._reserve(ref, provider.name, attempt.token)
+                if full is not None:
+                    return await self._wait_for_slot(ref, full, attempt.token)
+                if not announced:
+                    await self._outbound.progress(ref, c.JOB_STEP_SUBMITTING, 0, "Submitting to the video provider")
+                    announced = True
                 submitted = await provider.submit(request, ref.job_id, attempt)
             except NotFound as exc:
                 return await self._fail(ref, f"the still is missing: {exc}", attempt.token)
@@ -214,6 +229,23 @@ class Submitter:
             span.set_attribute("social_video.provider_job_id", submitted.task_id)
             return await self._record(event, provider, submitted, attempt)
         return await self._fail(ref, "; ".join(errors) or NO_PROVIDER, attempt.token)
+
+    async def _reserve(self, ref: pipeline_pb2.JobRef, provider: str, token: str) -> Full | None:
+        try:
+            return await self._submissions.reserve(
+                ref.job_id, ref.run, token, provider, self._max_in_flight.get(provider, 0)
+            )
+        except LookupError as exc:
+            raise ClaimLost(str(exc)) from exc
+
+    async def _wait_for_slot(self, ref: pipeline_pb2.JobRef, full: Full, token: str) -> Outcome:
+        """Every slot of the provider is taken: give the run back (nothing was sent) and look again later."""
+        await self._release(ref, token)
+        metrics.provider_waiting.add(1, {"provider": full.provider, "status": "MAX_IN_FLIGHT"})
+        await self._outbound.progress(
+            ref, c.JOB_STEP_SUBMITTING, 0, full.label, key=f"slot.{full.provider}.{full.in_flight}"
+        )
+        return Retry(self._slot_recheck_s, full.label)
 
     async def _record(
         self, event: pipeline_pb2.StillReady, provider: PooledProvider, submitted: Submitted, attempt: _Attempt
