@@ -1,4 +1,4 @@
-"""Generates the Python contract stubs (messages, gRPC, and their type stubs) from `proto/` into `libs/`.
+"""Generates the Python contract stubs (messages, gRPC, Connect, and their type stubs) from `proto/` into `libs/`.
 
 `python -m svd.codegen` rewrites `libs/social_video/`; `python -m svd.codegen --check` exits 1 when the committed
 stubs differ from what the protos generate (the test suite runs the check, so stale stubs cannot land).
@@ -28,7 +28,7 @@ def _plugin(name: str) -> str:
     candidate = scripts / name
     found = candidate if candidate.exists() else shutil.which(name)
     if not found:
-        raise RuntimeError(f"protoc plugin {name} not found (pip install mypy-protobuf)")
+        raise RuntimeError(f"protoc plugin {name} not found (pip install -r requirements-dev.txt)")
     return str(found)
 
 
@@ -42,10 +42,14 @@ def generate(out_dir: Path) -> None:
         f"--proto_path={well_known}",
         f"--plugin=protoc-gen-mypy={_plugin('protoc-gen-mypy')}",
         f"--plugin=protoc-gen-mypy_grpc={_plugin('protoc-gen-mypy_grpc')}",
+        f"--plugin=protoc-gen-connectrpc={_plugin('protoc-gen-connectrpc')}",
         f"--python_out={out_dir}",
         f"--grpc_python_out={out_dir}",
         f"--mypy_out={out_dir}",
         f"--mypy_grpc_out={out_dir}",
+        # Connect (HTTP/1.1 JSON or protobuf, for browsers and curl) over the same google.protobuf messages.
+        f"--connectrpc_out={out_dir}",
+        "--connectrpc_opt=protobuf=google",
         *protos,
     ]
     if protoc.main(args) != 0:

@@ -16,6 +16,7 @@ from faststream.nats import NatsBroker
 from svd.apikeys import DatabaseKeyStore, migrate_keys
 from svd.db import create_engine
 from svd.grpc.auth import KeyStore, StaticKeyStore
+from svd.grpc.connect import ASGIApp, connect_app, start_http
 from svd.grpc.server import ServiceBinding, start_server, tls_credentials
 from svd.settings import BaseServiceSettings, DatabaseSettings
 from svd.telemetry import setup_telemetry, shutdown_telemetry
@@ -48,8 +49,12 @@ async def serve_until_stopped(
     stop: asyncio.Event,
     bindings: Sequence[ServiceBinding] = (),
     broker: NatsBroker | None = None,
+    http_fallback: ASGIApp | None = None,
 ) -> None:
     """Start the bus consumers and the gRPC server (health and reflection included), run until `stop`, then drain.
+
+    With `HTTP_LISTEN` set, the bindings that have a Connect application are served there too, and whatever else is
+    asked of that listener goes to `http_fallback` (the dispatcher's console).
 
     Callers authenticate with the configured keys (`SVD_API_KEYS`) and, for a service with a database, also with
     keys issued by `svd keys create`.
@@ -66,13 +71,19 @@ async def serve_until_stopped(
     servers = await start_server(
         settings.grpc_listen, bindings, keys, credentials, health_listen=settings.grpc_health_listen
     )
+    rpc_grace = min(settings.shutdown_grace_s, 5.0)
+    http = None
     try:
+        if settings.http_listen:
+            http = await start_http(settings.http_listen, connect_app(bindings, keys, http_fallback), rpc_grace)
         await stop.wait()
     finally:
         # Stop taking work first: the broker stops fetching and waits (up to the grace) for running handlers, which
         # may still call peers; then in-flight RPCs get a short grace of their own.
         if broker is not None:
             await broker.stop()
-        await servers.stop(min(settings.shutdown_grace_s, 5.0))
+        if http is not None:
+            await http.stop(rpc_grace)
+        await servers.stop(rpc_grace)
         if key_engine is not None:
             await key_engine.dispose()

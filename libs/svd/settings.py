@@ -22,7 +22,8 @@ _CONFIG = SettingsConfigDict(extra="ignore", case_sensitive=False, hide_input_in
 
 class BaseServiceSettings(NatsSettings):
     """Settings every service has: the bus (`svd.bus.connection`), its gRPC listen address (TLS when given a
-    certificate and key) and the API keys it accepts, and the CA its gRPC clients trust (plaintext without one)."""
+    certificate and key), its Connect listen address, the API keys it accepts, and the CA its gRPC clients trust
+    (plaintext without one)."""
 
     model_config = _CONFIG
 
@@ -33,6 +34,9 @@ class BaseServiceSettings(NatsSettings):
     # The kubelet's native gRPC probes cannot speak TLS: with TLS on, they check this plaintext listener, which
     # serves grpc.health.v1 alone (the same statuses as the main server). Empty: no such listener.
     grpc_health_listen: str = Field(default="", description="host:port of a plaintext, health-only gRPC listener")
+    # Connect (HTTP/1.1, JSON or protobuf) beside gRPC, for browsers and curl: the same services, keys and errors
+    # (`svd.grpc.connect`), plaintext (TLS ends at the ingress). Empty: no HTTP listener.
+    http_listen: str = Field(default="", description="host:port the Connect (HTTP) server binds")
     # JSON object: sha256 hex digest of an API key → tenant id, or "*" for an admin key.
     svd_api_keys: dict[str, str] = Field(default_factory=dict)
     # On SIGTERM: stop fetching, then let running handlers finish for this long; what still runs is cancelled and its

@@ -69,6 +69,8 @@ def _summary(home: Path, doc: dict[str, Any]) -> Table:
         ("S3", f"{doc.get('s3_endpoint')}  bucket {doc.get('s3_bucket')}"),
         ("Provider simulator", doc.get("runway_base_url")),
         ("video_gateway gRPC", _listed(doc.get("grpc", {}).get("video_gateway"))),
+        ("dispatcher Connect", _listed(doc.get("http", {}).get("dispatcher"))),
+        ("Console", doc.get("console_url")),
         ("stack.json", str(state_path(home.expanduser().resolve()))),
     ]
     for label, value in rows:

@@ -331,6 +331,8 @@ TOPOLOGY = Task(name="topology", run=provision_topology)
 # --- the Python services ------------------------------------------------------------------
 
 _TARGET_VARS = {"billing": "BILLING_GRPC_TARGET", "media_store": "MEDIA_GRPC_TARGET"}
+# Services that serve Connect (HTTP/1.1) beside gRPC on a port of their own; the dispatcher's serves the console too.
+HTTP_SERVICES = ("dispatcher", "media_store", "billing")
 
 
 def instance_names(name: str, replicas: int) -> tuple[str, ...]:
@@ -344,6 +346,8 @@ def _service_env(ctx: Context, instance: str, user: str) -> dict[str, str]:
         "METRICS_HOST": LOCALHOST,
         "METRICS_PORT": str(ctx.port(instance, "metrics")),
     }
+    if "http" in ctx.ports[instance]:
+        env["HTTP_LISTEN"] = ctx.addr(instance, "http")
     if f"nats_password_{user}" in ctx.secrets:  # a service of the topology logs in to NATS as itself
         env["NATS_URL"] = ",".join(nats_urls(ctx, user))
     return env
@@ -366,20 +370,28 @@ def service(
     def stop_wait(ctx: Context) -> float:
         return grace.stop_wait(module or name, child_env(ctx, component))
 
-    def addresses(ctx: Context) -> str | list[str]:
-        found = [ctx.addr(each) for each in instances]
+    def addresses(ctx: Context, which: str | None = None) -> str | list[str]:
+        found = [ctx.addr(each, which) for each in instances]
         return found[0] if replicas == 1 else found
+
+    def facts(ctx: Context) -> dict[str, Any]:
+        found: dict[str, Any] = {
+            "grpc": {name: addresses(ctx)},
+            "metrics": {instance: f"http://{ctx.addr(instance, 'metrics')}/metrics"},
+        }
+        if name in HTTP_SERVICES:
+            found["http"] = {name: addresses(ctx, "http")}
+        if name == "dispatcher":
+            found["console_url"] = f"http://{ctx.addr(instances[0], 'http')}/"
+        return found
 
     component = Component(
         name=instance,
-        ports=("grpc", "metrics"),
+        ports=("grpc", "metrics", "http") if name in HTTP_SERVICES else ("grpc", "metrics"),
         command=lambda ctx: [sys.executable, "-m", module or name],
         own_env=lambda ctx: _service_env(ctx, instance, user),
         ready=lambda ctx: checks.grpc_serving(ctx.addr(instance)),
-        facts=lambda ctx: {
-            "grpc": {name: addresses(ctx)},
-            "metrics": {instance: f"http://{ctx.addr(instance, 'metrics')}/metrics"},
-        },
+        facts=facts,
         exports=lambda ctx: Exports(defaults={target_var: target(addresses(ctx))} if target_var else {}),
         is_service=True,
         in_data_dir=False,

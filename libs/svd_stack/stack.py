@@ -121,10 +121,12 @@ def _render(ctx: Context, processes: dict[str, Record], shape: Shape | None = No
     if shape is not None:
         doc["shape"] = {"nats_cluster": shape.nats_cluster, "replicas": shape.replicas}
     grpc: dict[str, str] = {}
+    http: dict[str, str] = {}
     scrape: dict[str, str] = {}
     for comp in _components(ctx.plan):
         facts = comp.facts(ctx)
         grpc.update(facts.pop("grpc", {}))
+        http.update(facts.pop("http", {}))
         scrape.update(facts.pop("metrics", {}))
         doc.update(facts)
         record = processes.setdefault(comp.name, {"pid": None})
@@ -132,6 +134,7 @@ def _render(ctx: Context, processes: dict[str, Record], shape: Shape | None = No
         record.update(ports=ports, port=ports[comp.ports[0]], log=str(ctx.log(comp.name)))
     doc.update(
         grpc=grpc,
+        http=http,
         metrics=scrape,
         admin_api_key=ctx.secrets["admin_api_key"],
         secrets=dict(ctx.secrets),

@@ -20,38 +20,26 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from svd import errors
-from svd.grpc.auth import KeyStore, bearer_token, current_principal
+from svd.grpc.auth import KeyStore, current_principal
+from svd.grpc.policy import authenticate as authenticate_caller
+from svd.grpc.policy import failure_of
 
 log = logging.getLogger(__name__)
-
-STATUS_OF: dict[type[errors.DomainError], grpc.StatusCode] = {
-    errors.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
-    errors.NotFound: grpc.StatusCode.NOT_FOUND,
-    errors.AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
-    errors.FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
-    errors.Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
-    errors.PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
-    errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
-}
 
 OPEN_PREFIXES = ("/grpc.health.v1.Health/",)
 
 
-def status_of(error: errors.DomainError) -> grpc.StatusCode:
-    for kind in type(error).__mro__:
-        if kind in STATUS_OF:
-            return STATUS_OF[kind]  # type: ignore[index]
-    return grpc.StatusCode.UNKNOWN
-
-
 @dataclass(frozen=True)
 class ServiceBinding:
-    """One servicer and how to add it to a server (`add_XServicer_to_server`) plus its full name."""
+    """One servicer and how to add it to a server (`add_XServicer_to_server`) plus its full name; with `connect`
+    (the generated `XASGIApplication`), the service's HTTP listener serves it over Connect too (`svd.grpc.connect`):
+    every method, or those named in `connect_methods`."""
 
     add: Callable[[Any, grpc.aio.Server], None]
     servicer: Any
     full_name: str
+    connect: Callable[..., Any] | None = None
+    connect_methods: frozenset[str] | None = None
 
 
 class AuthAndErrorsInterceptor(grpc.aio.ServerInterceptor):
@@ -88,24 +76,17 @@ def _wrap(handler: grpc.RpcMethodHandler, keys: KeyStore, method: str) -> grpc.R
 
     async def authenticate(context: grpc.aio.ServicerContext) -> None:
         metadata = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
-        token = bearer_token(metadata)
         try:
-            found = await keys.lookup(token) if token else None
+            current_principal.set(await authenticate_caller(keys, metadata))
         except Exception as exc:  # noqa: BLE001 - abort_with re-raises what it does not map
             await abort_with(context, exc)
-        if found is None:
-            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid API key")
-        current_principal.set(found)
 
     async def abort_with(context: grpc.aio.ServicerContext, exc: Exception) -> NoReturn:
-        """A domain error becomes its status; an infrastructure failure (the database restarting, the object store
-        away) becomes UNAVAILABLE, which callers retry, rather than UNKNOWN, which they must not; anything else (a
+        """A domain error or an infrastructure failure becomes its status (`svd.grpc.policy`); anything else (a
         bug, or an abort of the handler's own) goes on as it is."""
-        if isinstance(exc, errors.DomainError):
-            await context.abort(status_of(exc), exc.message)
-        if errors.is_transient(exc):
-            log.warning("%s: unavailable (%s: %s)", method, type(exc).__name__, exc)
-            await context.abort(grpc.StatusCode.UNAVAILABLE, "temporarily unavailable, retry later")
+        failure = failure_of(exc, method)
+        if failure is not None:
+            await context.abort(grpc.StatusCode[failure.status], failure.message)
         raise exc
 
     serialization = {

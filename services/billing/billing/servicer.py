@@ -176,11 +176,19 @@ class BillingServicer(billing_pb2_grpc.BillingServicer):
         return billing_pb2.ListRatesResponse(rates=[_rate(r) for r in await self._ledger.rates()])
 
 
+# What a browser may ask billing over Connect: reading balances, the ledger, quotes and rates. Moving credits
+# (Reserve, Consume, Release, Grant, SetRate) stays on gRPC, between services and operators.
+CONNECT_METHODS = frozenset({"GetBalance", "ListLedger", "Quote", "ListRates"})
+
+
 def binding(ledger: Ledger, default_ttl_s: int) -> Any:
+    from social_video.v1 import billing_connect
     from svd.grpc.server import ServiceBinding
 
     return ServiceBinding(
         billing_pb2_grpc.add_BillingServicer_to_server,
         BillingServicer(ledger, default_ttl_s),
         billing_pb2.DESCRIPTOR.services_by_name["Billing"].full_name,
+        billing_connect.BillingASGIApplication,
+        CONNECT_METHODS,
     )

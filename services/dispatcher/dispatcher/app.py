@@ -21,12 +21,16 @@ from dispatcher.watch import JobEventFeed, JobWatch
 from dispatcher.webhooks import Deliverer, Fanout, Sender, WebhooksServicer, WebhookWorker, listen, media_lookup
 from dispatcher.webhooks.domain import address_policy
 from social_video.v1 import (
+    brands_connect,
     brands_pb2,
     brands_pb2_grpc,
+    jobs_connect,
     jobs_pb2,
     jobs_pb2_grpc,
+    operations_connect,
     operations_pb2,
     operations_pb2_grpc,
+    webhooks_connect,
     webhooks_pb2,
     webhooks_pb2_grpc,
 )
@@ -131,21 +135,25 @@ async def main(stop: asyncio.Event) -> None:
                                 JobRetries(lifecycle),
                             ),
                             jobs_pb2.DESCRIPTOR.services_by_name["VideoJobs"].full_name,
+                            jobs_connect.VideoJobsASGIApplication,
                         ),
                         ServiceBinding(
                             brands_pb2_grpc.add_BrandsServicer_to_server,
                             BrandsServicer(sessions, store, settings.brand_logo_max_pixels),
                             brands_pb2.DESCRIPTOR.services_by_name["Brands"].full_name,
+                            brands_connect.BrandsASGIApplication,
                         ),
                         ServiceBinding(
                             operations_pb2_grpc.add_OperationsServicer_to_server,
                             OperationsServicer(DeadLetters(sessions, letters), sessions),
                             operations_pb2.DESCRIPTOR.services_by_name["Operations"].full_name,
+                            operations_connect.OperationsASGIApplication,
                         ),
                         ServiceBinding(
                             webhooks_pb2_grpc.add_WebhooksServicer_to_server,
                             WebhooksServicer(sessions, cipher, settings, hooks.wake.set),
                             webhooks_pb2.DESCRIPTOR.services_by_name["Webhooks"].full_name,
+                            webhooks_connect.WebhooksASGIApplication,
                         ),
                     ],
                     broker=broker,

@@ -16,7 +16,7 @@ from media_store.servicer import MediaServicer
 from media_store.settings import MediaSettings
 from media_store.sweeps import Sweeps
 from media_store.usecases import MediaStore, TransferConfig
-from social_video.v1 import media_pb2, media_pb2_grpc, pipeline_pb2
+from social_video.v1 import media_connect, media_pb2, media_pb2_grpc, pipeline_pb2
 from svd import db
 from svd.bus import topology
 from svd.bus.broker import make_broker
@@ -110,6 +110,7 @@ async def main(stop: asyncio.Event) -> None:
                             media_pb2_grpc.add_MediaServicer_to_server,
                             MediaServicer(sessions, store, settings.download_url_ttl_s),
                             media_pb2.DESCRIPTOR.services_by_name["Media"].full_name,
+                            media_connect.MediaASGIApplication,
                         )
                     ],
                     broker=broker,
