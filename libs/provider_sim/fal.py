@@ -217,6 +217,9 @@ async def cancel(request: Request) -> Response:
     ctx = get_context(request)
     if (rejected := _reject(request, ctx)) is not None:
         return rejected
+    request_id = request.path_params["request_id"]
+    if (fault := ctx.faults.take_cancel_fault(PROVIDER, api_key(request), request_id)) is not None:
+        return _fault_response(fault, "cancel")  # refused: the request runs on
     task = _find(request, ctx)
     if task is None:
         return JSONResponse({"status": "NOT_FOUND"}, status_code=404)

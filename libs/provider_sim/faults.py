@@ -13,8 +13,11 @@ HTTP faults (answered instead of the real response): ``submit_status``,
 ``status_error`` (Runway ``GET /v1/tasks/{id}``, fal ``.../status``),
 ``result_error`` (fal ``GET .../requests/{id}``), ``auth_error`` (any call
 with the key), ``output_error`` (the download of a finished task's output, as
-a CDN refusing for a while: the task and its output stay). ``submit_delay_seconds`` accepts the submit (the task exists
-and runs) but answers only that much later, as an overloaded API does: a
+a CDN refusing for a while: the task and its output stay), ``cancel_error``
+(Runway ``DELETE /v1/tasks/{id}``, fal ``PUT .../cancel``: the cancel is refused
+and the task runs on, as from a provider that can no longer stop it).
+``submit_delay_seconds`` accepts the submit (the task exists and runs) but
+answers only that much later, as an overloaded API does: a
 client that gave up waiting never learns the task id. Task faults (fixed on a task when it is submitted):
 ``task_outcome``/``failure_code``, ``corrupt_output``, ``expired_output``,
 ``throttle_seconds``, ``slow_seconds``, ``never_finish``.
@@ -63,6 +66,8 @@ class FaultConfig(BaseModel):
     result_error_count: int = Field(default=1, ge=0)
     output_error: int | None = Field(default=None, ge=400, le=599)
     output_error_count: int = Field(default=1, ge=0)
+    cancel_error: int | None = Field(default=None, ge=400, le=599)
+    cancel_error_count: int = Field(default=1, ge=0)
     auth_error: Literal[401, 403] | None = None
     auth_error_count: int = Field(default=1, ge=0)
     # Task faults.
@@ -147,6 +152,8 @@ class FaultPlan:
             put("result", cfg.result_error_count, HttpFault(cfg.result_error, cfg.retry_after))
         if cfg.output_error is not None:
             put("output", cfg.output_error_count, HttpFault(cfg.output_error, cfg.retry_after))
+        if cfg.cancel_error is not None:
+            put("cancel", cfg.cancel_error_count, HttpFault(cfg.cancel_error, cfg.retry_after))
         if cfg.auth_error is not None:
             put("auth", cfg.auth_error_count, HttpFault(cfg.auth_error, None))
         if cfg.task_outcome is not None or cfg.failure_code is not None:
@@ -199,6 +206,10 @@ class FaultPlan:
 
     def take_result_fault(self, provider: str, key: str | None, task_id: str | None) -> HttpFault | None:
         fault: HttpFault | None = self._take("result", provider, key, task_id)
+        return fault
+
+    def take_cancel_fault(self, provider: str, key: str | None, task_id: str | None) -> HttpFault | None:
+        fault: HttpFault | None = self._take("cancel", provider, key, task_id)
         return fault
 
     def take_output_fault(self, task_id: str) -> HttpFault | None:

@@ -123,8 +123,11 @@ async def delete_task(request: Request) -> Response:
     ctx = get_context(request)
     if (rejected := _reject(request, ctx)) is not None:
         return rejected
-    task = _visible(ctx, request.path_params["task_id"], request.state.api_key)
-    request.state.task_id = request.path_params["task_id"]
+    task_id = request.path_params["task_id"]
+    request.state.task_id = task_id
+    if (fault := ctx.faults.take_cancel_fault("runway", request.state.api_key, task_id)) is not None:
+        return _fault_response(fault, "cancel")  # refused: the task runs on
+    task = _visible(ctx, task_id, request.state.api_key)
     if task is None:
         return error_response(404, "Task not found.")
     if task.terminal:

@@ -155,6 +155,16 @@ async def test_status_429_and_5xx_burst_targeted_at_one_task(api: Api, control: 
         await api.cancel(task_id)
 
 
+async def test_a_refused_cancel_leaves_the_task_running_to_its_end(api: Api, control: httpx.AsyncClient) -> None:
+    await arm(control, provider=api.provider, slow_seconds=1.0)
+    target = await api.create()
+    await arm(control, task_id=target, cancel_error=400, cancel_error_count=1)
+    refused = await api.cancel(target)
+    assert refused.status_code == 400 and refused.headers["x-provider-sim-fault"] == "cancel"
+    final = await api.finish(target)
+    assert final["status"] in ("SUCCEEDED", "COMPLETED"), final
+
+
 async def test_failed_task(api: Api, control: httpx.AsyncClient) -> None:
     await arm(control, provider=api.provider, task_outcome="FAILED", failure_code="SAFETY.INPUT.IMAGE")
     final = await api.finish(await api.create())
