@@ -75,7 +75,8 @@ async def serve_until_stopped(
     http = None
     try:
         if settings.http_listen:
-            http = await start_http(settings.http_listen, connect_app(bindings, keys, http_fallback), rpc_grace)
+            app = connect_app(bindings, keys, http_fallback, settings.http_cors_origins)
+            http = await start_http(settings.http_listen, app, rpc_grace)
         await stop.wait()
     finally:
         # Stop taking work first: the broker stops fetching and waits (up to the grace) for running handlers, which

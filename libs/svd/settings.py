@@ -37,6 +37,9 @@ class BaseServiceSettings(NatsSettings):
     # Connect (HTTP/1.1, JSON or protobuf) beside gRPC, for browsers and curl: the same services, keys and errors
     # (`svd.grpc.connect`), plaintext (TLS ends at the ingress). Empty: no HTTP listener.
     http_listen: str = Field(default="", description="host:port the Connect (HTTP) server binds")
+    # Browser origins (scheme://host:port) allowed to call that listener's Connect services from their pages (CORS),
+    # e.g. the TypeScript dashboard's, or the dispatcher console's for media-store. JSON list; empty: same origin only.
+    http_cors_origins: list[str] = Field(default_factory=list)
     # JSON object: sha256 hex digest of an API key → tenant id, or "*" for an admin key.
     svd_api_keys: dict[str, str] = Field(default_factory=dict)
     # On SIGTERM: stop fetching, then let running handlers finish for this long; what still runs is cancelled and its

@@ -340,6 +340,11 @@ def instance_names(name: str, replicas: int) -> tuple[str, ...]:
     return (name,) if replicas == 1 else tuple(f"{name}-{i}" for i in range(1, replicas + 1))
 
 
+def _first(ctx: Context, name: str) -> str:
+    """The component name of a service's first replica (the console's, or the one it shows media from)."""
+    return name if name in ctx.ports else f"{name}-1"
+
+
 def _service_env(ctx: Context, instance: str, user: str) -> dict[str, str]:
     env = {
         "GRPC_LISTEN": ctx.addr(instance),
@@ -348,6 +353,12 @@ def _service_env(ctx: Context, instance: str, user: str) -> dict[str, str]:
     }
     if "http" in ctx.ports[instance]:
         env["HTTP_LISTEN"] = ctx.addr(instance, "http")
+        # The console (the dispatcher's HTTP listener) shows media from media-store's, which lets its page call it.
+        console = f"http://{ctx.addr(_first(ctx, 'dispatcher'), 'http')}"
+        if instance.startswith("dispatcher"):
+            env["CONSOLE_MEDIA_URL"] = f"http://{ctx.addr(_first(ctx, 'media_store'), 'http')}"
+        else:
+            env["HTTP_CORS_ORIGINS"] = json.dumps([console])
     if f"nats_password_{user}" in ctx.secrets:  # a service of the topology logs in to NATS as itself
         env["NATS_URL"] = ",".join(nats_urls(ctx, user))
     return env

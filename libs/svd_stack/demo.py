@@ -32,6 +32,8 @@ async def run_demo(stack: dict, out_dir: Path) -> int:
             "social.post.copy_approved", copy_approved(tenant_id, post_id, f"evt-{short_id()}")
         )
         job = await client.find_job(tenant_id, post_id)
+        if stack.get("console_url"):  # sign in there with stack.json's admin_api_key
+            console.print(f"console:       {stack['console_url']}#/job/{job.job_id}")
         with Progress(
             TextColumn("[bold]{task.description:<40}"),
             BarColumn(),

@@ -1,13 +1,16 @@
 """Connect beside gRPC, on the real wire (HTTP/1.1, JSON, a bearer key): `GetJob`, `ListJobs` and a live `WatchJob`
 answer the same job as gRPC, media-store and billing answer too (billing's money-moving calls stay on gRPC), a tenant
-key gets NOT_FOUND for another tenant's job and a bogus or missing key UNAUTHENTICATED."""
+key gets NOT_FOUND for another tenant's job and a bogus or missing key UNAUTHENTICATED; the client's approval by
+`Posts.ReviewVideo` closes the post as the router's event does (the rejection is the console test's)."""
 
 from __future__ import annotations
+
+import asyncio
 
 import httpx
 import pytest
 
-from social_video.v1 import billing_pb2, jobs_pb2, media_pb2
+from social_video.v1 import billing_pb2, jobs_pb2, media_pb2, posts_pb2
 from social_video.v1 import common_pb2 as c
 from svd_stack.client import CREDIT_TYPE
 from tests.dispatcher.connect_wire import ConnectFailure, server_stream, unary
@@ -15,6 +18,7 @@ from tests.dispatcher.support import approve, new_post, tenant_client
 from tests.dispatcher.test_job_api import issue_key
 
 JOBS = "social_video.v1.VideoJobs"
+REVIEW = "social_video.v1.Posts/ReviewVideo"
 
 
 async def test_connect_answers_the_same_job_as_grpc(stack) -> None:
@@ -47,6 +51,7 @@ async def test_connect_answers_the_same_job_as_grpc(stack) -> None:
 
             listed = await unary(http, key, f"{JOBS}/ListJobs", {"socialPostId": post}, jobs_pb2.ListJobsResponse)
             assert [j.job_id for j in listed.jobs] == [job.job_id]
+            assert listed.jobs[0].post_status == c.POST_STATUS_CLIENT_REVIEW, "a listed job says where its post is"
             assert {
                 j.tenant_id for j in (await unary(http, key, f"{JOBS}/ListJobs", {}, jobs_pb2.ListJobsResponse)).jobs
             } == {tenant}
@@ -66,17 +71,18 @@ async def test_connect_answers_the_same_job_as_grpc(stack) -> None:
                 assert (caught.value.status, caught.value.code) == (401, "unauthenticated")
 
         async with httpx.AsyncClient(base_url=f"http://{http_of['media_store']}", timeout=30) as http:
+            # Read between two gRPC reads: the record may still be settling just after the job (its poster).
+            media_request = media_pb2.GetMediaRequest(media_id=by_grpc.job.media_id)
+            before = (await admin.media.GetMedia(media_request)).media
             media = await unary(
                 http,
                 key,
                 "social_video.v1.Media/GetMedia",
-                {"mediaId": by_grpc.job.media_id},
+                {"mediaId": media_request.media_id},
                 media_pb2.GetMediaResponse,
             )
-            assert (
-                media.media
-                == (await admin.media.GetMedia(media_pb2.GetMediaRequest(media_id=by_grpc.job.media_id))).media
-            )
+            after = (await admin.media.GetMedia(media_request)).media
+            assert media.media in (before, after)
 
         async with httpx.AsyncClient(base_url=f"http://{http_of['billing']}", timeout=30) as http:
             balance = await unary(
@@ -96,3 +102,25 @@ async def test_connect_answers_the_same_job_as_grpc(stack) -> None:
                     billing_pb2.GrantResponse,
                 )
             assert caught.value.code == "unimplemented"
+
+        async with httpx.AsyncClient(base_url=f"http://{http_of['dispatcher']}", timeout=30) as http:
+            review = {"jobId": job.job_id, "reviewer": "REVIEWER_CLIENT", "reviewedBy": "client@brand.example"}
+            refusals = [
+                (key, {**review, "decision": "REVIEW_DECISION_REJECT"}, "invalid_argument"),  # no feedback
+                (other_key, {**review, "decision": "REVIEW_DECISION_APPROVE"}, "not_found"),
+            ]
+            for caller, body, code in refusals:
+                with pytest.raises(ConnectFailure) as caught:
+                    await unary(http, caller, REVIEW, body, posts_pb2.ReviewVideoResponse)
+                assert caught.value.code == code, caught.value
+            approve_it = {**review, "decision": "REVIEW_DECISION_APPROVE"}
+            approved = await unary(http, key, REVIEW, approve_it, posts_pb2.ReviewVideoResponse)
+            assert approved.subject == "social.post.client_approved"
+            for _ in range(100):
+                if (await admin.get_job(job.job_id)).post_status == c.POST_STATUS_APPROVED:
+                    break
+                await asyncio.sleep(0.2)
+            assert (await admin.get_job(job.job_id)).post_status == c.POST_STATUS_APPROVED
+            with pytest.raises(ConnectFailure) as caught:
+                await unary(http, key, REVIEW, approve_it, posts_pb2.ReviewVideoResponse)
+            assert caught.value.code == "failed_precondition", "an approved post has nothing left to review"

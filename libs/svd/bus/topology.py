@@ -115,7 +115,19 @@ class ConsumerSpec:
 # Every service (its NATS user and client name) and the subjects it publishes. Each also publishes the dead letters
 # of what it consumes (`svd.bus.consumer` dead-letters a message itself).
 PUBLISHES: dict[str, tuple[str, ...]] = {
-    "dispatcher": (DESIGN_REQUESTED, CANCEL, POLL, STATUS_CHANGED, NOTIFY_CLIENT, DESIGNER_REQUESTED),
+    # The dispatcher also publishes the reviewers' decisions made through its Posts API (`dispatcher.review`), as the
+    # upstream router would.
+    "dispatcher": (
+        DESIGN_REQUESTED,
+        CANCEL,
+        POLL,
+        STATUS_CHANGED,
+        NOTIFY_CLIENT,
+        DESIGNER_REQUESTED,
+        CLIENT_APPROVED,
+        CLIENT_REJECTED,
+        DESIGN_REJECTED,
+    ),
     "still-frame": (STILL_READY, PROGRESS, FAILED),
     "video-gateway": (SUBMITTED, POLL, READY, PROGRESS, FAILED),
     "media-store": (STORED, PROGRESS, FAILED),

@@ -116,18 +116,40 @@ class ServicerHandlers:
             setattr(self, snake_case(described.name), handler)
 
 
+# What a browser on another origin may send and read (Connect's own headers, and gRPC-Web's for its clients).
+CORS_ALLOW_HEADERS = b"authorization, content-type, connect-protocol-version, connect-timeout-ms, x-user-agent"
+CORS_EXPOSE_HEADERS = b"grpc-status, grpc-message, grpc-status-details-bin"
+
+
 @dataclass(frozen=True)
 class Router:
-    """Routes a request to the Connect application of its service by path, anything else to `fallback`."""
+    """Routes a request to the Connect application of its service by path, anything else to `fallback`; answers
+    CORS for the browser origins in `cors_origins` (a dashboard served elsewhere, the console of another service)."""
 
     services: Mapping[str, ASGIApp]
     fallback: ASGIApp | None = None
+    cors_origins: frozenset[str] = frozenset()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":  # nothing to set up: the handlers exist before the server starts
             return
         prefix = "/" + scope["path"].lstrip("/").split("/", 1)[0]
-        app = self.services.get(prefix, self.fallback)
+        app = self.services.get(prefix)
+        origin = dict(scope.get("headers") or ()).get(b"origin", b"")
+        if app is not None and origin and origin.decode("latin-1") in self.cors_origins:
+            cors = [(b"access-control-allow-origin", origin), (b"vary", b"origin")]
+            if scope["method"] == "OPTIONS":
+                headers = [
+                    *cors,
+                    (b"access-control-allow-methods", b"POST, GET"),
+                    (b"access-control-allow-headers", CORS_ALLOW_HEADERS),
+                    (b"access-control-max-age", b"7200"),
+                ]
+                await send({"type": "http.response.start", "status": 204, "headers": headers})
+                await send({"type": "http.response.body", "body": b""})
+                return
+            send = _with_headers(send, [*cors, (b"access-control-expose-headers", CORS_EXPOSE_HEADERS)])
+        app = app or self.fallback
         if app is None:
             await send({"type": "http.response.start", "status": 404, "headers": [(b"content-type", b"text/plain")]})
             await send({"type": "http.response.body", "body": b"not found"})
@@ -135,14 +157,28 @@ class Router:
         await app(scope, receive, send)
 
 
-def connect_app(bindings: Sequence[ServiceBinding], keys: KeyStore, fallback: ASGIApp | None = None) -> Router:
+def _with_headers(send: Send, extra: list[tuple[bytes, bytes]]) -> Send:
+    async def sending(message: Mapping[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", ()), *extra]}
+        await send(message)
+
+    return sending
+
+
+def connect_app(
+    bindings: Sequence[ServiceBinding],
+    keys: KeyStore,
+    fallback: ASGIApp | None = None,
+    cors_origins: Sequence[str] = (),
+) -> Router:
     """The ASGI application serving every binding that has a Connect application, and `fallback`."""
     services: dict[str, ASGIApp] = {}
     for binding in bindings:
         if binding.connect is not None:
             app = binding.connect(ServicerHandlers(binding, keys))
             services[app.path] = app
-    return Router(services, fallback)
+    return Router(services, fallback, frozenset(cors_origins))
 
 
 def host_and_port(listen: str) -> tuple[str, int]:

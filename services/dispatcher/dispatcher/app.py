@@ -9,10 +9,12 @@ from pathlib import Path
 
 from dispatcher import handlers
 from dispatcher.admission import ADMISSION_CHANNEL, QUEUE_TOPIC, Admission, run_admission
+from dispatcher.console import console_app
 from dispatcher.operations import DeadLetters, DeadLetterStore, OperationsServicer
 from dispatcher.outbound import Outbound
 from dispatcher.ports import BillingClient, MediaClient
 from dispatcher.retry import JobRetries
+from dispatcher.review import PostsServicer, VideoReviews
 from dispatcher.servicer import BrandsServicer, VideoJobsServicer
 from dispatcher.settings import DispatcherSettings
 from dispatcher.sweeper import run_sweeper
@@ -30,6 +32,9 @@ from social_video.v1 import (
     operations_connect,
     operations_pb2,
     operations_pb2_grpc,
+    posts_connect,
+    posts_pb2,
+    posts_pb2_grpc,
     webhooks_connect,
     webhooks_pb2,
     webhooks_pb2_grpc,
@@ -138,6 +143,12 @@ async def main(stop: asyncio.Event) -> None:
                             jobs_connect.VideoJobsASGIApplication,
                         ),
                         ServiceBinding(
+                            posts_pb2_grpc.add_PostsServicer_to_server,
+                            PostsServicer(VideoReviews(sessions, publisher)),
+                            posts_pb2.DESCRIPTOR.services_by_name["Posts"].full_name,
+                            posts_connect.PostsASGIApplication,
+                        ),
+                        ServiceBinding(
                             brands_pb2_grpc.add_BrandsServicer_to_server,
                             BrandsServicer(sessions, store, settings.brand_logo_max_pixels),
                             brands_pb2.DESCRIPTOR.services_by_name["Brands"].full_name,
@@ -157,6 +168,7 @@ async def main(stop: asyncio.Event) -> None:
                         ),
                     ],
                     broker=broker,
+                    http_fallback=console_app(settings),
                 )
             finally:
                 stop.set()

@@ -189,6 +189,15 @@ async def list_jobs(
     return list((await session.execute(query.limit(limit))).all())
 
 
+async def posts_of(session: AsyncSession, rows: list[Any]) -> dict[tuple[str, str], Any]:
+    """The posts of these jobs, by (tenant id, post id)."""
+    keys = {(row.tenant_id, row.social_post_id) for row in rows}
+    if not keys:
+        return {}
+    query = select(posts).where(tuple_(posts.c.tenant_id, posts.c.social_post_id).in_(keys))
+    return {(row.tenant_id, row.social_post_id): row for row in (await session.execute(query)).all()}
+
+
 async def events_after(session: AsyncSession, job_id: str, after_event_id: int) -> list[Any]:
     query = (
         select(job_events)

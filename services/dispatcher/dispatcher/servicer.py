@@ -103,8 +103,14 @@ class VideoJobsServicer(jobs_pb2_grpc.VideoJobsServicer):
                 _parse_token(request.page_token),
             )
             ahead = await positions(session, rows)
+            posts = await repo.posts_of(session, rows)
         token = _page_token(rows[-1]) if len(rows) == limit else ""
-        jobs = [job_message(r, show_hold=caller.is_admin, ahead=ahead.get(r.job_id)) for r in rows]
+        jobs = [
+            job_message(
+                r, posts.get((r.tenant_id, r.social_post_id)), show_hold=caller.is_admin, ahead=ahead.get(r.job_id)
+            )
+            for r in rows
+        ]
         return jobs_pb2.ListJobsResponse(jobs=jobs, next_page_token=token)
 
     async def WatchJob(

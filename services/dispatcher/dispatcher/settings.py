@@ -3,6 +3,7 @@
 from pydantic import Field
 
 from dispatcher.admission.settings import AdmissionSettings
+from dispatcher.console.settings import ConsoleSettings
 from dispatcher.costs import DEFAULT_PRICES, ProviderPrice
 from dispatcher.watch.settings import WatchSettings
 from dispatcher.webhooks.settings import WebhookSettings
@@ -15,7 +16,13 @@ DEFAULT_JOB_DEADLINE_S = 3600
 
 
 class DispatcherSettings(
-    BaseServiceSettings, DatabaseSettings, SpacesSettings, WatchSettings, WebhookSettings, AdmissionSettings
+    BaseServiceSettings,
+    DatabaseSettings,
+    SpacesSettings,
+    WatchSettings,
+    WebhookSettings,
+    AdmissionSettings,
+    ConsoleSettings,
 ):
     billing_grpc_target: str
     media_grpc_target: str
