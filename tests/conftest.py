@@ -126,6 +126,11 @@ def _stack_in(home: Path, overrides: dict[str, str], shape: list[str]) -> Iterat
         # Scaled-down delays need more checks to cover a render on a busy machine (still a bounded window): with a
         # CPU burner beside the suite a render took over 60 s.
         "VIDEO_POLL_MAX_ATTEMPTS": "180",
+        # Every job's clip is encoded twice (the simulator's render, media-store's conform to 1080p): the fastest
+        # libx264 preset keeps the suite from being bound by the encoder. It changes file sizes only; the
+        # deliverable's frame, rate, GOP, bit rate and High profile are what the tests check, and stay.
+        "CONFORM_PRESET": "ultrafast",
+        "PROVIDER_SIM_X264_PRESET": "ultrafast",
         **overrides,
     }
     env.pop("RUNWAY_API_KEY", None)

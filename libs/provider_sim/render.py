@@ -46,7 +46,8 @@ _TONE_LEVEL = 0.05
 ZOOM_MAGNITUDE = 0.08
 SWAY_ZOOM = 0.04
 SWAY_SECONDS_PER_CYCLE = 5.0
-X264_OPTIONS = {"preset": "veryfast", "crf": "23"}
+X264_PRESET = "veryfast"
+X264_CRF = "23"
 _PRODUCER_THREADS = 2
 _LOOKAHEAD = 4
 # AVCOL_* value shared by primaries, transfer and matrix for BT.709; HD players
@@ -226,9 +227,11 @@ def render_mp4(
     *,
     fps: int = FPS,
     audio: bool = False,
+    preset: str = X264_PRESET,
 ) -> RenderResult:
     """Render ``duration_s`` seconds of ``width``x``height`` video at ``fps`` to ``out_path`` (with ``audio``: a
-    quiet stereo AAC tone as long as the video, as a model that generates sound adds one).
+    quiet stereo AAC tone as long as the video, as a model that generates sound adds one). ``preset`` is libx264's
+    speed/size trade-off: it changes the file's size, never its frame size, rate, duration or sound.
 
     ``progress_cb`` receives the encoded fraction (0..1) after each frame; if it
     raises (e.g. :class:`RenderCancelled`) the render stops and no file is left
@@ -251,7 +254,7 @@ def render_mp4(
     target = Path(out_path)
     partial = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.partial")
     try:
-        _encode(YuvCanvas.from_rgb(base), move, frames, (width, height, fps), audio, partial, progress_cb)
+        _encode(YuvCanvas.from_rgb(base), move, frames, (width, height, fps), audio, partial, progress_cb, preset)
         if progress_cb is not None:
             progress_cb(1.0)
         os.replace(partial, target)
@@ -306,6 +309,7 @@ def _encode(
     audio: bool,
     path: Path,
     progress_cb: ProgressCallback | None,
+    preset: str,
 ) -> None:
     width, height, fps = shape
     boxes = view_boxes(move, frames, canvas.luma.width, canvas.luma.height, fps)
@@ -313,7 +317,7 @@ def _encode(
         av.open(str(path), mode="w", format="mp4", options={"movflags": "+faststart"}) as container,
         ThreadPoolExecutor(_PRODUCER_THREADS, thread_name_prefix="render-frame") as pool,
     ):
-        stream = container.add_stream("libx264", rate=fps, options=dict(X264_OPTIONS))
+        stream = container.add_stream("libx264", rate=fps, options={"preset": preset, "crf": X264_CRF})
         stream.width = width
         stream.height = height
         stream.pix_fmt = "yuv420p"

@@ -38,6 +38,11 @@ class SimSettings(BaseSettings):
     public_tls_base_url: str | None = Field(
         default=None, description="Base of https URLs (fal queue URLs, fal outputs); default https://{host}:{tls_port}."
     )
+    x264_preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium"] = Field(
+        default="veryfast",
+        description="libx264 preset of renders: the encoder's speed against the file's size (frame size, rate, "
+        "length and sound are the model's whatever it is).",
+    )
     render_cache: bool = Field(default=True, description="Reuse the MP4 of an identical earlier render.")
     journal_capacity: int = Field(default=200_000, ge=0, description="Request journal records kept (oldest dropped).")
     fal_queue_seconds: float = Field(

@@ -337,7 +337,16 @@ class TaskRunner:
                     task.render_progress = fraction
 
                 render_mp4(
-                    image, req.prompt_text, req.duration, width, height, out, on_progress, fps=req.fps, audio=req.audio
+                    image,
+                    req.prompt_text,
+                    req.duration,
+                    width,
+                    height,
+                    out,
+                    on_progress,
+                    fps=req.fps,
+                    audio=req.audio,
+                    preset=self._settings.x264_preset,
                 )
                 self.cache.store(key, out)
         if task.cancel_event.is_set():

@@ -9,10 +9,6 @@ Caps are checked two ways: by sampling the job API while jobs run, and exactly, 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -24,10 +20,8 @@ import pytest
 from social_video.v1 import common_pb2 as c
 from social_video.v1 import jobs_pb2, pipeline_pb2
 from svd.db.pool import conninfo
-from svd_stack.checks import grpc_serving
 from svd_stack.client import StackClient
-from svd_stack.ports import pick_free_port
-from tests.conftest import REPO, RunningStack
+from tests.conftest import RunningStack
 from tests.dispatcher.admission_support import (
     ADMITTED,
     TENANT_CAP,
@@ -51,6 +45,7 @@ from tests.dispatcher.support import (
     tenant_client,
     wait_job,
 )
+from tests.replica import service_replica
 
 
 @pytest.fixture(scope="module")
@@ -59,37 +54,9 @@ def capped_stack() -> Iterator[RunningStack]:
         yield running
 
 
-@contextlib.contextmanager
-def dispatcher_replica(stack: RunningStack, log_dir: Path) -> Iterator[str]:
-    """A second dispatcher process (the stack's environment, its own gRPC port) sharing the queue and consumers."""
-    raw = Path(f"/proc/{stack.pid('dispatcher')}/environ").read_bytes()
-    env = dict(item.decode().split("=", 1) for item in raw.split(b"\0") if b"=" in item)
-    env["GRPC_LISTEN"] = grpc = f"127.0.0.1:{pick_free_port()}"
-    env.pop("METRICS_PORT", None)  # the stack's dispatcher serves its scrape endpoint there
-    log = log_dir / "dispatcher-replica.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "dispatcher"], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT
-        )
-    try:
-        deadline = time.monotonic() + 90
-        while not grpc_serving(grpc):
-            assert process.poll() is None, f"replica exited: {log.read_text()[-3000:]}"
-            assert time.monotonic() < deadline, "replica not serving after 90 s"
-            time.sleep(0.2)
-        yield grpc
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=45)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-
-
 async def test_two_replicas_never_exceed_the_caps_nor_admit_twice(capped_stack: RunningStack, tmp_path: Path) -> None:
     stack = capped_stack
-    with dispatcher_replica(stack, tmp_path):
+    with service_replica(stack, "dispatcher", tmp_path):
         async with (
             tenant_client(stack, credits=6 * 15) as (client, a),
             tenant_client(stack, credits=3 * 15) as (_, b),

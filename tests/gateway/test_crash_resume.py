@@ -48,7 +48,12 @@ async def test_a_killed_gateway_resumes_every_job_mid_poll_and_finishes_each_onc
 
         async def all_mid_poll() -> bool:
             current = [await client.get_job(j.job_id) for j in jobs]
-            assert all(j.status not in (c.JOB_STATUS_FAILED, c.JOB_STATUS_CANCELLED) for j in current)
+            ended = [
+                (j.job_id, j.status, j.error)
+                for j in current
+                if j.status in (c.JOB_STATUS_FAILED, c.JOB_STATUS_CANCELLED)
+            ]
+            assert not ended, ended
             if not all(j.provider_job_id for j in current):
                 return False
             polled = {r["task_id"] for r in sim.requests(provider="runway", op="status")}

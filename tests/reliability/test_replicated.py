@@ -48,7 +48,6 @@ SERVICES = ("billing", "media_store", "dispatcher", "still_frame", "video_gatewa
 # provider renders tiny 9:16 clips (144x256) so twenty renders cost seconds, not minutes.
 FAST_TAKEOVER = {
     "RUNWAY_RATIO_PORTRAIT": "144:256",
-    "CONFORM_PRESET": "ultrafast",
     "STILL_FRAME_HEARTBEAT_S": "3",
     "STILL_FRAME_CLAIM_LEASE_S": "10",
     "STILL_FRAME_RETRY_S": "2",

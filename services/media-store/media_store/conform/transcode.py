@@ -48,6 +48,9 @@ def x264_options(plan: Plan, settings: EncoderSettings) -> dict[str, str]:
         "profile": "high",
         "threads": str(settings.threads),
         "x264-params": (
+            # The 8x8 transform is what makes x264 write High profile: `ultrafast` turns it off (and the stream
+            # would silently become Constrained Baseline), so it is on whatever the preset.
+            "8x8dct=1:"
             f"keyint={gop}:min-keyint={gop}:scenecut=0:open-gop=0:"
             f"bitrate={target // 1000}:vbv-maxrate={ceiling // 1000}:vbv-bufsize={2 * ceiling // 1000}:"
             "colorprim=bt709:transfer=bt709:colormatrix=bt709"
