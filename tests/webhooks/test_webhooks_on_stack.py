@@ -322,3 +322,42 @@ async def test_an_endpoint_failing_for_days_is_disabled_and_its_tenant_told(stac
         finally:
             release.set()
             await ch.close()
+
+
+async def test_deliveries_past_their_retention_are_pruned_with_their_attempts(stack) -> None:
+    ch, stub = hooks(stack)
+    async with receiver() as recv:
+        try:
+            recv.route("/kept", (204, 0.0))
+            endpoint = await create(stub, "t-retention", recv.url("/kept"))
+            endpoint_id = endpoint.endpoint.endpoint_id
+            for _ in range(2):
+                await stub.SendTest(webhooks_pb2.SendTestRequest(endpoint_id=endpoint_id))
+            await recv.wait_for("/kept", 2)
+            async with asyncio.timeout(30):
+                while True:
+                    sent = [d for d in await deliveries(stub, endpoint_id) if d.status == DELIVERED]
+                    if len(sent) == 2:
+                        break
+                    await asyncio.sleep(0.2)
+            old, recent = sent
+            async with await psycopg.AsyncConnection.connect(conninfo(stack.info["database_url"])) as db:
+                await db.execute(  # as if it had ended 31 days ago (retention: 30)
+                    "UPDATE dispatcher.webhook_deliveries SET updated_at = now() - interval '31 days' "
+                    "WHERE delivery_id = %s",
+                    (old.delivery_id,),
+                )
+                await db.commit()
+                async with asyncio.timeout(30):  # the session stack prunes every second
+                    while True:
+                        if old.delivery_id not in {d.delivery_id for d in await deliveries(stub, endpoint_id)}:
+                            break
+                        await asyncio.sleep(0.5)
+                left = await db.execute(
+                    "SELECT delivery_id FROM dispatcher.webhook_attempts WHERE delivery_id = ANY(%s)",
+                    ([old.delivery_id, recent.delivery_id],),
+                )
+                assert [row[0] for row in await left.fetchall()] == [recent.delivery_id]
+            assert [d.delivery_id for d in await deliveries(stub, endpoint_id)] == [recent.delivery_id]
+        finally:
+            await ch.close()

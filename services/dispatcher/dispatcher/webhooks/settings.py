@@ -35,6 +35,8 @@ class WebhookSettings(BaseSettings):
     webhook_secret_overlap_s: float = Field(default=86400.0, gt=0)
     # Deliveries (and their attempts) that ended are kept this long, then pruned.
     webhook_retention_days: float = Field(default=30.0, gt=0)
+    # How often each replica prunes them (the first time a minute after start, or sooner if this is shorter).
+    webhook_prune_interval_s: float = Field(default=3600.0, gt=0)
     # How often the worker looks for due work when nothing woke it.
     webhook_poll_interval_s: float = Field(default=1.0, gt=0)
     # Development only: endpoints may be private or loopback addresses, and plain http is allowed to loopback.

@@ -4,8 +4,8 @@ It wakes when the outbox trigger notifies (`svd_webhooks`, through the process's
 otherwise looks every `webhook_poll_interval_s` (retries come due without any notification). Every
 `webhook_health_interval_s` it disables endpoints that have failed for `webhook_disable_after_s` — telling their
 tenant with a `notify.client` event first, under a deterministic message id, so a crash between the two repeats the
-notice (deduplicated) rather than losing it — and once an hour it prunes deliveries and events past retention. Every
-replica runs one; they share the work through row locks.
+notice (deduplicated) rather than losing it — and every `webhook_prune_interval_s` (an hour) it prunes deliveries and
+events past retention. Every replica runs one; they share the work through row locks.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from svd.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
-PRUNE_EVERY_S = 3600.0
+FIRST_PRUNE_AFTER_S = 60.0
 PRUNE_BATCH = 10_000
 DRAIN_GRACE_S = 5.0
 
@@ -56,7 +56,7 @@ class WebhookWorker:
         recorder = asyncio.create_task(self._deliverer.record_forever(finished))
         loop = asyncio.get_running_loop()
         next_health = loop.time()
-        next_prune = loop.time() + 60.0
+        next_prune = loop.time() + min(FIRST_PRUNE_AFTER_S, self._settings.webhook_prune_interval_s)
         try:
             while not stop.is_set():
                 busy = False
@@ -68,7 +68,7 @@ class WebhookWorker:
                         next_health = loop.time() + self._settings.webhook_health_interval_s
                     if loop.time() >= next_prune:
                         await self.prune()
-                        next_prune = loop.time() + PRUNE_EVERY_S
+                        next_prune = loop.time() + self._settings.webhook_prune_interval_s
                 except Exception:
                     log.exception("webhook worker round failed; trying again")
                     await _wait_any(stop, timeout_s=self._settings.webhook_poll_interval_s)
