@@ -7,6 +7,10 @@ pull from it (`$JS.API.CONSUMER.MSG.NEXT.<stream>.<durable>`) and settle what it
 publish acks and pulled messages arrive there). So it cannot publish an event it does not own, read another
 service's queue or another tenant's events off the wire, nor create, change or delete a stream.
 
+One exception is deliberate: the dispatcher hosts the operators' dead-letter API (`Operations`), so it may also read,
+look up and purge the `DEAD_LETTER` stream's messages and replay a letter to its original subject — any subject a
+consumer reads (the replay is recorded with the operator's key).
+
 The dev stack writes these into its NATS config (`svd_stack.nats_server`); `render_users` gives the same table in
 the shape of the NATS server's `authorization.users`, for the chart values of a real cluster.
 """
@@ -22,10 +26,21 @@ from svd.bus.topology import (
     CLIENT_REJECTED,
     CONSUMERS,
     COPY_APPROVED,
+    DEAD_LETTER,
     DESIGN_REJECTED,
     PUBLISHES,
     dead_letter_subject,
 )
+
+# The service that serves `Operations` (dead letters listed, shown, replayed, purged).
+OPERATIONS_HOST = "dispatcher"
+
+
+def operations_rights() -> list[str]:
+    """What dead-letter operations publish: the DEAD_LETTER stream's info, message-get and purge requests, and the
+    original subjects replays go back to."""
+    stream_api = [f"$JS.API.STREAM.{verb}.{DEAD_LETTER}" for verb in ("INFO", "MSG.GET", "PURGE")]
+    return stream_api + [spec.subject for spec in CONSUMERS if spec.stream != DEAD_LETTER]
 
 
 @dataclass(frozen=True)
@@ -54,6 +69,8 @@ def of(service: str) -> Permissions:
             f"$JS.API.CONSUMER.MSG.NEXT.{spec.stream}.{spec.durable}",
             f"$JS.ACK.{spec.stream}.{spec.durable}.>",
         ]
+    if service == OPERATIONS_HOST:
+        publish += operations_rights()
     return Permissions(publish=tuple(dict.fromkeys(publish)), subscribe=(f"{inbox_prefix(service)}.>",))
 
 

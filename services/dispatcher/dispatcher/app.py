@@ -80,7 +80,7 @@ async def main(stop: asyncio.Event) -> None:
         async with (
             ObjectStore.open(settings) as store,
             JobEventFeed.open(settings.database_url, settings, {ADMISSION_CHANNEL: QUEUE_TOPIC}) as feed,
-            DeadLetterStore.open(settings.nats_url) as letters,
+            DeadLetterStore.open(settings, "dispatcher") as letters,
         ):
             lifecycle = JobLifecycle(
                 sessions,

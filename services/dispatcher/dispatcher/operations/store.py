@@ -19,6 +19,7 @@ from nats.js.errors import NotFoundError
 
 from dispatcher.operations.letters import ALL_LETTERS
 from svd.bus import topology
+from svd.bus.connection import NatsSettings, connect_options
 from svd.errors import NotFound
 
 API_TIMEOUT_S = 10.0
@@ -39,9 +40,11 @@ class DeadLetterStore:
 
     @classmethod
     @asynccontextmanager
-    async def open(cls, nats_url: str) -> AsyncIterator[DeadLetterStore]:
-        servers = [url.strip() for url in nats_url.split(",")]
-        nc = await nats.connect(servers=servers, name="dispatcher-operations", max_reconnect_attempts=-1)
+    async def open(cls, settings: NatsSettings, client_name: str) -> AsyncIterator[DeadLetterStore]:
+        """A connection of its own, with the service's credentials, TLS and inbox (its NATS user's permissions
+        allow replies there only)."""
+        options = connect_options(settings, client_name) | {"name": f"{client_name}-operations"}
+        nc = await nats.connect(**options, max_reconnect_attempts=-1)
         try:
             yield cls(nc)
         finally:
