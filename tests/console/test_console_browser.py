@@ -1,7 +1,8 @@
 """The console in a real headless Chromium (Debian's, driven by Playwright): sign in with a tenant key, watch a running
-job's badge and progress move without reloading, open it when done and see its video play (autoplay, muted, loop),
-reject it with feedback and follow the new run (the feedback in its motion prompt, the old video shown unlinked),
-cancel that run. Screenshots of the job page at phone and desktop sizes go to `test-artifacts/console/`.
+job's badge and progress move without reloading, open it when done and see its video play (autoplay, muted, loop)
+beside its poster and still, reject it with feedback and follow the new run (the feedback in its motion prompt, the
+old video shown unlinked), cancel that run. Screenshots of the job page at phone and desktop sizes go to
+`test-artifacts/console/`.
 
 The browser is the system's `chromium` (`make chromium` installs it as root with apt-get); where it is missing the
 test is skipped and says why, except on CI, where a missing browser fails it.
@@ -19,11 +20,14 @@ from playwright.async_api import Page, async_playwright
 
 from social_video.v1 import common_pb2 as c
 from social_video.v1 import jobs_pb2
-from tests.dispatcher.support import approve, new_post, tenant_client, wait_job
+from tests.dispatcher.support import Simulator, approve, new_post, tenant_client, wait_job
 from tests.dispatcher.test_job_api import issue_key
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "console"
 FEEDBACK = "Warmer light on the beans and a slower pan"
+# The provider takes this long over the first run, so the page sees it move (on a fast machine a whole run can take
+# less than the page's first look).
+SLOW_RUN_S = 12
 # Samples what every job card shows, ten times a second, into window.__seen (the page is never reloaded: the
 # samples of one page are all there is).
 RECORDER = """() => {
@@ -65,6 +69,9 @@ async def screenshots(page: Page, name: str) -> None:
 
 async def test_console_follows_plays_and_rejects_a_video(stack) -> None:
     executable = chromium()
+    sim = Simulator(stack)
+    sim.clear()
+    sim.fault(slow_seconds=SLOW_RUN_S, slow_count=1)
     async with tenant_client(stack) as (admin, tenant), async_playwright() as playwright:
         _, key = issue_key(stack, "--tenant", tenant)
         browser = await playwright.chromium.launch(executable_path=executable)
@@ -106,6 +113,11 @@ async def test_console_follows_plays_and_rejects_a_video(stack) -> None:
                 timeout=60_000,
             )
             assert await page.locator("#trace-id").text_content() == job.trace_id
+            await page.wait_for_function(
+                """() => { const still = document.querySelector('#slides [data-kind="still"] img');
+                           return still && still.complete && still.naturalWidth > 0; }""",
+                timeout=30_000,
+            )
             await screenshots(page, "job")
 
             await page.get_by_label("Feedback (needed to reject)").fill(FEEDBACK)
@@ -124,6 +136,7 @@ async def test_console_follows_plays_and_rejects_a_video(stack) -> None:
             second = await wait_job(admin, second_id)
         finally:
             await browser.close()
+            sim.clear()
 
         assert (second.run, second.wake_reason) == (2, c.WAKE_REASON_CLIENT_REJECTED)
         assert second.status == c.JOB_STATUS_CANCELLED

@@ -56,9 +56,15 @@ async def test_connect_answers_the_same_job_as_grpc(stack) -> None:
                 j.tenant_id for j in (await unary(http, key, f"{JOBS}/ListJobs", {}, jobs_pb2.ListJobsResponse)).jobs
             } == {tenant}
 
+            still = await unary(http, key, f"{JOBS}/GetStillUrl", {"jobId": job.job_id}, jobs_pb2.GetStillUrlResponse)
+            assert (await http.get(still.url)).content[:8] == b"\x89PNG\r\n\x1a\n", "the still frame, signed"
+
             with pytest.raises(ConnectFailure) as caught:
                 await unary(http, other_key, f"{JOBS}/GetJob", {"jobId": job.job_id}, jobs_pb2.GetJobResponse)
             assert (caught.value.status, caught.value.code) == (404, "not_found")
+            with pytest.raises(ConnectFailure) as caught:
+                await unary(http, other_key, f"{JOBS}/GetStillUrl", {"jobId": job.job_id}, jobs_pb2.GetStillUrlResponse)
+            assert caught.value.code == "not_found"
             with pytest.raises(ConnectFailure) as caught:
                 async for _ in server_stream(
                     http, other_key, f"{JOBS}/WatchJob", {"jobId": job.job_id}, jobs_pb2.WatchJobResponse

@@ -21,7 +21,7 @@ from connectrpc.protocol import ProtocolType
 from connectrpc.server import ConnectASGIApplication, ConnectWSGIApplication, DEFAULT_READ_MAX_BYTES, Endpoint, EndpointSync
 from pyqwest import Client, SyncClient
 
-from .jobs_pb2 import CancelJobRequest, CancelJobResponse, GetJobEventsRequest, GetJobEventsResponse, GetJobRequest, GetJobResponse, ListJobsRequest, ListJobsResponse, RetryJobRequest, RetryJobResponse, WatchJobRequest, WatchJobResponse
+from .jobs_pb2 import CancelJobRequest, CancelJobResponse, GetJobEventsRequest, GetJobEventsResponse, GetJobRequest, GetJobResponse, GetStillUrlRequest, GetStillUrlResponse, ListJobsRequest, ListJobsResponse, RetryJobRequest, RetryJobResponse, WatchJobRequest, WatchJobResponse
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator, Mapping
@@ -62,6 +62,13 @@ class VideoJobs(Protocol):
     async def retry_job(self, request: RetryJobRequest, ctx: RequestContext[RetryJobRequest, RetryJobResponse], /) -> RetryJobResponse:
         """
         Run a failed job again as a new attempt (admin, or the job's tenant); idempotent on `request_id`.
+        """
+        raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
+
+    async def get_still_url(self, request: GetStillUrlRequest, ctx: RequestContext[GetStillUrlRequest, GetStillUrlResponse], /) -> GetStillUrlResponse:
+        """
+        A short-lived URL of the job's still frame (the designed image its video was animated from), for reviewers;
+        NOT_FOUND while the job has none.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
@@ -144,6 +151,17 @@ class VideoJobsASGIApplication(ConnectASGIApplication[VideoJobs]):
                         stream_type=StreamType.UNARY,
                     ),
                     function=svc.retry_job,
+                ),
+                "/social_video.v1.VideoJobs/GetStillUrl": Endpoint.unary(
+                    method=MethodInfo(
+                        name="GetStillUrl",
+                        service_name="social_video.v1.VideoJobs",
+                        input=GetStillUrlRequest,
+                        output=GetStillUrlResponse,
+                        idempotency_level=IdempotencyLevel.UNKNOWN,
+                        stream_type=StreamType.UNARY,
+                    ),
+                    function=svc.get_still_url,
                 ),
             },
             interceptors=interceptors,
@@ -312,6 +330,30 @@ class VideoJobsClient(ConnectClient):
             headers=headers,
             timeout_ms=timeout_ms,
         )
+    async def get_still_url(
+        self,
+        request: GetStillUrlRequest,
+        *,
+        headers: Headers | Mapping[str, str] | None = None, 
+        timeout_ms: int | None = None,
+    ) -> GetStillUrlResponse:
+        """
+        A short-lived URL of the job's still frame (the designed image its video was animated from), for reviewers;
+        NOT_FOUND while the job has none.
+        """
+        return await self.execute_unary(
+            request=request,
+            method=MethodInfo(
+                name="GetStillUrl",
+                service_name="social_video.v1.VideoJobs",
+                input=GetStillUrlRequest,
+                output=GetStillUrlResponse,
+                idempotency_level=IdempotencyLevel.UNKNOWN,
+                stream_type=StreamType.UNARY,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
+        )
 
 class VideoJobsSync(Protocol):
     """
@@ -338,6 +380,13 @@ class VideoJobsSync(Protocol):
     def retry_job(self, request: RetryJobRequest, ctx: RequestContext[RetryJobRequest, RetryJobResponse], /) -> RetryJobResponse:
         """
         Run a failed job again as a new attempt (admin, or the job's tenant); idempotent on `request_id`.
+        """
+        raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
+
+    def get_still_url(self, request: GetStillUrlRequest, ctx: RequestContext[GetStillUrlRequest, GetStillUrlResponse], /) -> GetStillUrlResponse:
+        """
+        A short-lived URL of the job's still frame (the designed image its video was animated from), for reviewers;
+        NOT_FOUND while the job has none.
         """
         raise ConnectError(Code.UNIMPLEMENTED, 'Not implemented')
 
@@ -418,6 +467,17 @@ class VideoJobsWSGIApplication(ConnectWSGIApplication):
                         stream_type=StreamType.UNARY,
                     ),
                     function=service.retry_job,
+                ),
+                "/social_video.v1.VideoJobs/GetStillUrl": EndpointSync.unary(
+                    method=MethodInfo(
+                        name="GetStillUrl",
+                        service_name="social_video.v1.VideoJobs",
+                        input=GetStillUrlRequest,
+                        output=GetStillUrlResponse,
+                        idempotency_level=IdempotencyLevel.UNKNOWN,
+                        stream_type=StreamType.UNARY,
+                    ),
+                    function=service.get_still_url,
                 ),
             },
             interceptors=interceptors,
@@ -580,6 +640,30 @@ class VideoJobsClientSync(ConnectClientSync):
                 service_name="social_video.v1.VideoJobs",
                 input=RetryJobRequest,
                 output=RetryJobResponse,
+                idempotency_level=IdempotencyLevel.UNKNOWN,
+                stream_type=StreamType.UNARY,
+            ),
+            headers=headers,
+            timeout_ms=timeout_ms,
+        )
+    def get_still_url(
+        self,
+        request: GetStillUrlRequest,
+        *,
+        headers: Headers | Mapping[str, str] | None = None, 
+        timeout_ms: int | None = None,
+    ) -> GetStillUrlResponse:
+        """
+        A short-lived URL of the job's still frame (the designed image its video was animated from), for reviewers;
+        NOT_FOUND while the job has none.
+        """
+        return self.execute_unary(
+            request=request,
+            method=MethodInfo(
+                name="GetStillUrl",
+                service_name="social_video.v1.VideoJobs",
+                input=GetStillUrlRequest,
+                output=GetStillUrlResponse,
                 idempotency_level=IdempotencyLevel.UNKNOWN,
                 stream_type=StreamType.UNARY,
             ),

@@ -65,6 +65,11 @@ class VideoJobsStub:
                 request_serializer=social__video_dot_v1_dot_jobs__pb2.RetryJobRequest.SerializeToString,
                 response_deserializer=social__video_dot_v1_dot_jobs__pb2.RetryJobResponse.FromString,
                 _registered_method=True)
+        self.GetStillUrl = channel.unary_unary(
+                '/social_video.v1.VideoJobs/GetStillUrl',
+                request_serializer=social__video_dot_v1_dot_jobs__pb2.GetStillUrlRequest.SerializeToString,
+                response_deserializer=social__video_dot_v1_dot_jobs__pb2.GetStillUrlResponse.FromString,
+                _registered_method=True)
 
 
 class VideoJobsServicer:
@@ -109,6 +114,14 @@ class VideoJobsServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetStillUrl(self, request, context):
+        """A short-lived URL of the job's still frame (the designed image its video was animated from), for reviewers;
+        NOT_FOUND while the job has none.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_VideoJobsServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -141,6 +154,11 @@ def add_VideoJobsServicer_to_server(servicer, server):
                     servicer.RetryJob,
                     request_deserializer=social__video_dot_v1_dot_jobs__pb2.RetryJobRequest.FromString,
                     response_serializer=social__video_dot_v1_dot_jobs__pb2.RetryJobResponse.SerializeToString,
+            ),
+            'GetStillUrl': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetStillUrl,
+                    request_deserializer=social__video_dot_v1_dot_jobs__pb2.GetStillUrlRequest.FromString,
+                    response_serializer=social__video_dot_v1_dot_jobs__pb2.GetStillUrlResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -306,6 +324,33 @@ class VideoJobs:
             '/social_video.v1.VideoJobs/RetryJob',
             social__video_dot_v1_dot_jobs__pb2.RetryJobRequest.SerializeToString,
             social__video_dot_v1_dot_jobs__pb2.RetryJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetStillUrl(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/social_video.v1.VideoJobs/GetStillUrl',
+            social__video_dot_v1_dot_jobs__pb2.GetStillUrlRequest.SerializeToString,
+            social__video_dot_v1_dot_jobs__pb2.GetStillUrlResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -41,6 +41,10 @@ class VideoJobsStub:
     CancelJob: _grpc.UnaryUnaryMultiCallable[_jobs_pb2.CancelJobRequest, _jobs_pb2.CancelJobResponse]
     RetryJob: _grpc.UnaryUnaryMultiCallable[_jobs_pb2.RetryJobRequest, _jobs_pb2.RetryJobResponse]
     """Run a failed job again as a new attempt (admin, or the job's tenant); idempotent on `request_id`."""
+    GetStillUrl: _grpc.UnaryUnaryMultiCallable[_jobs_pb2.GetStillUrlRequest, _jobs_pb2.GetStillUrlResponse]
+    """A short-lived URL of the job's still frame (the designed image its video was animated from), for reviewers;
+    NOT_FOUND while the job has none.
+    """
 
 @_typing.type_check_only
 class VideoJobsAsyncStub(VideoJobsStub):
@@ -55,6 +59,10 @@ class VideoJobsAsyncStub(VideoJobsStub):
     CancelJob: _aio.UnaryUnaryMultiCallable[_jobs_pb2.CancelJobRequest, _jobs_pb2.CancelJobResponse]  # type: ignore[assignment]
     RetryJob: _aio.UnaryUnaryMultiCallable[_jobs_pb2.RetryJobRequest, _jobs_pb2.RetryJobResponse]  # type: ignore[assignment]
     """Run a failed job again as a new attempt (admin, or the job's tenant); idempotent on `request_id`."""
+    GetStillUrl: _aio.UnaryUnaryMultiCallable[_jobs_pb2.GetStillUrlRequest, _jobs_pb2.GetStillUrlResponse]  # type: ignore[assignment]
+    """A short-lived URL of the job's still frame (the designed image its video was animated from), for reviewers;
+    NOT_FOUND while the job has none.
+    """
 
 class VideoJobsServicer(metaclass=_abc_1.ABCMeta):
     """The dispatcher's job API: what dashboards and tools ask about video jobs."""
@@ -102,5 +110,15 @@ class VideoJobsServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_jobs_pb2.RetryJobResponse, _abc.Awaitable[_jobs_pb2.RetryJobResponse]]:
         """Run a failed job again as a new attempt (admin, or the job's tenant); idempotent on `request_id`."""
+
+    @_abc_1.abstractmethod
+    def GetStillUrl(
+        self,
+        request: _jobs_pb2.GetStillUrlRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_jobs_pb2.GetStillUrlResponse, _abc.Awaitable[_jobs_pb2.GetStillUrlResponse]]:
+        """A short-lived URL of the job's still frame (the designed image its video was animated from), for reviewers;
+        NOT_FOUND while the job has none.
+        """
 
 def add_VideoJobsServicer_to_server(servicer: VideoJobsServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

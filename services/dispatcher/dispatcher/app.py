@@ -138,6 +138,7 @@ async def main(stop: asyncio.Event) -> None:
                                 lifecycle,
                                 JobWatch(sessions, feed, settings, QUEUE_TOPIC),
                                 JobRetries(lifecycle),
+                                store,
                             ),
                             jobs_pb2.DESCRIPTOR.services_by_name["VideoJobs"].full_name,
                             jobs_connect.VideoJobsASGIApplication,

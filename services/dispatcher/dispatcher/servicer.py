@@ -8,7 +8,7 @@ import hashlib
 import json
 import unicodedata
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from google.protobuf import struct_pb2
@@ -28,7 +28,7 @@ from svd.errors import FailedPrecondition, InvalidArgument, NotFound
 from svd.grpc.auth import principal
 from svd.logos import MAX_BRAND_LOGO_PIXELS, validate_brand_logo
 from svd.storage import ObjectStore
-from svd.timeutil import from_timestamp, to_timestamp
+from svd.timeutil import from_timestamp, to_timestamp, utcnow
 
 MAX_PAGE = 200
 DEFAULT_PAGE = 50
@@ -36,6 +36,7 @@ MAX_EVENTS_PAGE = 1000
 DEFAULT_EVENTS_PAGE = 200
 HEX_COLOR = set("0123456789abcdefABCDEF")
 MAX_FONT_FAMILY = 128  # the column's width
+STILL_URL_TTL_S = 900  # long enough to look at, short enough not to be shared
 MAX_TONE_OF_VOICE = 2000  # it rides in every design request: a few sentences, never near NATS' 1 MB payload
 
 
@@ -73,12 +74,18 @@ async def _read_visible_job(session: AsyncSession, job_id: str) -> jobs_pb2.Job:
 
 class VideoJobsServicer(jobs_pb2_grpc.VideoJobsServicer):
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], lifecycle: JobLifecycle, watch: JobWatch, retries: JobRetries
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        lifecycle: JobLifecycle,
+        watch: JobWatch,
+        retries: JobRetries,
+        store: ObjectStore,
     ) -> None:
         self._sessions = sessions
         self._lifecycle = lifecycle
         self._watch = watch
         self._retries = retries
+        self._store = store
 
     async def _visible_job(self, job_id: str) -> jobs_pb2.Job:
         async with self._sessions() as session:
@@ -158,6 +165,14 @@ class VideoJobsServicer(jobs_pb2_grpc.VideoJobsServicer):
         await self._visible_job(request.job_id)
         await self._retries.retry(request.job_id, request.from_step, request.request_id, principal().key_id)
         return jobs_pb2.RetryJobResponse(job=await self._visible_job(request.job_id))
+
+    async def GetStillUrl(self, request: jobs_pb2.GetStillUrlRequest, context: Any) -> jobs_pb2.GetStillUrlResponse:
+        job = await self._visible_job(request.job_id)
+        if not job.still_key:
+            raise NotFound(f"job {request.job_id} has no still frame yet")
+        expires_at = utcnow() + timedelta(seconds=STILL_URL_TTL_S)
+        url = await self._store.presigned_get(job.still_key, STILL_URL_TTL_S)
+        return jobs_pb2.GetStillUrlResponse(url=url, expires_at=to_timestamp(expires_at))
 
 
 class BrandsServicer(brands_pb2_grpc.BrandsServicer):

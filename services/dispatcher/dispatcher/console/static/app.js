@@ -240,8 +240,8 @@ async function mediaUrl(mediaId) {
   return url;
 }
 
-// The carousel: this run's video (with its poster), the poster, then the videos of earlier runs that a rejection
-// unlinked from the post (kept, never deleted).
+// The carousel: this run's video (with its poster), the poster, the still frame it was animated from, then the videos
+// of earlier runs that a rejection unlinked from the post (kept, never deleted).
 async function renderMedia(job) {
   if (!config.mediaUrl) return;
   const { media = [] } = await rpc(
@@ -281,6 +281,17 @@ async function renderMedia(job) {
       still.append(image, text);
       slides.push({ figure: still, unlinked: false, kind: "poster" });
     }
+  }
+  if (job.stillKey) {
+    const { url } = await rpc("VideoJobs/GetStillUrl", { jobId: job.jobId });
+    const still = document.createElement("figure");
+    const image = document.createElement("img");
+    image.src = url;
+    image.alt = "Still frame: the design this run's video was animated from";
+    const text = document.createElement("figcaption");
+    text.textContent = "Still frame (the design)";
+    still.append(image, text);
+    slides.splice(current.length ? 2 : 0, 0, { figure: still, unlinked: false, kind: "still" });
   }
   $("slides").replaceChildren(
     ...slides.map(({ figure, unlinked, kind }, index) => {
