@@ -15,11 +15,15 @@ from video_gateway.providers.base import ErrorKind, ProviderError
 
 
 class Submissions:
-    def __init__(self, row: Any) -> None:
+    def __init__(self, row: Any, later_run: int | None = None) -> None:
         self.row = row
+        self.later_run = later_run
 
     async def cancel(self, job_id: str, run: int, reason: str) -> tuple[Any, bool]:
         return self.row, True
+
+    async def later_run_with_task(self, job_id: str, run: int, provider_job_id: str) -> int | None:
+        return self.later_run
 
 
 class Provider:
@@ -43,15 +47,23 @@ def row(**fields: Any) -> Any:
 EVENT = pipeline_pb2.VideoCancel(ref=pipeline_pb2.JobRef(job_id="job-1", run=0), reason="client changed mind")
 
 
-async def cancel(provider: Provider | None, submission: Any) -> Any:
+async def cancel(provider: Provider | None, submission: Any, later_run: int | None = None) -> Any:
     providers = {"runway": provider} if provider is not None else {}
-    return await Canceller(Submissions(submission), providers).cancel(EVENT)  # type: ignore[arg-type]
+    return await Canceller(Submissions(submission, later_run), providers).cancel(EVENT)  # type: ignore[arg-type]
 
 
 async def test_the_task_is_cancelled_with_the_key_that_submitted_it() -> None:
     provider = Provider()
     assert await cancel(provider, row()) == Ack()
     assert provider.calls == [("task-1", "job-1", 7)]
+
+
+async def test_a_task_a_retry_has_resumed_is_left_to_that_run() -> None:
+    # A cancel of the timed-out run, retried until the provider answers, must not stop (or delete) the task the
+    # operator's retry is fetching under run 1.
+    provider = Provider()
+    assert await cancel(provider, row(state="cancelled"), later_run=1) == Ack()
+    assert provider.calls == []
 
 
 @pytest.mark.parametrize("kind", [ErrorKind.TRANSIENT, ErrorKind.RATE_LIMITED])

@@ -9,7 +9,8 @@ A provider task left running costs money, so a cancel is never dropped quietly: 
 or the database unavailable, a rate limit) is retried (`Retry`, until the job's deadline, then dead-lettered with
 the reason by the consumer), and one that cannot (the provider gone from the configuration, the submitting key gone
 or refused) is dead-lettered at once with its reason (`Reject`). A redelivery finds the run already cancelled and
-calls the provider again.
+calls the provider again — unless a later run of the job (an operator's retry) has resumed the task meanwhile: the
+task is that run's now, and cancelling it (or, once finished, deleting it) would destroy what the retry fetches.
 """
 
 from __future__ import annotations
@@ -52,6 +53,10 @@ class Canceller:
                 )
             return Ack()  # nothing submitted yet (the submit cancels its own task), or it had already ended
         task = f"{before.provider} task {before.provider_job_id} of job {ref.job_id}"
+        later = await self._submissions.later_run_with_task(ref.job_id, ref.run, before.provider_job_id)
+        if later is not None:
+            log.info("%s was resumed by run %d (a retry); not cancelling it for run %d", task, later, ref.run)
+            return Ack()
         provider = self._providers.get(before.provider)
         if provider is None:
             return Reject(f"cannot cancel {task}: provider {before.provider} is not configured")

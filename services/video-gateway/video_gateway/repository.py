@@ -244,6 +244,18 @@ class Submissions:
             )
             return (await session.execute(select(submissions).where(self._key(job_id, run)))).one()
 
+    async def later_run_with_task(self, job_id: str, run: int, provider_job_id: str) -> int | None:
+        """A later run of the job that resumed `provider_job_id` (a retry fetching the same task), if any."""
+        async with self._sessions() as session:
+            later = await session.execute(
+                select(func.max(submissions.c.run)).where(
+                    submissions.c.job_id == job_id,
+                    submissions.c.run > run,
+                    submissions.c.provider_job_id == provider_job_id,
+                )
+            )
+            return later.scalar_one_or_none()
+
     async def count_check(self, job_id: str, run: int) -> Check | None:
         """Count one status check of a polling run; None when the run is not polling any more (or unknown)."""
         async with self._relaxed.connection() as conn:
