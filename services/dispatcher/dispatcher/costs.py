@@ -1,7 +1,12 @@
 """What a video costs the platform at its provider (pure): a price table per provider, model and duration, as
 settings. Runway bills its own credits per output second (gen4_turbo: 5 credits/s at $0.01 a credit); fal's Kling
 bills dollars per second. A job records the cost estimated before the paid call and the actual one at completion,
-beside the credits it charges its tenant (the margin the platform bills on)."""
+beside the credits it charges its tenant (the margin the platform bills on).
+
+The providers bill a task for its output: a task that finished (its video ready) is paid, whatever became of the job
+afterwards; one that failed at the provider or was stopped before it finished is not. So a job that failed at
+storing records its task's actual cost too, and a task is counted once per job however many attempts fetch it (an
+attempt that starts over pays a second task, which adds to the job's actual cost)."""
 
 from __future__ import annotations
 
@@ -53,3 +58,9 @@ def cost_of(prices: dict[str, ProviderPrice], provider: str, duration_seconds: i
     """(US dollars, model) for a video of `provider`, or None when the table has no price for it."""
     price = prices.get(provider)
     return None if price is None else (price.cost(duration_seconds), price.model)
+
+
+def charged_when_failed(failed_phase: str, provider_job_id: str) -> bool:
+    """Whether a job that failed at `failed_phase` (a `JobStep` short name) had its provider task finished, so paid:
+    storing starts only once the provider's video is ready."""
+    return bool(provider_job_id) and failed_phase == "storing"

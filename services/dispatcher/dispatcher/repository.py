@@ -21,6 +21,14 @@ async def log_event(session: AsyncSession, job_id: str, message: str, level: str
     )
 
 
+async def task_charged(session: AsyncSession, job_id: str, provider_job_id: str) -> bool:
+    """Whether the job's log already counts `provider_job_id`'s actual cost (an earlier attempt that fetched it)."""
+    query = select(job_events.c.event_id).where(
+        job_events.c.job_id == job_id, job_events.c.metadata["charged_task"].astext == provider_job_id
+    )
+    return (await session.execute(query.limit(1))).first() is not None
+
+
 async def job_by_event(session: AsyncSession, event_id: str) -> Any | None:
     return (await session.execute(select(jobs).where(jobs.c.source_event_id == event_id))).first()
 

@@ -1,4 +1,5 @@
-"""The provider price table (pure): Runway by its credits per second, fal's Kling by dollars per second."""
+"""The provider price table (pure): Runway by its credits per second, fal's Kling by dollars per second; which failed
+jobs the provider charged for."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from decimal import Decimal
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from dispatcher.costs import DEFAULT_PRICES, ProviderPrice, cost_of
+from dispatcher.costs import DEFAULT_PRICES, ProviderPrice, charged_when_failed, cost_of
 
 
 def test_runway_gen4_turbo_is_five_credits_a_second_at_a_cent() -> None:
@@ -42,3 +43,10 @@ def test_the_table_is_read_from_settings_json() -> None:
 def test_a_price_is_one_of_the_two_shapes(price: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         ProviderPrice.model_validate(price)
+
+
+def test_a_failed_job_was_charged_only_when_its_task_finished_at_the_provider() -> None:
+    assert charged_when_failed("storing", "task-1")  # the video was ready: the provider billed it
+    for phase in ("polling", "submitting", "still_frame", "reserving"):  # failed, timed out or never made there
+        assert not charged_when_failed(phase, "task-1")
+    assert not charged_when_failed("storing", "")

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dispatcher import domain
 from dispatcher import repository as repo
-from dispatcher.costs import DEFAULT_PRICES, ProviderPrice, cost_of
+from dispatcher.costs import DEFAULT_PRICES, ProviderPrice, charged_when_failed, cost_of
 from dispatcher.job_metrics import job_finished
 from dispatcher.outbound import Outbound
 from dispatcher.ports import BillingClient, MediaClient
@@ -29,6 +29,7 @@ from svd.db import transaction
 from svd.enums import short_name
 from svd.errors import FailedPrecondition, InvalidArgument, NotFound
 from svd.ids import message_id
+from svd.telemetry import metrics
 from svd.telemetry.metrics import timed_step
 
 log = logging.getLogger(__name__)
@@ -190,6 +191,10 @@ class JobLifecycle:
                 except FailedPrecondition as exc:  # expired on its own (or resolved elsewhere): nothing held now
                     hold_note = exc.message
             job = await repo.update_job(session, job_id, status=status, error=reason, failed_phase=phase_name)
+            task_id = provider_job_id or job.provider_job_id
+            paid = await self._paid_task(session, job, task_id) if status == "failed" else None
+            if paid is not None:
+                job = await repo.update_job(session, job_id, actual_cost_usd=(job.actual_cost_usd or 0) + paid[0])
             await repo.update_post(
                 session,
                 job.tenant_id,
@@ -208,11 +213,25 @@ class JobLifecycle:
                 provider_job_id=provider_job_id or job.provider_job_id,
                 provider=job.provider,
                 **({"hold": hold_note} if hold_note else {}),
+                **(
+                    {"actual_cost_usd": str(paid[0]), "model": paid[1], "charged_task": task_id}
+                    if paid is not None
+                    else {}
+                ),
             )
         job_finished(job)
+        if paid is not None:
+            metrics.provider_cost.add(float(paid[0]), {"provider": job.provider, "model": paid[1]})
         if job.status == status:
             await self.outbound.job_status(job, c.POST_STATUS_DM_REVIEW, c.DELIVERABLE_STATUS_FAILED, reason=job.error)
         return job
+
+    async def _paid_task(self, session: AsyncSession, job: Any, task_id: str) -> tuple[Any, str] | None:
+        """(US dollars, model) the provider charged for the failed job's task, when it finished there (see
+        `costs.charged_when_failed`) and no earlier attempt counted it; else None."""
+        if not charged_when_failed(job.failed_phase, task_id) or await repo.task_charged(session, job.job_id, task_id):
+            return None
+        return cost_of(self.prices, job.provider, job.duration_seconds)
 
 
 def _reached_pipeline(job: Any) -> bool:

@@ -150,7 +150,9 @@ class PipelineEvents:
                     # gets the video; the missed charge is on record for an operator.
                     billing_note, amount = exc.message, 0
                 provider = short_name(c.VideoProvider, event.provider)
-                actual = cost_of(self.lifecycle.prices, provider, job.duration_seconds)
+                # The task's cost counts once per job: an earlier attempt that failed storing it counted it already.
+                counted = await repo.task_charged(session, job.job_id, current.provider_job_id)
+                actual = None if counted else cost_of(self.lifecycle.prices, provider, job.duration_seconds)
                 job = await repo.update_job(
                     session,
                     job.job_id,
@@ -162,7 +164,7 @@ class PipelineEvents:
                     still_key=event.still_key,
                     credits_consumed=amount,
                     provider=provider,
-                    **({"actual_cost_usd": actual[0]} if actual else {}),
+                    **({"actual_cost_usd": (current.actual_cost_usd or 0) + actual[0]} if actual else {}),
                 )
                 await repo.update_post(
                     session,
@@ -187,7 +189,11 @@ class PipelineEvents:
                     object_key=event.object_key,
                     credits_consumed=amount,
                     provider=job.provider,
-                    **({"actual_cost_usd": str(actual[0]), "model": actual[1]} if actual else {}),
+                    **(
+                        {"actual_cost_usd": str(actual[0]), "model": actual[1], "charged_task": current.provider_job_id}
+                        if actual
+                        else {}
+                    ),
                     step=job.step,
                     percent=job.progress,
                 )
