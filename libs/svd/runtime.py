@@ -54,7 +54,8 @@ async def serve_until_stopped(
     """Start the bus consumers and the gRPC server (health and reflection included), run until `stop`, then drain.
 
     With `HTTP_LISTEN` set, the bindings that have a Connect application are served there too, and whatever else is
-    asked of that listener goes to `http_fallback` (the dispatcher's console).
+    asked of that listener goes to `http_fallback` (the dispatcher's console); a service with neither opens no
+    HTTP listener.
 
     Callers authenticate with the configured keys (`SVD_API_KEYS`) and, for a service with a database, also with
     keys issued by `svd keys create`.
@@ -74,7 +75,7 @@ async def serve_until_stopped(
     rpc_grace = min(settings.shutdown_grace_s, 5.0)
     http = None
     try:
-        if settings.http_listen:
+        if settings.http_listen and (http_fallback or any(b.connect for b in bindings)):
             app = connect_app(bindings, keys, http_fallback, settings.http_cors_origins)
             http = await start_http(settings.http_listen, app, rpc_grace)
         await stop.wait()
