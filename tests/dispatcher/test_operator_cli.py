@@ -1,5 +1,6 @@
 """Operators at the terminal (through the `svd` entry point, against the dev stack): `svd jobs` prints what the job API
-says, `svd dlq` lists, shows, replays and purges dead letters, and the `Operations` API refuses tenant keys."""
+says, `svd dlq` lists, shows, replays and purges dead letters (and a letter replayed once its cause is fixed is
+processed), and the `Operations` API refuses tenant keys."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ import sys
 import grpc
 import pytest
 
-from social_video.v1 import operations_pb2, operations_pb2_grpc
+from social_video.v1 import jobs_pb2, operations_pb2, operations_pb2_grpc, pipeline_pb2
+from svd.bus import codec
 from svd.grpc.client import channel
 from tests.conftest import RunningStack
-from tests.dispatcher.support import approve, new_post, tenant_client
+from tests.dispatcher.support import Simulator, approve, new_post, subject_messages, tenant_client
 from tests.dispatcher.test_job_api import issue_key
 from tests.reliability.support import eventually
 
@@ -100,6 +102,60 @@ async def test_svd_dlq_lists_shows_replays_and_purges_dead_letters(stack: Runnin
         after = await svd(stack, "dlq", "list", "--subject", "social.post.copy_approved")
         assert tenant not in after
         await svd(stack, "dlq", "show", letter, code=1)
+
+
+async def test_a_dead_letter_replayed_once_its_cause_is_fixed_is_processed(stack: RunningStack, sim: Simulator) -> None:
+    sim.fault(never_finish=True, never_finish_count=1)
+    async with tenant_client(stack) as (client, tenant):
+        post = new_post()
+        await approve(client, tenant, post)
+
+        async def submitted() -> str | None:
+            return (await client.find_job(tenant, post)).provider_job_id or None
+
+        task_id = await eventually(submitted, 120, "the provider task")
+        job = await client.find_job(tenant, post)
+        # The provider refuses the cancel (400): the gateway cannot stop the task, so the `video.cancel` is
+        # dead-lettered with the provider's answer while the task runs on, costing money.
+        sim.fault(task_id=task_id, cancel_error=400, cancel_error_count=1)
+        await client.jobs.CancelJob(jobs_pb2.CancelJobRequest(job_id=job.job_id, reason="client changed mind"))
+        request = operations_pb2.ListDeadLettersRequest(subject="video.cancel", limit=200)
+
+        async def letter_of_job() -> operations_pb2.DeadLetterSummary | None:
+            found = [x for x in (await client.operations.ListDeadLetters(request)).letters if x.job_id == job.job_id]
+            return found[0] if found else None
+
+        await _dead_lettered_cancel(stack, job.job_id, sim, task_id)
+        letter = await eventually(letter_of_job, 60, "the dead-lettered cancel listed")
+        assert "cancelling runway task" in letter.reason and "400" in letter.reason, letter.reason
+        assert sim.task(task_id)["status"] == "RUNNING"
+
+        # The cause is gone (the provider takes cancels again): replayed, the cancel is processed and the task stops.
+        replayed = await svd(stack, "dlq", "replay", str(letter.id), "--request-id", f"replay-{job.job_id}")
+        assert f"replayed {letter.id} to video.cancel" in replayed
+
+        async def cancelled() -> bool:
+            return sim.task(task_id)["status"] == "CANCELLED"
+
+        await eventually(cancelled, 60, "the provider task to be cancelled by the replayed message")
+        assert [r["status"] for r in sim.requests(op="cancel", task_id=task_id)] == [400, 204]
+        letters = [x for x in (await client.operations.ListDeadLetters(request)).letters if x.job_id == job.job_id]
+        assert [x.id for x in letters] == [letter.id]  # processed, not dead-lettered again
+
+
+async def _dead_lettered_cancel(stack: RunningStack, job_id: str, sim: Simulator, task_id: str) -> None:
+    for _ in range(120):
+        letters = [
+            pipeline_pb2.DeadLetter.FromString(m.data)
+            for m in await subject_messages(stack.info["nats_url"], "dlq.video.cancel", 0.5)
+        ]
+        if any(
+            codec.decode(x.payload, dict(x.headers), pipeline_pb2.VideoCancel).ref.job_id == job_id for x in letters
+        ):
+            return
+        await asyncio.sleep(0.5)
+    cancels = sim.requests(op="cancel", task_id=task_id)
+    raise AssertionError(f"the cancel of job {job_id} was never dead-lettered (provider cancels: {cancels})")
 
 
 async def test_operations_refuse_tenant_keys(stack: RunningStack) -> None:
