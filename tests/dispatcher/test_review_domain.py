@@ -37,10 +37,10 @@ def test_each_decision_is_the_routers_event(decision: int, reviewer: int, subjec
     event = review.event("tenant-1", "post-1")
     assert (review.subject, type(event)) == (subject, kind)
     assert (event.event_id, event.tenant_id, event.social_post_id) == (review.event_id, "tenant-1", "post-1")
-    if decision == REJECT:
-        assert (event.reviewer_feedback, event.rejected_by) == ("slower pan", "ana@brand.example")
+    if isinstance(event, upstream_pb2.ClientApproved):
+        assert decision == APPROVE and event.approved_by == "ana@brand.example"
     else:
-        assert event.approved_by == "ana@brand.example"
+        assert (event.reviewer_feedback, event.rejected_by) == ("slower pan", "ana@brand.example")
 
 
 def test_the_same_request_is_the_same_event_and_another_is_not() -> None:

@@ -6,13 +6,12 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from google.protobuf.message import Message
-
 from dispatcher import domain
 from social_video.v1 import posts_pb2, upstream_pb2
 from svd.bus import topology
 from svd.errors import InvalidArgument
 
+UpstreamDecision = upstream_pb2.ClientApproved | upstream_pb2.ClientRejected | upstream_pb2.DesignRejected
 MAX_REVIEWED_BY = 200
 MAX_REQUEST_ID = 200
 
@@ -40,7 +39,7 @@ class Review:
         digest = hashlib.sha256(f"{self.job_id}\n{self.request_id}".encode()).hexdigest()[:32]
         return f"review-{digest}"
 
-    def event(self, tenant_id: str, social_post_id: str) -> Message:
+    def event(self, tenant_id: str, social_post_id: str) -> UpstreamDecision:
         common = {"event_id": self.event_id, "tenant_id": tenant_id, "social_post_id": social_post_id}
         if self.approve:
             return upstream_pb2.ClientApproved(**common, approved_by=self.reviewed_by)
