@@ -35,6 +35,7 @@ EXPECTED_SECONDS: dict[str, float] = {
     "tests/billing/test_model.py": 190,
     "tests/e2e/test_deliverables.py": 190,
     "tests/dispatcher/test_api_watch.py": 180,
+    "tests/console/test_console_browser.py": 100,
     "tests/webhooks/test_webhooks_on_stack.py": 170,
     "tests/dispatcher/test_resilience.py": 160,
     "tests/dispatcher/test_cancel.py": 160,
