@@ -7,6 +7,8 @@ const PKG = "social_video.v1";
 const TERMINAL = new Set(["JOB_STATUS_SUCCEEDED", "JOB_STATUS_FAILED", "JOB_STATUS_CANCELLED"]);
 const LATE_STEPS = new Set(["JOB_STEP_SUBMITTING", "JOB_STEP_POLLING", "JOB_STEP_STORING"]);
 const REFRESH_MS = 5000;
+// A browser opens at most six HTTP/1.1 connections to one origin: a few streams, the rest of the list by its refresh.
+const MAX_STREAMS = 4;
 let config = { mediaUrl: "" };
 let views = new AbortController(); // aborted on every route change: its streams and timers end with the view
 
@@ -151,7 +153,7 @@ function renderCard(job, update) {
 }
 
 function watchCard(job, signal) {
-  if (TERMINAL.has(job.status) || watching.has(job.jobId)) return;
+  if (TERMINAL.has(job.status) || watching.has(job.jobId) || watching.size >= MAX_STREAMS) return;
   watching.set(job.jobId, true);
   stream("VideoJobs/WatchJob", { jobId: job.jobId }, (update) => renderCard(update.job, update), signal)
     .catch(() => {})
@@ -171,7 +173,7 @@ async function showJobs(signal) {
     $("jobs-empty").hidden = jobs.length > 0;
   };
   await load();
-  // New jobs appear by a light re-list; the status of a running job comes by its stream.
+  // New jobs appear by a light re-list; the status of a running job comes by its stream (of the first few).
   const timer = setInterval(() => load().catch(() => {}), REFRESH_MS);
   signal.addEventListener("abort", () => clearInterval(timer));
 }
