@@ -56,10 +56,13 @@ def service_replica(
     stack, service: str, log_dir: Path, *, instead: bool = False, stop_grace_s: float = 45.0, **overrides: str
 ) -> Iterator[Replica]:
     """Another `service` process (module name, e.g. `media_store`) with the stack's environment and `overrides`,
-    serving gRPC on a free port once this yields. Its metrics port is left to the stack's own process. `instead`:
+    serving gRPC (and Connect, if the service has it) on free ports once this yields. Its metrics port is left to the
+    stack's own process. `instead`:
     the stack's own process is stopped meanwhile and started again at the end."""
     env = {**environ_of(stack.pid(service)), **overrides}
     env["GRPC_LISTEN"] = grpc = f"127.0.0.1:{pick_free_port()}"
+    if "HTTP_LISTEN" in env:  # its Connect listener too (the stack's process holds that port)
+        env["HTTP_LISTEN"] = f"127.0.0.1:{pick_free_port()}"
     env.pop("METRICS_PORT", None)
     if instead:
         stack.kill(service)

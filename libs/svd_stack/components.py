@@ -340,9 +340,10 @@ def instance_names(name: str, replicas: int) -> tuple[str, ...]:
     return (name,) if replicas == 1 else tuple(f"{name}-{i}" for i in range(1, replicas + 1))
 
 
-def _first(ctx: Context, name: str) -> str:
-    """The component name of a service's first replica (the console's, or the one it shows media from)."""
-    return name if name in ctx.ports else f"{name}-1"
+def _first(ctx: Context, name: str) -> str | None:
+    """The component name of a service's first replica (the console's, or the one it shows media from); None when
+    the stack runs no such service (a partial plan)."""
+    return next((instance for instance in (name, f"{name}-1") if instance in ctx.ports), None)
 
 
 def _service_env(ctx: Context, instance: str, user: str) -> dict[str, str]:
@@ -354,11 +355,12 @@ def _service_env(ctx: Context, instance: str, user: str) -> dict[str, str]:
     if "http" in ctx.ports[instance]:
         env["HTTP_LISTEN"] = ctx.addr(instance, "http")
         # The console (the dispatcher's HTTP listener) shows media from media-store's, which lets its page call it.
-        console = f"http://{ctx.addr(_first(ctx, 'dispatcher'), 'http')}"
+        dispatcher, media_store = _first(ctx, "dispatcher"), _first(ctx, "media_store")
         if instance.startswith("dispatcher"):
-            env["CONSOLE_MEDIA_URL"] = f"http://{ctx.addr(_first(ctx, 'media_store'), 'http')}"
-        else:
-            env["HTTP_CORS_ORIGINS"] = json.dumps([console])
+            if media_store is not None:
+                env["CONSOLE_MEDIA_URL"] = f"http://{ctx.addr(media_store, 'http')}"
+        elif dispatcher is not None:
+            env["HTTP_CORS_ORIGINS"] = json.dumps([f"http://{ctx.addr(dispatcher, 'http')}"])
     if f"nats_password_{user}" in ctx.secrets:  # a service of the topology logs in to NATS as itself
         env["NATS_URL"] = ",".join(nats_urls(ctx, user))
     return env

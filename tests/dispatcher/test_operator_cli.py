@@ -39,6 +39,9 @@ async def svd(stack: RunningStack, *args: str, code: int = 0) -> str:
 async def test_svd_jobs_list_watch_events_and_cancel_print_what_the_api_says(stack: RunningStack) -> None:
     async with tenant_client(stack) as (client, tenant):
         post = new_post()
+        # A render slow enough for the watcher (a process of its own, seconds to start on a busy machine) to attach
+        # while the job is still polling.
+        Simulator(stack).fault(provider="runway", slow_seconds=20, slow_count=1)
         await approve(client, tenant, post)
         job = await client.find_job(tenant, post)
 

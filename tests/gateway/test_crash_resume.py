@@ -43,7 +43,8 @@ async def test_a_killed_gateway_resumes_every_job_mid_poll_and_finishes_each_onc
     client = StackClient(info)
     try:
         tenant = await new_tenant(client, credits=JOBS * 15 + 100)
-        sim.faults(provider="runway", slow_seconds=20, slow_count=JOBS)
+        # Every render outlasts the wait for all twenty to be submitted and checked once (a minute on a busy machine).
+        sim.faults(provider="runway", slow_seconds=90, slow_count=JOBS)
         jobs = await asyncio.gather(*(start_job(client, tenant) for _ in range(JOBS)))
 
         async def all_mid_poll() -> bool:

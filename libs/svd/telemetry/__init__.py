@@ -4,6 +4,13 @@ One module per role: `setup` (providers, once per process), `export` (OTLP proto
 instruments), `scrape` (the Prometheus endpoint), `logs` (trace-stamped text or JSON lines), `settings`.
 """
 
-from svd.telemetry.setup import current_trace_id, instrument_engine, setup_telemetry, shutdown_telemetry, tracer
+from svd.telemetry.setup import (
+    current_trace_id,
+    in_trace,
+    instrument_engine,
+    setup_telemetry,
+    shutdown_telemetry,
+    tracer,
+)
 
-__all__ = ["current_trace_id", "instrument_engine", "setup_telemetry", "shutdown_telemetry", "tracer"]
+__all__ = ["current_trace_id", "in_trace", "instrument_engine", "setup_telemetry", "shutdown_telemetry", "tracer"]

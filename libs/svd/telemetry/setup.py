@@ -11,15 +11,18 @@ instrumented here; NATS trace context travels in message headers through FastStr
 from __future__ import annotations
 
 import os
+import random
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from svd.telemetry import export
 from svd.telemetry.scrape import ScrapeEndpoint, serve_metrics
@@ -101,6 +104,24 @@ def current_trace_id() -> str:
     """The current trace id as 32 hex digits, or "" outside a trace."""
     context = trace.get_current_span().get_span_context()
     return format(context.trace_id, "032x") if context.is_valid else ""
+
+
+def in_trace(trace_id: str) -> otel_context.Context | None:
+    """A context whose parent is in the trace `trace_id` (32 hex digits, as stored on a job row), so spans started
+    later — an admitted job's start, a webhook attempt — join the trace its approval began; None for no trace."""
+    try:
+        trace_number = int(trace_id, 16)
+    except ValueError:
+        return None
+    if not trace_number:
+        return None
+    parent = SpanContext(
+        trace_id=trace_number,
+        span_id=random.getrandbits(64) or 1,
+        is_remote=True,
+        trace_flags=TraceFlags(TraceFlags.SAMPLED),
+    )
+    return trace.set_span_in_context(NonRecordingSpan(parent))
 
 
 def tracer(name: str) -> trace.Tracer:

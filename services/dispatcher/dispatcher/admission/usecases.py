@@ -28,10 +28,11 @@ from dispatcher.usecases.lifecycle import JobLifecycle
 from social_video.v1 import common_pb2 as c
 from svd.db import transaction
 from svd.errors import Unavailable
-from svd.telemetry import metrics
+from svd.telemetry import in_trace, metrics, tracer
 from svd.timeutil import utcnow
 
 log = logging.getLogger(__name__)
+_tracer = tracer(__name__)
 
 RESUME_BATCH = 100
 
@@ -94,9 +95,15 @@ class Admission:
         await asyncio.gather(*(start(job) for job in jobs))
 
     async def start(self, job: Any) -> None:
-        """Start an admitted job (reserve, publish the design request); a failure leaves it to `resume`."""
+        """Start an admitted job (reserve, publish the design request) in the trace its approval began (the rest of
+        the pipeline continues it); a failure leaves it to `resume`."""
         try:
-            await self.lifecycle.advance(job)
+            with _tracer.start_as_current_span(
+                "dispatcher.admission.start",
+                context=in_trace(job.trace_id),
+                attributes={"social_video.job_id": job.job_id},
+            ):
+                await self.lifecycle.advance(job)
         except Unavailable as exc:  # billing, PostgreSQL or NATS away for now
             log.warning("starting admitted job %s failed (%s); resumed within %.0f s", job.job_id, exc, self._resume_s)
         except Exception:

@@ -12,13 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography.fernet import InvalidToken
 from opentelemetry import trace
-from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
+from opentelemetry.trace import SpanKind
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dispatcher.webhooks import repository as repo
@@ -27,7 +26,7 @@ from dispatcher.webhooks.sender import Answer, Sender
 from dispatcher.webhooks.settings import WebhookSettings
 from svd.cipher import SecretCipher
 from svd.db import transaction
-from svd.telemetry import metrics, tracer
+from svd.telemetry import in_trace, metrics, tracer
 from svd.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -36,23 +35,6 @@ _tracer = tracer("dispatcher.webhooks")
 FLUSH_BATCH = 500
 FLUSH_DELAY_S = 0.02
 SECRET_CACHE = 10_000
-
-
-def job_trace_context(trace_id: str) -> Any:
-    """A context whose parent is in the job's trace (its id, from the job row), so attempts join that trace."""
-    try:
-        trace_number = int(trace_id, 16)
-    except ValueError:
-        return None
-    if not trace_number:
-        return None
-    parent = SpanContext(
-        trace_id=trace_number,
-        span_id=random.getrandbits(64) or 1,
-        is_remote=True,
-        trace_flags=TraceFlags(TraceFlags.SAMPLED),
-    )
-    return trace.set_span_in_context(NonRecordingSpan(parent))
 
 
 class Deliverer:
@@ -127,7 +109,7 @@ class Deliverer:
     async def _attempt(self, row: Any) -> None:
         started_at = utcnow()
         with _tracer.start_as_current_span(
-            "webhook.deliver", context=job_trace_context(row.trace_id), kind=SpanKind.CLIENT
+            "webhook.deliver", context=in_trace(row.trace_id), kind=SpanKind.CLIENT
         ) as span:
             span.set_attribute("social_video.tenant_id", row.tenant_id)
             span.set_attribute("social_video.webhook.delivery_id", row.delivery_id)
