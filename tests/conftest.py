@@ -119,8 +119,13 @@ def _stack_in(home: Path, overrides: dict[str, str], shape: list[str]) -> Iterat
         "OTEL_EXPORTER_OTLP_PROTOCOL": protocol,
         "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint(protocol),
         "OTEL_EXPORTER_OTLP_INSECURE": "true",
-        "OTEL_BSP_SCHEDULE_DELAY": "200",
-        "OTEL_METRIC_EXPORT_INTERVAL": "2000",
+        # Spans within a second and metrics every five (the tests wait for them); shorter, every process of every
+        # stack posting to the sink several times a second cost the suite more CPU than some services' work.
+        "OTEL_BSP_SCHEDULE_DELAY": "1000",
+        "OTEL_METRIC_EXPORT_INTERVAL": "5000",
+        # The webhook worker is woken by the outbox's notifications; its poll (due retries) need not run every second
+        # on stacks whose tests send no webhooks (the session stack's do: it polls every second).
+        "WEBHOOK_POLL_INTERVAL_S": "5",
         "VIDEO_POLL_INITIAL_DELAY_S": "1",
         "VIDEO_POLL_INTERVAL_S": "1",
         # Scaled-down delays need more checks to cover a render on a busy machine (still a bounded window): with a
@@ -167,6 +172,7 @@ SESSION_STACK_ENV = {
     "WEBHOOK_RETRY_SCHEDULE_S": "1,1,1,1",
     "WEBHOOK_HEALTH_INTERVAL_S": "1",
     "WEBHOOK_PRUNE_INTERVAL_S": "1",
+    "WEBHOOK_POLL_INTERVAL_S": "1",
 }
 
 
