@@ -7,6 +7,7 @@ A task that never finishes is the simulator's never-finish fault (RUNNING until 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import pairwise
 
 import pytest
 
@@ -63,10 +64,11 @@ async def test_checks_land_on_schedule_then_the_timeout_cancels_the_task_and_rel
         offsets = [r["time"] - submitted_at for r in checks]
         expected = [INITIAL_S + k * INTERVAL_S for k in range(MAX_CHECKS)]
         assert len(offsets) == MAX_CHECKS, offsets  # and no check after the last
-        # Each check is due a fixed time after the submit (no drift from one to the next); a busy machine delays a
-        # redelivered poll message by a fraction of a second.
-        for offset, due in zip(offsets, expected, strict=True):
-            assert abs(offset - due) <= max(0.1 * due, 1.0), (offsets, expected)
+        # The first check waits the initial delay after the submit, then each comes one interval after the one
+        # before (no drift); a busy machine delays the whole schedule by a second or two, never the spacing.
+        assert expected[0] <= offsets[0] <= expected[0] + 3.0, (offsets, expected)
+        for before, after in pairwise(offsets):
+            assert abs((after - before) - INTERVAL_S) <= 0.5, (offsets, expected)
         cancels = sim.requests(provider="runway", op="cancel", task_id=job.provider_job_id)
         assert len(cancels) == 1 and cancels[0]["time"] >= checks[-1]["time"]
         assert sim.task(job.provider_job_id)["status"] == "CANCELLED"
