@@ -15,7 +15,6 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
-from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from dispatcher.views import job_message
@@ -23,6 +22,7 @@ from dispatcher.webhooks.domain import POST_STATUS_CHANGED, TEST
 from social_video.v1 import common_pb2 as c
 from social_video.v1 import outbound_pb2, webhooks_pb2
 from svd.enums import from_short_name
+from svd.protojson import datetime_text, message_to_dict
 from svd.timeutil import to_timestamp
 
 
@@ -57,8 +57,8 @@ def row(snapshot: dict[str, Any]) -> Snapshot:
 def body(event_type: str, at: datetime, data: Message) -> str:
     envelope = {
         "type": event_type,
-        "timestamp": to_timestamp(at).ToJsonString(),
-        "data": json_format.MessageToDict(data),
+        "timestamp": datetime_text(at),
+        "data": message_to_dict(data),
     }
     return json.dumps(envelope, separators=(",", ":"), sort_keys=True)
 
