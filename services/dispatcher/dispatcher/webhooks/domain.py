@@ -163,5 +163,6 @@ def after_attempt(
 
 
 def excerpt(body: bytes) -> str:
-    """The start of a response body as text, for the delivery log."""
-    return body[: EXCERPT_CHARS * 4].decode("utf-8", errors="replace")[:EXCERPT_CHARS]
+    """The start of a response body as text, for the delivery log (a NUL, which PostgreSQL text cannot hold, as
+    U+FFFD)."""
+    return body[: EXCERPT_CHARS * 4].decode("utf-8", errors="replace")[:EXCERPT_CHARS].replace("\x00", "\ufffd")

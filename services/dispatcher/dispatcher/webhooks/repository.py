@@ -9,6 +9,7 @@ advisory lock, so the per-endpoint bound on attempts in flight holds across repl
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -28,8 +29,10 @@ _CLAIM = text(
         SELECT d.delivery_id
         FROM "{SCHEMA}".webhook_endpoints e
         CROSS JOIN LATERAL (
+            -- A leased delivery's next attempt is its lease's end: only rows due later can be leased (an index range).
             SELECT count(*) AS n FROM "{SCHEMA}".webhook_deliveries f
-            WHERE f.endpoint_id = e.endpoint_id AND f.status = 'pending' AND f.leased_until > :now
+            WHERE f.endpoint_id = e.endpoint_id AND f.status = 'pending' AND f.next_attempt_at > :now
+                AND f.leased_until > :now
         ) busy
         CROSS JOIN LATERAL (
             SELECT delivery_id, next_attempt_at FROM "{SCHEMA}".webhook_deliveries d
@@ -55,14 +58,14 @@ _CLAIM = text(
     """
 )
 
+# Batches travel as one JSON document each (json.dumps is C; psycopg would dump arrays element by element in Python),
+# so each statement's text is the same whatever the batch size, and is prepared once.
 _RECORD = text(
     f"""
     WITH result AS (
-        SELECT * FROM unnest(
-            CAST(:ids AS text[]), CAST(:statuses AS text[]), CAST(:nexts AS timestamptz[]),
-            CAST(:ats AS timestamptz[]), CAST(:http AS int[]),
-            CAST(:latency AS float8[]), CAST(:errors AS text[]), CAST(:excerpts AS text[])
-        ) AS r(delivery_id, status, next_at, at, http_status, latency_s, error, excerpt)
+        SELECT * FROM json_to_recordset(CAST(:rows AS json)) AS r(
+            delivery_id text, status text, next_at timestamptz, at timestamptz, http_status int, latency_s float8,
+            error text, excerpt text)
     ), updated AS (
         UPDATE "{SCHEMA}".webhook_deliveries d
         SET status = r.status, attempts = d.attempts + 1, next_attempt_at = COALESCE(r.next_at, d.next_attempt_at),
@@ -78,6 +81,44 @@ _RECORD = text(
     FROM result r JOIN updated u ON u.delivery_id = r.delivery_id
     """
 )
+_INSERT_DELIVERIES = text(
+    f"""
+    INSERT INTO "{SCHEMA}".webhook_deliveries
+        (delivery_id, event_id, endpoint_id, tenant_id, job_id, event_type, payload, trace_id, occurred_at, status,
+         attempts, next_attempt_at, created_at, updated_at)
+    SELECT delivery_id, event_id, endpoint_id, tenant_id, job_id, event_type, payload, trace_id, occurred_at, status,
+        attempts, next_attempt_at, created_at, updated_at
+    FROM json_to_recordset(CAST(:rows AS json)) AS r(
+        delivery_id text, event_id bigint, endpoint_id text, tenant_id text, job_id text, event_type text,
+        payload text, trace_id text, occurred_at timestamptz, status text, attempts int, next_attempt_at timestamptz,
+        created_at timestamptz, updated_at timestamptz)
+    """
+)
+_ENABLED_ENDPOINTS = text(
+    f'SELECT endpoint_id, tenant_id, event_types FROM "{SCHEMA}".webhook_endpoints '
+    "WHERE tenant_id = ANY(CAST(:tenants AS text[])) AND enabled"
+)
+_MARK_FANNED = text(
+    f'UPDATE "{SCHEMA}".webhook_events SET fanned_at = :at WHERE event_id = ANY(CAST(:ids AS bigint[]))'
+)
+_ANSWERED = text(
+    f'UPDATE "{SCHEMA}".webhook_endpoints SET failing_since = NULL '
+    "WHERE endpoint_id = ANY(CAST(:ids AS text[])) AND failing_since IS NOT NULL"
+)
+_FAILING = text(
+    f'UPDATE "{SCHEMA}".webhook_endpoints SET failing_since = :at '
+    "WHERE endpoint_id = ANY(CAST(:ids AS text[])) AND failing_since IS NULL"
+)
+
+
+def _json_rows(rows: Sequence[dict[str, Any]]) -> str:
+    return json.dumps(rows, default=_json_value, separators=(",", ":"))
+
+
+def _json_value(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} cannot go into a batch")
 
 
 # --- endpoints ------------------------------------------------------------------------------------------------
@@ -125,10 +166,8 @@ async def list_endpoints(
 
 
 async def enabled_endpoints_of(session: AsyncSession, tenant_ids: Sequence[str]) -> list[Any]:
-    query = select(endpoints.c.endpoint_id, endpoints.c.tenant_id, endpoints.c.event_types).where(
-        endpoints.c.tenant_id.in_(tenant_ids), endpoints.c.enabled
-    )
-    return list((await session.execute(query)).all())
+    """(endpoint_id, tenant_id, event_types) of the tenants' enabled endpoints."""
+    return list((await session.execute(_ENABLED_ENDPOINTS, {"tenants": list(tenant_ids)})).all())
 
 
 # --- the outbox -----------------------------------------------------------------------------------------------
@@ -157,7 +196,8 @@ async def last_progress_sent(session: AsyncSession, job_ids: Sequence[str]) -> d
 
 
 async def mark_fanned(session: AsyncSession, event_ids: Sequence[int], at: datetime) -> None:
-    await session.execute(update(events).where(events.c.event_id.in_(event_ids)).values(fanned_at=at))
+    if event_ids:
+        await session.execute(_MARK_FANNED, {"ids": list(event_ids), "at": at})
 
 
 async def postpone(session: AsyncSession, event_id: int, until: datetime) -> None:
@@ -173,7 +213,7 @@ async def insert_event(session: AsyncSession, values: dict[str, Any]) -> Any:
 
 async def insert_deliveries(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     if rows:
-        await session.execute(insert(deliveries), rows)
+        await session.execute(_INSERT_DELIVERIES, {"rows": _json_rows(rows)})
 
 
 async def claim_deliveries(
@@ -191,10 +231,7 @@ async def record_attempts(session: AsyncSession, results: Sequence[dict[str, Any
     """Persist finished attempts and move their deliveries on, in one statement."""
     if not results:
         return
-    columns = ("delivery_id", "status", "next_at", "at", "http_status", "latency_s", "error", "excerpt")
-    names = ("ids", "statuses", "nexts", "ats", "http", "latency", "errors", "excerpts")
-    params = {name: [r[column] for r in results] for name, column in zip(names, columns, strict=True)}
-    await session.execute(_RECORD, params)
+    await session.execute(_RECORD, {"rows": _json_rows(results)})
 
 
 async def delivery(session: AsyncSession, delivery_id: str, *, lock: bool = False) -> Any | None:
@@ -268,17 +305,9 @@ async def attempt_count(session: AsyncSession, delivery_id: str) -> int:
 async def note_outcomes(session: AsyncSession, succeeded: Sequence[str], failed: Sequence[str], at: datetime) -> None:
     """An answer clears an endpoint's failure streak; a failed attempt starts one (if none is running)."""
     if succeeded:
-        await session.execute(
-            update(endpoints)
-            .where(endpoints.c.endpoint_id.in_(succeeded), endpoints.c.failing_since.is_not(None))
-            .values(failing_since=None)
-        )
+        await session.execute(_ANSWERED, {"ids": list(succeeded)})
     if failed:
-        await session.execute(
-            update(endpoints)
-            .where(endpoints.c.endpoint_id.in_(failed), endpoints.c.failing_since.is_(None))
-            .values(failing_since=at)
-        )
+        await session.execute(_FAILING, {"ids": list(failed), "at": at})
 
 
 async def failing_endpoints(session: AsyncSession, failing_before: datetime) -> list[Any]:

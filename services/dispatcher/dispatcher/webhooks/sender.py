@@ -14,11 +14,13 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import aiohttp
+from yarl import URL
 
 from dispatcher.webhooks.domain import excerpt
 from svd.netguard import AddressPolicy, AddressRefused, check_literal
 
 USER_AGENT = "SocialVideoDesigner-Webhooks/1"
+URL_CACHE = 10_000
 
 
 @dataclass(frozen=True)
@@ -41,21 +43,32 @@ class Sender:
         self._policy = policy
         self._timeout_s = timeout_s
         self._cap = response_cap_bytes
+        self._urls: dict[str, tuple[URL, str]] = {}
+
+    def _parsed(self, url: str) -> tuple[URL, str]:
+        """The URL as aiohttp takes it and its host (parsed once per endpoint URL, not per attempt)."""
+        parsed = self._urls.get(url)
+        if parsed is None:
+            if len(self._urls) >= URL_CACHE:
+                self._urls.clear()
+            parsed = self._urls[url] = (URL(url), urlsplit(url).hostname or "")
+        return parsed
 
     async def post(self, url: str, body: str, headers: dict[str, str]) -> Answer:
         started = time.perf_counter()
         try:
-            check_literal(urlsplit(url).hostname or "", self._policy)
+            target, host = self._parsed(url)
+            check_literal(host, self._policy)
             async with asyncio.timeout(self._timeout_s):
-                return await self._post(url, body, headers, started)
+                return await self._post(target, body, headers, started)
         except AddressRefused as exc:
             return Answer(None, time.perf_counter() - started, exc.message, refused=True)
         except TimeoutError:
             return Answer(None, time.perf_counter() - started, f"timed out after {self._timeout_s:g} s")
         except (aiohttp.ClientError, OSError, ValueError) as exc:
-            return Answer(None, time.perf_counter() - started, f"{type(exc).__name__}: {exc}"[:500])
+            return Answer(None, time.perf_counter() - started, f"{type(exc).__name__}: {exc}"[:500].replace("\x00", ""))
 
-    async def _post(self, url: str, body: str, headers: dict[str, str], started: float) -> Answer:
+    async def _post(self, url: URL, body: str, headers: dict[str, str], started: float) -> Answer:
         request_headers = {**headers, "content-type": "application/json", "user-agent": USER_AGENT}
         async with self._session.post(
             url, data=body.encode(), headers=request_headers, allow_redirects=False
