@@ -1,11 +1,12 @@
 """The webhook worker of one dispatcher replica: fan out the outbox, start due attempts, and look after endpoints.
 
 It wakes when the outbox trigger notifies (`svd_webhooks`, through the process's listener) or an attempt ends, and
-otherwise looks every `webhook_poll_interval_s` (retries come due without any notification). Every
-`webhook_health_interval_s` it disables endpoints that have failed for `webhook_disable_after_s` — telling their
-tenant with a `notify.client` event first, under a deterministic message id, so a crash between the two repeats the
-notice (deduplicated) rather than losing it — and every `webhook_prune_interval_s` (an hour) it prunes deliveries and
-events past retention. Every replica runs one; they share the work through row locks.
+otherwise looks every `webhook_poll_interval_s` (retries come due without any notification); wakes that come close
+together make one round (`ROUND_GATHER_S`). Every `webhook_health_interval_s` it disables endpoints that have failed
+for `webhook_disable_after_s` — telling their tenant with a `notify.client` event first, under a deterministic
+message id, so a crash between the two repeats the notice (deduplicated) rather than losing it — and every
+`webhook_prune_interval_s` (an hour) it prunes deliveries and events past retention. Every replica runs one; they
+share the work through row locks.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ from svd.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
+# Rounds start at most this often: the notifications of a burst of commits and the ends of many attempts are
+# gathered into one fan-out and one claim (a claim looks at every endpoint), for at most this much latency.
+ROUND_GATHER_S = 0.02
 FIRST_PRUNE_AFTER_S = 60.0
 PRUNE_BATCH = 10_000
 DRAIN_GRACE_S = 5.0
@@ -57,8 +61,12 @@ class WebhookWorker:
         loop = asyncio.get_running_loop()
         next_health = loop.time()
         next_prune = loop.time() + min(FIRST_PRUNE_AFTER_S, self._settings.webhook_prune_interval_s)
+        next_round = loop.time()
         try:
             while not stop.is_set():
+                if (pause := next_round - loop.time()) > 0:
+                    await asyncio.sleep(pause)
+                next_round = loop.time() + ROUND_GATHER_S
                 busy = False
                 try:
                     busy = await self._fanout.run_once() > 0
