@@ -95,6 +95,7 @@ async def _worker(database_url: str) -> None:
     from svd import db
     from svd.cipher import SecretCipher
     from svd.netguard import guarded_session
+    from svd.runtime import tune_gc
 
     settings = WebhookSettings()
     engine = db.create_engine(database_url, 10)
@@ -117,6 +118,7 @@ async def _worker(database_url: str) -> None:
         None,
         settings,
     )
+    tune_gc()  # as `run_service` does for the dispatcher once it has started
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     listener = asyncio.create_task(listen(database_url, worker.wake, stop))
