@@ -110,6 +110,11 @@ def test_retry_after_is_honoured_when_longer_and_capped() -> None:
     assert domain.retry_after_s("soon", NOW) is None and domain.retry_after_s(None, NOW) is None
 
 
+def test_a_response_excerpt_is_text_postgresql_can_hold() -> None:
+    assert domain.excerpt(b"ok\x00\xffend") == "ok\ufffd\ufffdend"
+    assert len(domain.excerpt(b"x" * 100_000)) == domain.EXCERPT_CHARS
+
+
 def test_the_schedule_setting() -> None:
     assert parse_schedule("5, 300,1800") == (5.0, 300.0, 1800.0)
     assert parse_schedule("") == ()
