@@ -13,7 +13,9 @@ The work checks `should_stop` between frames, so a timeout or shutdown stops it 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import queue
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -26,6 +28,7 @@ from av.video.frame import PictureType
 from media_store.conform.deliverable import Plan
 from svd import deliverables
 
+AHEAD_FRAMES = 4  # deliverable frames decoded and filtered ahead of the encoder
 CONTAINER_OPTIONS = {"movflags": "+faststart+negative_cts_offsets", "use_editlist": "0"}
 
 
@@ -160,23 +163,76 @@ def _video_encoder(output: Any, plan: Plan, settings: EncoderSettings) -> Any:
     stream.width, stream.height, stream.pix_fmt = plan.width, plan.height, deliverables.PIX_FMT
     stream.time_base = Fraction(1, plan.fps)
     ctx = stream.codec_context
+    ctx.thread_type = "AUTO"
     ctx.color_primaries, ctx.color_trc, ctx.colorspace, ctx.color_range = 1, 1, 1, 1  # BT.709, limited range
     return stream
+
+
+class _Ahead:
+    """Decoding and filtering on a thread of their own, at most `depth` deliverable frames ahead of the encoder.
+
+    PyAV releases the GIL inside FFmpeg's calls, so the decoder, the filter graph (Lanczos scale, overlay) and
+    libx264 keep the cores busy at once, as the ffmpeg CLI's threads do, instead of taking turns on one thread. The
+    bounded queue keeps memory flat (a 1080x1920 frame is ~3 MiB). Iterating yields the frames in order and raises
+    whatever the thread raised; `close` stops the thread (within a frame) and waits for it.
+    """
+
+    def __init__(self, source: Any, stream: av.VideoStream, pictures: _Pictures, depth: int) -> None:
+        self._queue: queue.Queue[av.VideoFrame | BaseException | None] = queue.Queue(depth)
+        self._quit = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(source, stream, pictures), name="conform-decode", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, source: Any, stream: av.VideoStream, pictures: _Pictures) -> None:
+        try:
+            for frame in source.decode(stream):
+                for picture in pictures.push(frame):
+                    if not self._put(picture):
+                        return
+            for picture in pictures.push(None):
+                if not self._put(picture):
+                    return
+            self._put(None)
+        except BaseException as error:  # noqa: BLE001 - handed to the encoding thread, which raises it
+            self._put(error)
+
+    def _put(self, item: av.VideoFrame | BaseException | None) -> bool:
+        while not self._quit.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def __iter__(self) -> Iterator[av.VideoFrame]:
+        while (item := self._queue.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def close(self) -> None:
+        self._quit.set()
+        while self._thread.is_alive():
+            try:
+                self._queue.get(timeout=0.1)  # unblock a waiting `put`
+            except queue.Empty:
+                continue
+        self._thread.join()
 
 
 def _encode_video(
     source: Any, output: Any, encoder: Any, plan: Plan, overlay: bytes | None, stop: Callable[[], bool]
 ) -> None:
     in_stream = source.streams.video[0]
-    pictures = _Pictures(in_stream, plan, overlay)
+    in_stream.codec_context.thread_type = "AUTO"  # frame and slice threads, as the ffmpeg CLI decodes
+    ahead = _Ahead(source, in_stream, _Pictures(in_stream, plan, overlay), AHEAD_FRAMES)
     written = 0
     last: av.VideoFrame | None = None
-
-    def emit(frames: list[av.VideoFrame]) -> None:
-        nonlocal written, last
-        for frame in frames:
-            if written >= plan.frames:
-                return
+    try:
+        for frame in ahead:
             if stop():
                 raise Stopped("conform stopped")
             frame.pts, frame.time_base = written, Fraction(1, plan.fps)
@@ -184,13 +240,10 @@ def _encode_video(
             output.mux(encoder.encode(frame))
             written += 1
             last = frame
-
-    for frame in source.decode(in_stream):
-        emit(pictures.push(frame))
-        if written >= plan.frames:
-            break
-    else:
-        emit(pictures.push(None))
+            if written >= plan.frames:
+                break
+    finally:
+        ahead.close()
     while written < plan.frames and last is not None:  # the source ended early: hold its last frame
         if stop():
             raise Stopped("conform stopped")
