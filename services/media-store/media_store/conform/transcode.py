@@ -8,6 +8,12 @@ profile, VBV-capped ABR (~8 Mbps at 1080p, 12 Mbps ceiling), closed GOP of `GOP_
 keyframes, BT.709 tags. Sound is dropped, copied, or resampled and encoded as AAC-LC 48 kHz stereo, trimmed or
 padded with silence to the video's length. `moov` is written first (faststart) without an edit list.
 
+The cores are used as the ffmpeg CLI uses them: the decoder and libx264 run frame threads (PyAV opens codecs with
+slice threads only: a provider's one-slice stream then decodes on one core, and libx264 cuts every picture into
+slices, which compresses worse and keeps fewer cores busy), the filter graph has its own slice threads, and
+decoding + filtering run on a thread of their own a few frames ahead of the encoder (PyAV releases the GIL inside
+FFmpeg's calls).
+
 The work checks `should_stop` between frames, so a timeout or shutdown stops it within a frame.
 """
 
