@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
@@ -11,6 +12,7 @@ if TYPE_CHECKING:
 V = TypeVar("V", bound=int)
 
 
+@functools.cache  # one per enum type (a job's view converts a dozen names per row)
 def _prefix(enum: Any) -> str:
     zero = enum.Name(0)
     return str(zero).removesuffix("UNSPECIFIED")
