@@ -108,15 +108,17 @@ class Deliverer:
 
     async def _attempt(self, row: Any) -> None:
         started_at = utcnow()
+        attributes = {
+            "social_video.tenant_id": row.tenant_id,
+            "social_video.webhook.delivery_id": row.delivery_id,
+            "social_video.webhook.event_type": row.event_type,
+            "social_video.webhook.attempt": row.attempts + 1,
+        }
+        if row.job_id:
+            attributes["social_video.job_id"] = row.job_id
         with _tracer.start_as_current_span(
-            "webhook.deliver", context=in_trace(row.trace_id), kind=SpanKind.CLIENT
+            "webhook.deliver", context=in_trace(row.trace_id), kind=SpanKind.CLIENT, attributes=attributes
         ) as span:
-            span.set_attribute("social_video.tenant_id", row.tenant_id)
-            span.set_attribute("social_video.webhook.delivery_id", row.delivery_id)
-            span.set_attribute("social_video.webhook.event_type", row.event_type)
-            span.set_attribute("social_video.webhook.attempt", row.attempts + 1)
-            if row.job_id:
-                span.set_attribute("social_video.job_id", row.job_id)
             try:
                 headers = signature_headers(
                     row.delivery_id, started_at, row.payload, self._signing_secrets(row, started_at)
