@@ -1,7 +1,7 @@
 """Webhooks benchmark: deliveries per second to a local receiver, event → delivery latency, CPU per delivery.
 
 Run: `python -m tests.benchmarks.bench_webhooks [--endpoints 1000] [--events 20000] [--rate 1000] [--seconds 10]
-[--workers 1]`
+[--workers 1] [--telemetry]`
 (or `make bench-webhooks`).
 
 It starts the embedded stack's PostgreSQL alone (`svd up --only postgres`) in a temporary home, applies the
@@ -9,7 +9,9 @@ dispatcher's migrations, and runs a receiver (aiohttp on loopback, answering 204
 arrived against the event time in its payload), `--workers` webhook workers (the dispatcher's own `WebhookWorker`:
 fan-out, leased claims, signed attempts, batched recording; WEBHOOKS_ALLOW_PRIVATE for the loopback receiver, default
 budgets otherwise) and this process, which makes events the way the dispatcher does — job rows written in
-transactions, the outbox trigger adding one event each — for `--endpoints` tenants with one endpoint each.
+transactions, the outbox trigger adding one event each — for `--endpoints` tenants with one endpoint each. The
+workers' spans and metrics are no-ops unless `--telemetry` sets the OpenTelemetry SDK up as the dispatcher does
+(exported only if the environment names an OTLP endpoint).
 
 1. Burst: `--events` events committed as fast as they can be, then timed until the receiver has them all:
    deliveries per second, and the latency each event waited (dominated by the backlog).
@@ -97,6 +99,10 @@ async def _worker(database_url: str) -> None:
     from svd.netguard import guarded_session
     from svd.runtime import tune_gc
 
+    if os.environ.get("BENCH_TELEMETRY"):
+        from svd.telemetry import setup_telemetry
+
+        setup_telemetry("dispatcher")
     settings = WebhookSettings()
     engine = db.create_engine(database_url, 10)
     sessions = db.session_factory(engine)
@@ -229,6 +235,8 @@ def bench(home: Path, args: argparse.Namespace) -> None:
     port = pick_free_port()
     receiver_url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "WEBHOOK_SECRET_ENCRYPTION_KEY": KEK, "WEBHOOKS_ALLOW_PRIVATE": "true"}
+    if args.telemetry:
+        env["BENCH_TELEMETRY"] = "1"
     me = [sys.executable, "-m", "tests.benchmarks.bench_webhooks"]
     receiver = subprocess.Popen([*me, "--role", "receiver", "--port", str(port)], cwd=REPO, env=env)
     workers: list[subprocess.Popen[bytes]] = []
@@ -271,6 +279,7 @@ def bench(home: Path, args: argparse.Namespace) -> None:
             rate = args.events / (finished - started)
             print(
                 f"burst: {args.events} events to {args.endpoints} endpoints (one tenant each), {args.workers} worker(s)"
+                + (" with the telemetry SDK" if args.telemetry else "")
             )
             print(f"  committed in {committed - started:.2f} s; all delivered after {finished - started:.2f} s")
             print(f"  deliveries/s        {rate:,.0f}   (target >= 1,000)")
@@ -329,6 +338,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=1000.0, help="events per second in the steady phase")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of the steady phase")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (dispatcher replicas)")
+    parser.add_argument("--telemetry", action="store_true", help="workers record spans and metrics (OTel SDK)")
     parser.add_argument("--role", choices=("bench", "receiver", "worker"), default="bench")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--database-url", default="")
