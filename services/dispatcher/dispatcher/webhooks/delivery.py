@@ -2,9 +2,9 @@
 
 At most `webhook_max_in_flight` attempts run per process and `webhook_endpoint_concurrency` per endpoint (the claim
 counts the endpoint's leased deliveries across replicas), so a slow endpoint holds only its own slots and never
-delays anyone else's deliveries. Results are written in batches (one statement for many attempts); a delivery whose
-result is never written — the process died mid-attempt — is claimed again when its lease ends, under the same
-`webhook-id`.
+delays anyone else's deliveries (when nearly all slots are taken, free ones are filled within `CLAIM_TOP_UP_S`).
+Results are written in batches (one statement for many attempts); a delivery whose result is never written — the
+process died mid-attempt — is claimed again when its lease ends, under the same `webhook-id`.
 """
 
 from __future__ import annotations
@@ -32,6 +32,10 @@ from svd.timeutil import utcnow
 log = logging.getLogger(__name__)
 _tracer = tracer("dispatcher.webhooks")
 
+# While more than three quarters of the slots are taken, a claim waits until a quarter are free, or until this long
+# after the last claim: a claim looks at every endpoint, and a backlog would otherwise pay one per round for the
+# few slots freed since.
+CLAIM_TOP_UP_S = 0.1
 FLUSH_BATCH = 500
 FLUSH_DELAY_S = 0.02
 SECRET_CACHE = 10_000
@@ -60,6 +64,9 @@ class Deliverer:
         self._have_results = asyncio.Event()
         self._slot_free = asyncio.Event()
         self._secrets: dict[bytes, str] = {}
+        self._claim_at_free = max(1, self._max_in_flight // 4)
+        self._last_claim = -CLAIM_TOP_UP_S
+        self.deferred = False  # a claim was put off (the worker looks again within CLAIM_TOP_UP_S)
 
     @property
     def in_flight(self) -> int:
@@ -73,8 +80,11 @@ class Deliverer:
     async def claim_and_start(self) -> int:
         """Lease due deliveries into the free slots and start their attempts; how many started."""
         free = self._max_in_flight - len(self._in_flight)
-        if free <= 0:
+        clock = asyncio.get_running_loop().time()
+        self.deferred = 0 < free < self._claim_at_free and clock < self._last_claim + CLAIM_TOP_UP_S
+        if free <= 0 or self.deferred:
             return 0
+        self._last_claim = clock
         now = utcnow()
         async with transaction(self._sessions) as session:
             claimed = await repo.claim_deliveries(session, now, now + self._lease, self._per_endpoint, free)

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dispatcher.webhooks import repository as repo
-from dispatcher.webhooks.delivery import Deliverer
+from dispatcher.webhooks.delivery import CLAIM_TOP_UP_S, Deliverer
 from dispatcher.webhooks.fanout import Fanout
 from dispatcher.webhooks.settings import WebhookSettings
 from social_video.v1 import outbound_pb2
@@ -83,8 +83,12 @@ class WebhookWorker:
                     continue
                 if not busy:
                     self._deliverer.slot_free.clear()
+                    poll = self._settings.webhook_poll_interval_s
                     await _wait_any(
-                        stop, self.wake, self._deliverer.slot_free, timeout_s=self._settings.webhook_poll_interval_s
+                        stop,
+                        self.wake,
+                        self._deliverer.slot_free,
+                        timeout_s=min(poll, CLAIM_TOP_UP_S) if self._deliverer.deferred else poll,
                     )
                     self.wake.clear()
         finally:
