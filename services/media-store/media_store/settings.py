@@ -44,7 +44,8 @@ class MediaSettings(BaseServiceSettings, DatabaseSettings, SpacesSettings):
     shutdown_grace_s: float = 60.0
     # The conform step (provider output → platform deliverable). The preset trades encode time for size at the
     # same bit rate: on 2 cores `veryfast` conforms a 5 s 720p clip to 1080x1920 in a few seconds (see
-    # `make bench-conform`). CONFORM_THREADS 0 lets libx264 use every core.
+    # `make bench-conform`). CONFORM_THREADS 0 lets the decoder, the filters and libx264 use every core; N caps
+    # each at N threads.
     conform_preset: Literal[
         "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"
     ] = "veryfast"

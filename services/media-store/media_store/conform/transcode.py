@@ -45,7 +45,7 @@ class Stopped(Exception):
 @dataclass(frozen=True)
 class EncoderSettings:
     preset: str = "veryfast"
-    threads: int = 0  # 0: libx264 picks (one per core)
+    threads: int = 0  # the decoder's, the filter graph's and libx264's threads; 0: each picks (about one per core)
 
 
 def x264_options(plan: Plan, settings: EncoderSettings) -> dict[str, str]:
@@ -107,8 +107,9 @@ def _overlay_frame(png_rgba: bytes, plan: Plan) -> av.VideoFrame:
 class _Pictures:
     """The filter graph: decoded source frames in, deliverable frames out."""
 
-    def __init__(self, stream: av.VideoStream, plan: Plan, overlay: bytes | None) -> None:
+    def __init__(self, stream: av.VideoStream, plan: Plan, overlay: bytes | None, threads: int = 0) -> None:
         graph = av.filter.Graph()
+        graph.threads = threads  # 0: one per core
         source = graph.add_buffer(template=stream)
         last: Any = source
         if plan.fps:
@@ -230,11 +231,18 @@ class _Ahead:
 
 
 def _encode_video(
-    source: Any, output: Any, encoder: Any, plan: Plan, overlay: bytes | None, stop: Callable[[], bool]
+    source: Any,
+    output: Any,
+    encoder: Any,
+    plan: Plan,
+    overlay: bytes | None,
+    threads: int,
+    stop: Callable[[], bool],
 ) -> None:
     in_stream = source.streams.video[0]
-    in_stream.codec_context.thread_type = "AUTO"  # frame and slice threads, as the ffmpeg CLI decodes
-    ahead = _Ahead(source, in_stream, _Pictures(in_stream, plan, overlay), AHEAD_FRAMES)
+    decoder = in_stream.codec_context
+    decoder.thread_type, decoder.thread_count = "AUTO", threads  # frame and slice threads, as the ffmpeg CLI decodes
+    ahead = _Ahead(source, in_stream, _Pictures(in_stream, plan, overlay, threads), AHEAD_FRAMES)
     written = 0
     last: av.VideoFrame | None = None
     try:
@@ -350,6 +358,6 @@ def run(
                     else:
                         _copy_packets(sound, sound.streams.audio[0], output, audio_out)
             if plan.video == "encode":
-                _encode_video(source, output, video_out, plan, overlay, should_stop)
+                _encode_video(source, output, video_out, plan, overlay, settings.threads, should_stop)
             else:
                 _copy_packets(source, in_video, output, video_out)
