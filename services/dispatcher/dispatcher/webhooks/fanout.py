@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -89,7 +89,7 @@ class Fanout:
                         await repo.postpone(session, event.event_id, ready_at)
                         continue
                 try:
-                    deliveries = await self._deliveries(event, by_tenant.get(event.tenant_id, []), now)
+                    deliveries = await self._deliveries(event, by_tenant.get(event.tenant_id, []))
                 except Exception:  # one event that cannot be rendered must not hold back the others
                     log.exception(
                         "webhooks: event %s (%s) could not be rendered; retrying later", event.event_id, event.type
@@ -100,11 +100,11 @@ class Fanout:
                     continue
                 rows.extend(deliveries)
                 fanned.append(event.event_id)
-            await repo.insert_deliveries(session, rows)
+            await repo.insert_deliveries(session, rows, now)
             await repo.mark_fanned(session, fanned, now)
             return len(claimed)
 
-    async def _deliveries(self, event: Any, endpoints: list[Any], now: datetime) -> list[dict[str, Any]] | None:
+    async def _deliveries(self, event: Any, endpoints: list[Any]) -> list[dict[str, Any]] | None:
         """The delivery rows of one event (None: its media could not be looked up now)."""
         targets = [
             e
@@ -141,11 +141,6 @@ class Fanout:
                     or payloads.render(event.type, event.occurred_at, event.snapshot, delivery_id, media),
                     "trace_id": str(event.snapshot.get("trace_id") or ""),
                     "occurred_at": event.occurred_at,
-                    "status": "pending",
-                    "attempts": 0,
-                    "next_attempt_at": now,
-                    "created_at": now,
-                    "updated_at": now,
                 }
             )
         return rows

@@ -86,12 +86,11 @@ _INSERT_DELIVERIES = text(
     INSERT INTO "{SCHEMA}".webhook_deliveries
         (delivery_id, event_id, endpoint_id, tenant_id, job_id, event_type, payload, trace_id, occurred_at, status,
          attempts, next_attempt_at, created_at, updated_at)
-    SELECT delivery_id, event_id, endpoint_id, tenant_id, job_id, event_type, payload, trace_id, occurred_at, status,
-        attempts, next_attempt_at, created_at, updated_at
+    SELECT delivery_id, event_id, endpoint_id, tenant_id, job_id, event_type, payload, trace_id, occurred_at,
+        'pending', 0, :now, :now, :now
     FROM json_to_recordset(CAST(:rows AS json)) AS r(
         delivery_id text, event_id bigint, endpoint_id text, tenant_id text, job_id text, event_type text,
-        payload text, trace_id text, occurred_at timestamptz, status text, attempts int, next_attempt_at timestamptz,
-        created_at timestamptz, updated_at timestamptz)
+        payload text, trace_id text, occurred_at timestamptz)
     """
 )
 _ENABLED_ENDPOINTS = text(
@@ -112,13 +111,17 @@ _FAILING = text(
 
 
 def _json_rows(rows: Sequence[dict[str, Any]]) -> str:
-    return json.dumps(rows, default=_json_value, separators=(",", ":"))
+    texts: dict[int, str] = {}  # rows share their datetimes (an event's time, the batch's): each written once
 
+    def value(value: Any) -> str:
+        if isinstance(value, datetime):
+            text = texts.get(id(value))
+            if text is None:
+                text = texts[id(value)] = value.isoformat()
+            return text
+        raise TypeError(f"{type(value).__name__} cannot go into a batch")
 
-def _json_value(value: Any) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} cannot go into a batch")
+    return json.dumps(rows, default=value, separators=(",", ":"))
 
 
 # --- endpoints ------------------------------------------------------------------------------------------------
@@ -211,9 +214,11 @@ async def insert_event(session: AsyncSession, values: dict[str, Any]) -> Any:
 # --- deliveries -----------------------------------------------------------------------------------------------
 
 
-async def insert_deliveries(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+async def insert_deliveries(session: AsyncSession, rows: list[dict[str, Any]], now: datetime) -> None:
+    """New deliveries, pending and due `now`: each row names its delivery_id, event_id, endpoint_id, tenant_id,
+    job_id, event_type, payload, trace_id and occurred_at."""
     if rows:
-        await session.execute(_INSERT_DELIVERIES, {"rows": _json_rows(rows)})
+        await session.execute(_INSERT_DELIVERIES, {"rows": _json_rows(rows), "now": now})
 
 
 async def claim_deliveries(

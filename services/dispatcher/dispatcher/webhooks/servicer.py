@@ -295,13 +295,8 @@ class WebhooksServicer(webhooks_pb2_grpc.WebhooksServicer):
                 "payload": payloads.render(domain.TEST, now, event.snapshot, delivery_id),
                 "trace_id": "",
                 "occurred_at": now,
-                "status": "pending",
-                "attempts": 0,
-                "next_attempt_at": now,
-                "created_at": now,
-                "updated_at": now,
             }
-            await repo.insert_deliveries(session, [row])
+            await repo.insert_deliveries(session, [row], now)
             delivery = await repo.delivery(session, delivery_id)
         self._wake()
         return webhooks_pb2.SendTestResponse(delivery=delivery_message(delivery, []))
