@@ -3,8 +3,8 @@
     .venv/bin/python -m tests.benchmarks.bench_conform [--runs 1] [--preset veryfast] [--overlay]
 
 The clips are rendered once by the provider simulator (a real camera move over a detailed still, like gen4_turbo
-returns). Each run conforms a clip with media-store's own transcode (`media_store.conform.transcode.run`, in this
-process: wall time, CPU time of the process, peak RSS growth sampled every 10 ms over the RSS just before), then the
+returns). Each run conforms a clip with media-store's own transcode (`media_store.conform.transcode.run`, in a child
+process timed around the call: wall time, CPU time of the process, peak RSS growth over the RSS just before), then the
 `ffmpeg` CLI shipped by the `imageio-ffmpeg` wheel does the same transcode with the same filters and libx264
 settings (wall, CPU and peak RSS of the child from `wait4`). Targets: within 1.2x of ffmpeg's wall time, RSS growth
 under 300 MiB, and a 5 s clip's added latency (the conform itself dominates it) under 5 s on a 2-core machine.
@@ -14,11 +14,12 @@ The runs alternate between the sides and the best of `--runs` is reported for ea
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import subprocess
+import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,30 +45,6 @@ class Figures:
     wall_s: float
     cpu_s: float
     rss_mib: float
-
-
-class RssPeak:
-    """Peak RSS growth of this process, sampled on a thread."""
-
-    def __init__(self) -> None:
-        self._process = psutil.Process()
-        self.baseline = self._process.memory_info().rss
-        self.peak = self.baseline
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self._process.memory_info().rss)
-            time.sleep(0.01)
-
-    def __enter__(self) -> RssPeak:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def still(path: Path) -> Path:
@@ -105,11 +82,25 @@ def overlay_png(work: Path) -> bytes:
     return path.read_bytes()
 
 
-def ours(src: Path, dst: Path, plan: Plan, settings: transcode.EncoderSettings, overlay: bytes | None) -> Figures:
+def ours(src: Path, dst: Path, seconds: int, preset: str, overlay: Path | None) -> Figures:
+    """Our transcode in a child process of its own, timed there: its peak RSS is the kernel's exact figure (not a
+    sample), and no sampling thread competes for the GIL with the transcode's threads."""
+    command = [sys.executable, "-m", "tests.benchmarks.bench_conform", "--preset", preset]
+    command += ["--child", str(src), str(dst), str(seconds)] + ([str(overlay)] if overlay is not None else [])
+    done = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True)
+    return Figures(*json.loads(done.stdout.splitlines()[-1]))
+
+
+def child(src: Path, dst: Path, seconds: int, preset: str, overlay: Path | None) -> None:
+    """The child's side of `ours`: wall, CPU and peak RSS growth over the RSS just before, as JSON on stdout."""
+    plan = plan_for(src, seconds, overlay is not None)
+    layer = overlay.read_bytes() if overlay is not None else None
+    baseline = psutil.Process().memory_info().rss
     cpu, wall = time.process_time(), time.perf_counter()
-    with RssPeak() as rss:
-        transcode.run(src, dst, plan, overlay=overlay, settings=settings)
-    return Figures(time.perf_counter() - wall, time.process_time() - cpu, (rss.peak - rss.baseline) / MIB)
+    transcode.run(src, dst, plan, overlay=layer, settings=transcode.EncoderSettings(preset=preset))
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps([wall, cpu, (peak - baseline) / MIB]))
 
 
 def ffmpeg_command(src: Path, dst: Path, plan: Plan, settings: transcode.EncoderSettings, overlay: Path | None):
@@ -151,13 +142,19 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--preset", default="veryfast")
     parser.add_argument("--overlay", action="store_true", help="blend a brand overlay too (both sides)")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)  # SRC DST SECONDS [OVERLAY]: one of ours
     args = parser.parse_args()
+    if args.child:
+        src, dst, seconds, *layer = args.child
+        child(Path(src), Path(dst), int(seconds), args.preset, Path(layer[0]) if layer else None)
+        return
     settings = transcode.EncoderSettings(preset=args.preset)
     print(f"cores {os.cpu_count()}, load {os.getloadavg()[0]:.1f}, ffmpeg {imageio_ffmpeg.get_ffmpeg_version()}")
     with tempfile.TemporaryDirectory(prefix="bench-conform-") as tmp:
         work = Path(tmp)
-        layer = overlay_png(work) if args.overlay else None
         layer_path = work / "overlay.png" if args.overlay else None
+        if layer_path is not None:
+            overlay_png(work)
         print(f"{'clip':>5} {'side':>7} {'wall s':>7} {'cpu s':>7} {'rss MiB':>8}   ratio (ours/ffmpeg wall)")
         verdicts = []
         for seconds in (5, 10):
@@ -165,7 +162,8 @@ def main() -> None:
             plan = plan_for(src, seconds, args.overlay)
             command = ffmpeg_command(src, work / "ffmpeg.mp4", plan, settings, layer_path)
             runs = [
-                (ours(src, work / "ours.mp4", plan, settings, layer), theirs(command)) for _ in range(args.runs)
+                (ours(src, work / "ours.mp4", seconds, args.preset, layer_path), theirs(command))
+                for _ in range(args.runs)
             ]  # one side right after the other, so a busy spell of the shared machine hits both alike
             mine, ref = best([pair[0] for pair in runs]), best([pair[1] for pair in runs])
             ratio = mine.wall_s / ref.wall_s
