@@ -34,7 +34,7 @@ from av.video.frame import PictureType
 from media_store.conform.deliverable import Plan
 from svd import deliverables
 
-AHEAD_FRAMES = 4  # deliverable frames decoded and filtered ahead of the encoder
+AHEAD_FRAMES = 2  # deliverable frames decoded and filtered ahead of the encoder (~3 MiB each)
 CONTAINER_OPTIONS = {"movflags": "+faststart+negative_cts_offsets", "use_editlist": "0"}
 
 
@@ -124,7 +124,7 @@ class _Pictures:
             node = graph.add(name, args or None)
             last.link_to(node)
             last = node
-        self._overlay = None
+        pending = None
         if overlay is not None:
             frame = _overlay_frame(overlay, plan)
             assert stream.time_base is not None
@@ -139,15 +139,15 @@ class _Pictures:
             last.link_to(blend, 0, 0)
             alpha.link_to(blend, 0, 1)
             last = blend
-            self._overlay = (layer, frame)
+            pending = (layer, frame)
         out = graph.add("format", deliverables.PIX_FMT)
         sink = graph.add("buffersink")
         last.link_to(out)
         out.link_to(sink)
         graph.configure()
         self._graph, self._source, self._sink = graph, source, sink  # the graph must outlive its nodes
-        if self._overlay is not None:
-            layer, frame = self._overlay
+        if pending is not None:  # pushed once and not kept: the graph holds the converted layer (8 MiB of RGBA less)
+            layer, frame = pending
             frame.pts = 0
             frame.time_base = stream.time_base
             layer.push(frame)
