@@ -79,6 +79,10 @@ class _MetricsServicer(metrics_service_pb2_grpc.MetricsServiceServicer):
 
 def _http_handler(sink: SpanSink) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        # Keep-alive, like a real collector: under HTTP/1.0 every export of every process opened a new connection
+        # and a new server thread.
+        protocol_version = "HTTP/1.1"
+
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             if self.headers.get("Content-Encoding") == "gzip":

@@ -80,6 +80,11 @@ class Delivery(Generic[M]):
 Handler = Callable[[Delivery[M]], Awaitable[Outcome]]
 
 
+# How long an idle pull waits on the server. A pull of a stopped or crashed process costs nothing: the server skips
+# a waiting request whose reply subject has lost its interest.
+LONG_POLL_S = 5.0
+
+
 def backoff_s(num_delivered: int, base_s: float = 1.0, cap_s: float = 60.0) -> float:
     """Exponential backoff for unexpected failures: 1, 2, 4 … seconds, capped."""
     return float(min(cap_s, base_s * 2 ** max(0, min(num_delivered - 1, 30))))
@@ -138,13 +143,15 @@ def subscribe(
     *,
     policy: RetryPolicy | None = None,
     max_workers: int = 1,
-    fetch_wait_s: float = 0.5,
+    fetch_wait_s: float = LONG_POLL_S,
 ) -> None:
     """Bind `handler` to the durable consumer `spec` (declared by the topology, never here).
 
-    Up to `max_workers` handlers run at once. Messages are pulled in batches of up to `max_workers`; a pull hands
-    over what it has after at most `fetch_wait_s` (a batch is not waited for until it fills), so a message that
-    becomes deliverable (e.g. a `Retry` whose delay ran out) is handled within that time even when few arrive.
+    Up to `max_workers` handlers run at once. Messages are pulled one at a time by a long poll: a pull request
+    waits on the server for up to `fetch_wait_s` and is answered the moment a message is deliverable (a new one,
+    or a `Retry` whose delay ran out), and the next pull is made as soon as a handler slot is free. A batch pull
+    (the previous design) was answered only when the batch filled or its wait ran out, which delayed a lone
+    message by the whole wait and made every idle consumer poll the server twice a second.
     """
     retry_policy = policy or RetryPolicy()
 
@@ -183,7 +190,7 @@ def subscribe(
         outcome = decide(result, meta.num_delivered, deadline, datetime.now(UTC), retry_policy)
         await _settle(msg, outcome, publisher, spec, raw.subject, raw.data, headers, meta.sequence.stream)
 
-    subscriber_options: dict[str, Any] = {"pull_sub": PullSub(batch_size=max_workers, timeout=fetch_wait_s)}
+    subscriber_options: dict[str, Any] = {"pull_sub": PullSub(batch_size=1, timeout=fetch_wait_s)}
     if max_workers > 1:
         subscriber_options["max_workers"] = max_workers
     broker.subscriber(
