@@ -14,6 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from svd_stack.checks import plain_http
+
 
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -36,7 +38,7 @@ def simulator_process(port: int, args: Sequence[str], env: Mapping[str, str], lo
             if proc.poll() is not None:
                 pytest.fail(f"simulator exited with {proc.returncode}:\n{log_path.read_text()}")
             try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                if plain_http().get(f"{url}/healthz", timeout=1).status_code == 200:
                     break
             except httpx.TransportError:
                 pass

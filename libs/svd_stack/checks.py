@@ -6,6 +6,7 @@ Every probe is a single quick attempt that returns True/False and never raises;
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -22,10 +23,18 @@ class ProcessDied(Exception):
     """The process exited while we were waiting for it to become ready."""
 
 
+@functools.cache
+def plain_http() -> httpx.Client:
+    """One client for plain-HTTP probes and control calls, without keep-alive (a probed server may be restarted under
+    the same port). `httpx.get` builds a client, and with it a TLS context from the CA bundle, on every call: that
+    was most of the CPU `svd up` spent waiting for a stack."""
+    return httpx.Client(limits=httpx.Limits(max_keepalive_connections=0))
+
+
 def http_ok(url: str, timeout: float = 2.0) -> bool:
     """GET `url` answers 200."""
     try:
-        return httpx.get(url, timeout=timeout).status_code == 200
+        return plain_http().get(url, timeout=timeout).status_code == 200
     except httpx.HTTPError:
         return False
 

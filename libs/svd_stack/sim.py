@@ -10,6 +10,7 @@ accident. A simulated provider accepts the stack's generated key plus any keys t
 
 from __future__ import annotations
 
+import functools
 import ssl
 from collections.abc import Mapping
 from pathlib import Path
@@ -69,12 +70,18 @@ def ca_bundle(data_dir: Path) -> Path:
     return tls_dir(data_dir) / "ca-bundle.pem"
 
 
+@functools.lru_cache(maxsize=8)
+def _trusting(bundle: str, mtime_ns: int) -> ssl.SSLContext:
+    """A TLS context trusting `bundle`, built once per version of the file (parsing a CA bundle is costly)."""
+    return ssl.create_default_context(cafile=bundle)
+
+
 def tls_ok(url: str, bundle: Path, timeout: float = 2.0) -> bool:
     """GET `url` over TLS answers 200 with the certificate verified against `bundle`."""
     if not bundle.is_file():
         return False
     try:
-        context = ssl.create_default_context(cafile=str(bundle))
-        return httpx.get(url, timeout=timeout, verify=context).status_code == 200
+        with httpx.Client(verify=_trusting(str(bundle), bundle.stat().st_mtime_ns)) as client:
+            return client.get(url, timeout=timeout).status_code == 200
     except (httpx.HTTPError, ssl.SSLError, OSError):
         return False

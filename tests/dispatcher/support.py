@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import httpx
 import nats
 from google.protobuf import json_format
 from google.protobuf.message import Message
@@ -17,6 +16,7 @@ from google.protobuf.message import Message
 from social_video.v1 import billing_pb2, jobs_pb2, outbound_pb2, upstream_pb2
 from social_video.v1 import common_pb2 as c
 from svd.ids import short_id
+from svd_stack.checks import plain_http
 from svd_stack.client import CREDIT_TYPE, StackClient, copy_approved
 
 TERMINAL = {c.JOB_STATUS_SUCCEEDED, c.JOB_STATUS_FAILED, c.JOB_STATUS_CANCELLED}
@@ -131,18 +131,18 @@ class Simulator:
         self.url = stack.info["provider_sim_url"]
 
     def fault(self, **fault: Any) -> None:
-        httpx.post(f"{self.url}/_sim/faults", json=fault, timeout=10).raise_for_status()
+        plain_http().post(f"{self.url}/_sim/faults", json=fault, timeout=10).raise_for_status()
 
     def clear(self) -> None:
-        httpx.delete(f"{self.url}/_sim/faults", timeout=10).raise_for_status()
+        plain_http().delete(f"{self.url}/_sim/faults", timeout=10).raise_for_status()
 
     def task(self, task_id: str) -> dict[str, Any]:
-        tasks = httpx.get(f"{self.url}/_sim/tasks", timeout=10).json()
+        tasks = plain_http().get(f"{self.url}/_sim/tasks", timeout=10).json()
         items = tasks["tasks"] if isinstance(tasks, dict) else tasks
         return next(t for t in items if t.get("id") == task_id or t.get("task_id") == task_id)
 
     def requests(self, **query: str) -> list[dict[str, Any]]:
-        response = httpx.get(f"{self.url}/_sim/requests", params=query, timeout=10).json()
+        response = plain_http().get(f"{self.url}/_sim/requests", params=query, timeout=10).json()
         return list(response["requests"] if isinstance(response, dict) else response)
 
 

@@ -10,13 +10,13 @@ import asyncio
 import time
 from typing import Any
 
-import httpx
 import nats
 import psycopg
 
 from social_video.v1 import common_pb2 as c
 from social_video.v1 import jobs_pb2
 from svd.ids import short_id
+from svd_stack.checks import plain_http
 from svd_stack.client import StackClient, copy_approved
 
 TERMINAL = (c.JOB_STATUS_SUCCEEDED, c.JOB_STATUS_FAILED, c.JOB_STATUS_CANCELLED)
@@ -29,25 +29,25 @@ class Sim:
         self.url = info["provider_sim_url"]
 
     def faults(self, **config: Any) -> dict[str, Any]:
-        response = httpx.post(f"{self.url}/_sim/faults", json=config, timeout=10)
+        response = plain_http().post(f"{self.url}/_sim/faults", json=config, timeout=10)
         response.raise_for_status()
         return dict(response.json())
 
     def clear_faults(self) -> None:
-        httpx.delete(f"{self.url}/_sim/faults", timeout=10).raise_for_status()
+        plain_http().delete(f"{self.url}/_sim/faults", timeout=10).raise_for_status()
 
     def keys(self, provider: str, **change: list[str]) -> dict[str, Any]:
-        response = httpx.post(f"{self.url}/_sim/keys", json={"provider": provider, **change}, timeout=10)
+        response = plain_http().post(f"{self.url}/_sim/keys", json={"provider": provider, **change}, timeout=10)
         response.raise_for_status()
         return dict(response.json())
 
     def requests(self, **filters: str) -> list[dict[str, Any]]:
-        response = httpx.get(f"{self.url}/_sim/requests", params=filters, timeout=30)
+        response = plain_http().get(f"{self.url}/_sim/requests", params=filters, timeout=30)
         response.raise_for_status()
         return list(response.json()["requests"])
 
     def tasks(self, **filters: str) -> list[dict[str, Any]]:
-        response = httpx.get(f"{self.url}/_sim/tasks", params=filters, timeout=30)
+        response = plain_http().get(f"{self.url}/_sim/tasks", params=filters, timeout=30)
         response.raise_for_status()
         return list(response.json()["tasks"])
 

@@ -23,6 +23,7 @@ import fal_client
 import httpx
 import pytest
 
+from svd_stack.checks import plain_http
 from tests.provider_sim.conftest import FAL_KEYS, FalFactory, ImageFactory, Sim
 
 APP = "fal-ai/kling-video/v1.6/standard/image-to-video"
@@ -31,11 +32,13 @@ PRO = "fal-ai/kling-video/v1.6/pro/image-to-video"  # the one endpoint with aspe
 
 @pytest.fixture(autouse=True)
 def _clean(sim: Sim) -> Iterator[None]:
-    httpx.delete(f"{sim.url}/_sim/faults").raise_for_status()
+    plain_http().delete(f"{sim.url}/_sim/faults").raise_for_status()
     yield
-    httpx.delete(f"{sim.url}/_sim/faults").raise_for_status()
+    plain_http().delete(f"{sim.url}/_sim/faults").raise_for_status()
     for provider in ("fal", "runway"):
-        httpx.post(f"{sim.url}/_sim/keys", json={"provider": provider, "restore": list(FAL_KEYS)}).raise_for_status()
+        plain_http().post(
+            f"{sim.url}/_sim/keys", json={"provider": provider, "restore": list(FAL_KEYS)}
+        ).raise_for_status()
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ import fal_client
 import httpx
 import pytest
 
+from svd_stack.checks import plain_http
 from tests.provider_sim.conftest import FAL_KEYS, SIM_KEYS, FalFactory, Sim
 
 APP = "fal-ai/kling-video/v1.6/standard/image-to-video"
@@ -90,11 +91,11 @@ class Api:
 
 @pytest.fixture(autouse=True)
 def _clean(sim: Sim) -> Iterator[None]:
-    httpx.delete(f"{sim.url}/_sim/faults").raise_for_status()
+    plain_http().delete(f"{sim.url}/_sim/faults").raise_for_status()
     yield
-    httpx.delete(f"{sim.url}/_sim/faults").raise_for_status()
+    plain_http().delete(f"{sim.url}/_sim/faults").raise_for_status()
     for provider, keys in (("runway", SIM_KEYS), ("fal", FAL_KEYS)):
-        httpx.post(f"{sim.url}/_sim/keys", json={"provider": provider, "restore": list(keys)}).raise_for_status()
+        plain_http().post(f"{sim.url}/_sim/keys", json={"provider": provider, "restore": list(keys)}).raise_for_status()
 
 
 @pytest.fixture

@@ -7,20 +7,21 @@ import io
 import time
 from collections.abc import AsyncIterator, Iterator
 
-import httpx
 import openai
 import pytest
 from PIL import Image
+
+from svd_stack.checks import plain_http
 
 PROMPT = "A calm beach at dawn. Colour palette: deep blue (#1E3A8A) as dominant, bright orange (#F59E0B) as accent."
 
 
 @pytest.fixture(autouse=True)
 def clean_faults(sim_url: str) -> Iterator[None]:
-    httpx.delete(f"{sim_url}/_sim/openai/faults")
-    httpx.delete(f"{sim_url}/_sim/openai/requests")
+    plain_http().delete(f"{sim_url}/_sim/openai/faults")
+    plain_http().delete(f"{sim_url}/_sim/openai/requests")
     yield
-    httpx.delete(f"{sim_url}/_sim/openai/faults")
+    plain_http().delete(f"{sim_url}/_sim/openai/faults")
 
 
 @pytest.fixture
@@ -30,12 +31,12 @@ async def client(sim_url: str) -> AsyncIterator[openai.AsyncOpenAI]:
 
 
 def _faults(sim_url: str, **config: object) -> None:
-    response = httpx.post(f"{sim_url}/_sim/openai/faults", json=config)
+    response = plain_http().post(f"{sim_url}/_sim/openai/faults", json=config)
     assert response.status_code == 200, response.text
 
 
 def _requests(sim_url: str) -> list[dict]:
-    return httpx.get(f"{sim_url}/_sim/openai/requests").json()["requests"]
+    return plain_http().get(f"{sim_url}/_sim/openai/requests").json()["requests"]
 
 
 def _image(b64: str | None) -> Image.Image:
@@ -90,7 +91,7 @@ async def test_refusal_is_400_content_policy_violation_not_retried(client: opena
 
 def test_moderation_blocked_body_as_gpt_image_returns_it(sim_url: str) -> None:
     _faults(sim_url, refusals=1, refusal_code="moderation_blocked")
-    raw = httpx.post(
+    raw = plain_http().post(
         f"{sim_url}/v1/images/generations",
         headers={"Authorization": "Bearer sk-sim"},
         json={"model": "gpt-image-1", "prompt": PROMPT},
@@ -142,21 +143,21 @@ async def test_slow_answer_times_out(sim_url: str) -> None:
     ],
 )
 def test_invalid_requests(sim_url: str, body: dict, param: str) -> None:
-    raw = httpx.post(f"{sim_url}/v1/images/generations", headers={"Authorization": "Bearer sk"}, json=body)
+    raw = plain_http().post(f"{sim_url}/v1/images/generations", headers={"Authorization": "Bearer sk"}, json=body)
     assert raw.status_code == 400 and raw.json()["error"]["param"] == param
 
 
 def test_auth_required(sim_url: str) -> None:
-    raw = httpx.post(f"{sim_url}/v1/images/generations", json={"model": "gpt-image-1", "prompt": PROMPT})
+    raw = plain_http().post(f"{sim_url}/v1/images/generations", json={"model": "gpt-image-1", "prompt": PROMPT})
     assert raw.status_code == 401 and "API key" in raw.json()["error"]["message"]
-    azure = httpx.post(
+    azure = plain_http().post(
         f"{sim_url}/openai/deployments/d/images/generations", headers={"api-key": "k"}, json={"prompt": PROMPT}
     )
     assert azure.status_code == 404  # no api-version
 
 
 def test_fault_config_validated(sim_url: str) -> None:
-    bad = httpx.post(f"{sim_url}/_sim/openai/faults", json={"status": 200})
+    bad = plain_http().post(f"{sim_url}/_sim/openai/faults", json={"status": 200})
     assert bad.status_code == 400
     _faults(sim_url, status=429, status_count=2)
-    assert httpx.get(f"{sim_url}/_sim/openai/faults").json()["faults"]["status_left"] == 2
+    assert plain_http().get(f"{sim_url}/_sim/openai/faults").json()["faults"]["status_left"] == 2

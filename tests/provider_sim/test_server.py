@@ -12,6 +12,8 @@ import av
 import httpx
 import pytest
 
+from svd_stack.checks import plain_http
+
 RUNWAY_VERSION = "2024-11-06"
 KEY = "sim-key-1"
 HEADERS = {"Authorization": f"Bearer {KEY}", "X-Runway-Version": RUNWAY_VERSION}
@@ -20,9 +22,9 @@ TERMINAL = {"SUCCEEDED", "FAILED", "CANCELLED"}
 
 @pytest.fixture(autouse=True)
 def _reset_faults(sim_url: str) -> Iterator[None]:
-    httpx.delete(f"{sim_url}/_sim/faults").raise_for_status()
+    plain_http().delete(f"{sim_url}/_sim/faults").raise_for_status()
     yield
-    httpx.delete(f"{sim_url}/_sim/faults").raise_for_status()
+    plain_http().delete(f"{sim_url}/_sim/faults").raise_for_status()
 
 
 @pytest.fixture

@@ -8,10 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
 import pytest
 
 from svd_stack import seaweed, sim
+from svd_stack.checks import plain_http
 from svd_stack.components import PLAN, Component, Context, child_env
 from tests.conftest import svd
 
@@ -117,7 +117,7 @@ def test_kling_only_stack_serves_fal_over_tls_to_the_real_client(tmp_path: Path)
         assert up.returncode == 0, up.stdout + up.stderr
         doc = json.loads((home / "stack.json").read_text())
         assert doc["sim_providers"] == ["kling"]
-        assert httpx.get(f"{doc['provider_sim_url']}/_sim/keys").json()["keys"]["fal"]["accepted"] == [
+        assert plain_http().get(f"{doc['provider_sim_url']}/_sim/keys").json()["keys"]["fal"]["accepted"] == [
             doc["fal_api_key"]
         ]
         script = (

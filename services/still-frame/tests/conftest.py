@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
+from svd_stack.checks import plain_http
 from tests.processes import free_port, simulator_process
 
 
@@ -23,7 +23,7 @@ def image_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture
 def sim(image_sim: str) -> Iterator[str]:
     """The simulator with no faults and an empty request log, restored after the test."""
-    httpx.delete(f"{image_sim}/_sim/openai/faults")
-    httpx.delete(f"{image_sim}/_sim/openai/requests")
+    plain_http().delete(f"{image_sim}/_sim/openai/faults")
+    plain_http().delete(f"{image_sim}/_sim/openai/requests")
     yield image_sim
-    httpx.delete(f"{image_sim}/_sim/openai/faults")
+    plain_http().delete(f"{image_sim}/_sim/openai/faults")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import httpx
 import pytest
 from pydantic import ValidationError
 
@@ -12,6 +11,7 @@ from still_frame.images.local import LocalRenderer
 from still_frame.images.openai_provider import OpenAIImages, request_size
 from still_frame.render import BrandStyle, compose_still
 from still_frame.settings import StillFrameSettings
+from svd_stack.checks import plain_http
 
 STYLE = BrandStyle(primary="#1E3A8A", secondary="#9333EA", accent="#F59E0B")
 BASE = {
@@ -29,11 +29,11 @@ def _settings(**values: object) -> StillFrameSettings:
 
 
 def _faults(sim: str, **config: object) -> None:
-    assert httpx.post(f"{sim}/_sim/openai/faults", json=config).status_code == 200
+    assert plain_http().post(f"{sim}/_sim/openai/faults", json=config).status_code == 200
 
 
 def _requests(sim: str) -> list[dict]:
-    return httpx.get(f"{sim}/_sim/openai/requests").json()["requests"]
+    return plain_http().get(f"{sim}/_sim/openai/requests").json()["requests"]
 
 
 def _openai(sim: str, **values: object) -> OpenAIImages:
