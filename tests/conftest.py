@@ -136,6 +136,11 @@ def _stack_in(home: Path, overrides: dict[str, str], shape: list[str]) -> Iterat
         # deliverable's frame, rate, GOP, bit rate and High profile are what the tests check, and stay.
         "CONFORM_PRESET": "ultrafast",
         "PROVIDER_SIM_X264_PRESET": "ultrafast",
+        # A module's stack serves tests of outages, admission, replicas and provider faults, which look at the
+        # pipeline, never at the picture: one render per format (the provider becomes next to instant; the stored
+        # clip keeps the model's frame, rate, length and sound). The session stack, whose tests check what the
+        # picture shows, renders every still.
+        "PROVIDER_SIM_RENDER_CACHE_SCOPE": "format",
         **overrides,
     }
     env.pop("RUNWAY_API_KEY", None)
@@ -165,9 +170,10 @@ def _up_in_fresh_home(home: Path, env: dict[str, str], shape: list[str]) -> subp
     raise AssertionError("unreachable")
 
 
-# The session stack lets webhooks reach the tests' loopback receivers and retries them within seconds (the tests of
-# the health check and of pruning restart its dispatcher with those on a one-second interval).
+# The session stack renders every still, lets webhooks reach the tests' loopback receivers and retries them within
+# seconds (the tests of the health check and of pruning restart its dispatcher with those on a one-second interval).
 SESSION_STACK_ENV = {
+    "PROVIDER_SIM_RENDER_CACHE_SCOPE": "inputs",
     "WEBHOOKS_ALLOW_PRIVATE": "true",
     "WEBHOOK_RETRY_SCHEDULE_S": "1,1,1,1",
     "WEBHOOK_POLL_INTERVAL_S": "1",

@@ -23,6 +23,16 @@ def cache_key(
     return digest.hexdigest()
 
 
+def render_key(
+    scope: str, image: bytes, prompt: str | None, duration: int, width: int, height: int, fps: int, audio: bool
+) -> str:
+    """The cache key of a render under `scope`: `inputs` (everything the file depends on) or `format` (its duration,
+    frame size, rate and sound only, so every render of one format shares the first one's file)."""
+    if scope == "format":
+        return cache_key(b"", None, duration, width, height, fps, audio)
+    return cache_key(image, prompt, duration, width, height, fps, audio)
+
+
 class RenderCache:
     def __init__(self, directory: Path, enabled: bool = True) -> None:
         self._dir = directory

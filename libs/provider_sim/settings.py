@@ -44,6 +44,12 @@ class SimSettings(BaseSettings):
         "length and sound are the model's whatever it is).",
     )
     render_cache: bool = Field(default=True, description="Reuse the MP4 of an identical earlier render.")
+    render_cache_scope: Literal["inputs", "format"] = Field(
+        default="inputs",
+        description="What makes renders identical: `inputs` (image, prompt, duration, frame size, rate, sound) or "
+        "`format` (duration, frame size, rate and sound only: every render of one format reuses the first, whatever "
+        "its picture; for load tests where the pipeline, not the picture, is measured).",
+    )
     journal_capacity: int = Field(default=200_000, ge=0, description="Request journal records kept (oldest dropped).")
     fal_queue_seconds: float = Field(
         default=0.0, ge=0.0, description="Minimum time a fal request spends IN_QUEUE before it starts."

@@ -36,7 +36,7 @@ from provider_sim.faults import TaskFaults, failure_message
 from provider_sim.motion import parse_motion
 from provider_sim.outputs import OutputSigner
 from provider_sim.render import InvalidImageError, RenderCancelled, render_mp4
-from provider_sim.render_cache import RenderCache, cache_key
+from provider_sim.render_cache import RenderCache, render_key
 from provider_sim.settings import SimSettings
 from provider_sim.sources import PromptImageError, load_prompt_image, shorten
 from provider_sim.validation import ImageToVideoRequest
@@ -326,7 +326,9 @@ class TaskRunner:
             out.write_bytes(b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2" + os.urandom(64 * 1024))
             task.render_progress = 1.0
         else:
-            key = cache_key(image, req.prompt_text, req.duration, width, height, req.fps, req.audio)
+            key = render_key(
+                settings.render_cache_scope, image, req.prompt_text, req.duration, width, height, req.fps, req.audio
+            )
             if self.cache.fetch(key, out):
                 task.render_progress = 1.0
             else:

@@ -2,8 +2,9 @@
 and the time from killing a NATS node to the next completed job. Prints the figures and where the CPU went.
 
 One stack home, in this order:
-1. `svd up --nats-cluster 3 --replicas 1` (render cache on, as always; poll delays 1 s; the provider renders tiny
-   144x256 clips, next to instant); one warm-up job; a burst of `--jobs` approvals
+1. `svd up --nats-cluster 3 --replicas 1` (poll delays 1 s; an instant provider: the simulator renders one clip per
+   format and serves it for every task, `PROVIDER_SIM_RENDER_CACHE_SCOPE=format`); one warm-up job; a burst of
+   `--jobs` approvals
    over 4 tenants; latency = approval published → job terminal (its `updated_at`), jobs/s = jobs / (first
    approval → last job done).
 2. `svd up --replicas 2` (the services restart as two replicas each, NATS and the rest stay); the same burst.
@@ -272,9 +273,10 @@ def main() -> None:
         "VIDEO_POLL_INTERVAL_S": "1",
         # A burst queues at the simulator (two renders at a time): the poll budget must outlast the queue.
         "VIDEO_POLL_MAX_ATTEMPTS": "900",
-        # The provider renders tiny 9:16 clips: next to instant, so the figure is the pipeline's, not the renderer's
-        # (the render cache cannot help: every run's still differs, its seed is the run).
-        "RUNWAY_RATIO_PORTRAIT": "144:256",
+        # An instant provider, so the figure is the pipeline's, not the simulated renderer's: one render per format
+        # (every run's still differs, its seed is the run, so a cache by inputs would never hit). media-store still
+        # conforms every clip to the 1080p deliverable, as in production.
+        "PROVIDER_SIM_RENDER_CACHE_SCOPE": "format",
     }
     for name in ("RUNWAY_API_KEY", "OTEL_EXPORTER_OTLP_ENDPOINT"):
         env.pop(name, None)

@@ -12,7 +12,7 @@ from provider_sim.fal_validation import FalInputError, parse_kling_input
 from provider_sim.faults import FaultConfig, FaultPlan, TaskFaults
 from provider_sim.journal import classify
 from provider_sim.outputs import OutputSigner
-from provider_sim.render_cache import RenderCache, cache_key
+from provider_sim.render_cache import RenderCache, cache_key, render_key
 from provider_sim.tasks import TaskStatus, TaskStore
 from provider_sim.validation import ImageToVideoRequest, RequestValidationError, parse_image_to_video
 
@@ -145,6 +145,17 @@ def test_render_cache_links_identical_renders(tmp_path: Path) -> None:
     second = tmp_path / "b.mp4"
     assert cache.fetch(key, second) and second.read_bytes() == b"mp4 bytes" and cache.hits == 1
     assert not RenderCache(tmp_path / "cache", enabled=False).fetch(key, tmp_path / "c.mp4")
+
+
+def test_a_format_scoped_cache_shares_one_render_per_format_whatever_the_picture() -> None:
+    def key(scope: str, image: bytes, prompt: str, duration: int = 5, fps: int = 24, audio: bool = False) -> str:
+        return render_key(scope, image, prompt, duration, 720, 1280, fps, audio)
+
+    assert key("inputs", b"one still", "zoom in") != key("inputs", b"another still", "pan left")
+    assert key("format", b"one still", "zoom in") == key("format", b"another still", "pan left")
+    assert key("format", b"one still", "zoom in") != key("format", b"one still", "zoom in", duration=10)
+    assert key("format", b"one still", "zoom in") != key("format", b"one still", "zoom in", fps=30)
+    assert key("format", b"one still", "zoom in") != key("format", b"one still", "zoom in", audio=True)
 
 
 def test_targeted_faults_most_specific_first_and_scoped() -> None:

@@ -44,10 +44,8 @@ TENANTS = 4
 JOBS = 20
 GRANT = 100
 SERVICES = ("billing", "media_store", "dispatcher", "still_frame", "video_gateway")
-# A killed worker's run is taken over once its lease lapses (the defaults are minutes, for real providers); the
-# provider renders tiny 9:16 clips (144x256) so twenty renders cost seconds, not minutes.
+# A killed worker's run is taken over once its lease lapses (the defaults are minutes, for real providers).
 FAST_TAKEOVER = {
-    "RUNWAY_RATIO_PORTRAIT": "144:256",
     "STILL_FRAME_HEARTBEAT_S": "3",
     "STILL_FRAME_CLAIM_LEASE_S": "10",
     "STILL_FRAME_RETRY_S": "2",
