@@ -135,5 +135,6 @@ def start_sink() -> RunningSink:
     server.start()
     http = ThreadingHTTPServer(("127.0.0.1", 0), _http_handler(sink))
     http.daemon_threads = True
+    http.block_on_close = False  # a kept-alive exporter connection must not hold up the sink's stop
     threading.Thread(target=http.serve_forever, name="otlp-http-sink", daemon=True).start()
     return RunningSink(sink, grpc_port, http.server_address[1], server, http)
