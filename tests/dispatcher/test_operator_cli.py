@@ -41,7 +41,7 @@ async def test_svd_jobs_list_watch_events_and_cancel_print_what_the_api_says(sta
         post = new_post()
         # A render slow enough for the watcher (a process of its own, seconds to start on a busy machine) to attach
         # while the job is still polling.
-        Simulator(stack).fault(provider="runway", slow_seconds=20, slow_count=1)
+        Simulator(stack).fault(provider="runway", slow_seconds=45, slow_count=1)
         await approve(client, tenant, post)
         job = await client.find_job(tenant, post)
 
@@ -79,7 +79,7 @@ async def test_svd_dlq_lists_shows_replays_and_purges_dead_letters(stack: Runnin
             found = [x for x in (await client.operations.ListDeadLetters(request)).letters if x.tenant_id == tenant]
             return found if len(found) >= count else None
 
-        await eventually(lambda: letters_of_tenant(1), 60, "the dead letter")
+        await eventually(lambda: letters_of_tenant(1), 120, "the dead letter")
         out = await svd(stack, "dlq", "list", "--subject", "social.post.copy_approved", "--since", "10m")
         row = next(line for line in out.splitlines() if tenant in line)
         letter_id = re.search(r"(\d+)", row)
@@ -96,7 +96,7 @@ async def test_svd_dlq_lists_shows_replays_and_purges_dead_letters(stack: Runnin
 
         # The replay was handled like the original (the id is still bad): a second letter, and the first one
         # records who replayed it.
-        await eventually(lambda: letters_of_tenant(2), 60, "the replayed approval dead-lettered again")
+        await eventually(lambda: letters_of_tenant(2), 120, "the replayed approval dead-lettered again")
         shown = await svd(stack, "dlq", "show", letter)
         assert len(re.findall(r"^replayed .* by key config:\w+ as replay:", shown, re.MULTILINE)) == 1, shown
 

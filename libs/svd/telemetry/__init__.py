@@ -11,6 +11,15 @@ from svd.telemetry.setup import (
     setup_telemetry,
     shutdown_telemetry,
     tracer,
+    untraced,
 )
 
-__all__ = ["current_trace_id", "in_trace", "instrument_engine", "setup_telemetry", "shutdown_telemetry", "tracer"]
+__all__ = [
+    "current_trace_id",
+    "in_trace",
+    "instrument_engine",
+    "setup_telemetry",
+    "shutdown_telemetry",
+    "tracer",
+    "untraced",
+]

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
@@ -106,22 +108,33 @@ def current_trace_id() -> str:
     return format(context.trace_id, "032x") if context.is_valid else ""
 
 
-def in_trace(trace_id: str) -> otel_context.Context | None:
-    """A context whose parent is in the trace `trace_id` (32 hex digits, as stored on a job row), so spans started
-    later — an admitted job's start, a webhook attempt — join the trace its approval began; None for no trace."""
+def in_trace(trace_id: str) -> otel_context.Context:
+    """A fresh context whose parent is in the trace `trace_id` (32 hex digits, as stored on a job row), so spans
+    started later — an admitted job's start, a webhook attempt — join the trace its approval began; a context of a
+    new trace for no trace. Nothing of the caller's context comes along (an `untraced` loop stays untraced, not the
+    job it starts)."""
     try:
         trace_number = int(trace_id, 16)
     except ValueError:
-        return None
+        trace_number = 0
     if not trace_number:
-        return None
+        return otel_context.Context()
     parent = SpanContext(
         trace_id=trace_number,
         span_id=random.getrandbits(64) or 1,
         is_remote=True,
         trace_flags=TraceFlags(TraceFlags.SAMPLED),
     )
-    return trace.set_span_in_context(NonRecordingSpan(parent))
+    return trace.set_span_in_context(NonRecordingSpan(parent), otel_context.Context())
+
+
+@contextmanager
+def untraced() -> Iterator[None]:
+    """Instrumentation off within: for housekeeping loops that poll every second or so (webhook claims, admission
+    passes, hold sweeps), whose queries would otherwise send a trace each tick whether or not they find work. What
+    they start for a job runs `in_trace` of the job, traced as usual."""
+    with suppress_instrumentation():
+        yield
 
 
 def tracer(name: str) -> trace.Tracer:

@@ -13,6 +13,7 @@ from billing.settings import BillingSettings
 from svd import db
 from svd.db.pool import open_pool
 from svd.runtime import serve_until_stopped
+from svd.telemetry import untraced
 
 log = logging.getLogger(__name__)
 VERSIONS = Path(__file__).parent / "migrations" / "versions"
@@ -35,7 +36,8 @@ async def sweep_expired_holds(ledger: Ledger, interval_s: float, stop: asyncio.E
     """Expire holds past their TTL every `interval_s` until `stop` is set."""
     while not stop.is_set():
         try:
-            expired = await sweep_once(ledger)
+            with untraced():  # a poll every interval, not a trace of its own each time
+                expired = await sweep_once(ledger)
             if expired:
                 log.info("expired %d holds past their TTL", expired)
         except Exception:

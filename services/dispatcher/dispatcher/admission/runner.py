@@ -12,6 +12,7 @@ import logging
 
 from dispatcher.admission.usecases import Admission
 from dispatcher.watch.feed import JobEventFeed
+from svd.telemetry import untraced
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +30,11 @@ async def run_admission(admission: Admission, feed: JobEventFeed, stop: asyncio.
         with feed.subscribe(QUEUE_TOPIC) as moved:
             while not stop.is_set():
                 try:
-                    await admission.admit()
-                    if loop.time() >= next_resume:
-                        next_resume = loop.time() + tick_s
-                        await admission.resume()
+                    with untraced():  # the pass's queries; an admitted job starts in its own trace
+                        await admission.admit()
+                        if loop.time() >= next_resume:
+                            next_resume = loop.time() + tick_s
+                            await admission.resume()
                 except Exception:
                     log.exception("admission pass failed; trying again within %.0f s", tick_s)
                 woken = asyncio.create_task(moved.wait(tick_s))

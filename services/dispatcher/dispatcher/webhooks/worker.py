@@ -27,6 +27,7 @@ from social_video.v1 import outbound_pb2
 from svd.bus import topology
 from svd.bus.publisher import EventPublisher
 from svd.db import transaction
+from svd.telemetry import untraced
 from svd.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -69,14 +70,15 @@ class WebhookWorker:
                 next_round = loop.time() + ROUND_GATHER_S
                 busy = False
                 try:
-                    busy = await self._fanout.run_once() > 0
-                    busy = await self._deliverer.claim_and_start() > 0 or busy
-                    if loop.time() >= next_health:
-                        await self.disable_failing()
-                        next_health = loop.time() + self._settings.webhook_health_interval_s
-                    if loop.time() >= next_prune:
-                        await self.prune()
-                        next_prune = loop.time() + self._settings.webhook_prune_interval_s
+                    with untraced():  # a round's queries; each attempt is traced in its job's trace
+                        busy = await self._fanout.run_once() > 0
+                        busy = await self._deliverer.claim_and_start() > 0 or busy
+                        if loop.time() >= next_health:
+                            await self.disable_failing()
+                            next_health = loop.time() + self._settings.webhook_health_interval_s
+                        if loop.time() >= next_prune:
+                            await self.prune()
+                            next_prune = loop.time() + self._settings.webhook_prune_interval_s
                 except Exception:
                     log.exception("webhook worker round failed; trying again")
                     await _wait_any(stop, timeout_s=self._settings.webhook_poll_interval_s)
