@@ -170,12 +170,14 @@ def _up_in_fresh_home(home: Path, env: dict[str, str], shape: list[str]) -> subp
     raise AssertionError("unreachable")
 
 
-# The session stack renders every still, lets webhooks reach the tests' loopback receivers and retries them within
-# seconds (the tests of the health check and of pruning restart its dispatcher with those on a one-second interval).
+# The session stack renders every still, lets webhooks reach the tests' loopback receivers, retries them within
+# seconds, and checks endpoint health and prunes deliveries past retention every second.
 SESSION_STACK_ENV = {
     "PROVIDER_SIM_RENDER_CACHE_SCOPE": "inputs",
     "WEBHOOKS_ALLOW_PRIVATE": "true",
     "WEBHOOK_RETRY_SCHEDULE_S": "1,1,1,1",
+    "WEBHOOK_HEALTH_INTERVAL_S": "1",
+    "WEBHOOK_PRUNE_INTERVAL_S": "1",
     "WEBHOOK_POLL_INTERVAL_S": "1",
 }
 

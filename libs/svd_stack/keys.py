@@ -9,17 +9,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from svd.apikeys import KeyRecord, create_key, list_keys, migrate_keys, revoke_key
-from svd.db import create_engine
-from svd.errors import DomainError
 from svd_stack.options import DEFAULT_HOME, HomeOption
+
+if TYPE_CHECKING:  # the database layer is imported by the key commands only, not by every `svd` that starts
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from svd.apikeys import KeyRecord
 
 app = typer.Typer(help="Issue, list and revoke API keys.", no_args_is_help=True)
 console = Console()
@@ -43,6 +44,10 @@ def _database_url(home: Path, database_url: str | None) -> str:
 
 
 def _run(database_url: str, action: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+    from svd.apikeys import migrate_keys
+    from svd.db import create_engine
+    from svd.errors import DomainError
+
     async def main() -> T:
         await migrate_keys(database_url)
         engine = create_engine(database_url, pool_size=1)
@@ -82,8 +87,10 @@ def create(
     """Issue a key for one tenant (--tenant T) or an admin key (--admin); the key is printed once."""
     if admin == bool(tenant):
         raise typer.BadParameter("give exactly one of --tenant or --admin")
+    from svd import apikeys
+
     url = _database_url(home, database_url)
-    issued = _run(url, lambda engine: create_key(engine, tenant_id=tenant, admin=admin, name=name))
+    issued = _run(url, lambda engine: apikeys.create_key(engine, tenant_id=tenant, admin=admin, name=name))
     console.print(_table([issued.record]))
     typer.echo(f"key id: {issued.record.key_id}")
     console.print("Store this key now; it is not shown again:", style="bold")
@@ -98,8 +105,12 @@ def list_command(
     database_url: DatabaseOption = None,
 ) -> None:
     """List issued keys (never the keys themselves)."""
+    from svd import apikeys
+
     url = _database_url(home, database_url)
-    console.print(_table(_run(url, lambda engine: list_keys(engine, tenant_id=tenant, include_revoked=revoked))))
+    console.print(
+        _table(_run(url, lambda engine: apikeys.list_keys(engine, tenant_id=tenant, include_revoked=revoked)))
+    )
 
 
 @app.command("revoke")
@@ -109,5 +120,7 @@ def revoke(
     database_url: DatabaseOption = None,
 ) -> None:
     """Revoke a key; services stop accepting it within seconds."""
+    from svd import apikeys
+
     url = _database_url(home, database_url)
-    console.print(_table([_run(url, lambda engine: revoke_key(engine, key_id))]))
+    console.print(_table([_run(url, lambda engine: apikeys.revoke_key(engine, key_id))]))

@@ -26,7 +26,6 @@ from svd.db.pool import conninfo
 from svd.grpc.client import channel
 from tests.dispatcher.support import approve, new_post, subject_messages, tenant_client, wait_job
 from tests.dispatcher.test_job_api import issue_key
-from tests.reliability.support import restarted_with
 from tests.webhooks.receiver import Receiver, receiver
 
 DELIVERED = webhooks_pb2.WEBHOOK_DELIVERY_STATUS_SUCCEEDED
@@ -286,13 +285,6 @@ async def test_tenants_cannot_touch_each_others_endpoints_and_a_slow_one_delays_
 
 
 async def test_an_endpoint_failing_for_days_is_disabled_and_its_tenant_told(stack) -> None:
-    # The health check looks every second here (every minute by default; not on the session stack, where it cost
-    # more CPU than the tests that need it).
-    async with restarted_with(stack, "dispatcher", WEBHOOK_HEALTH_INTERVAL_S="1"):
-        await _failing_endpoint_disabled(stack)
-
-
-async def _failing_endpoint_disabled(stack: Any) -> None:
     ch, stub = hooks(stack)
     async with receiver() as recv:
         try:
@@ -333,11 +325,6 @@ async def _failing_endpoint_disabled(stack: Any) -> None:
 
 
 async def test_deliveries_past_their_retention_are_pruned_with_their_attempts(stack) -> None:
-    async with restarted_with(stack, "dispatcher", WEBHOOK_PRUNE_INTERVAL_S="1"):
-        await _old_deliveries_pruned(stack)
-
-
-async def _old_deliveries_pruned(stack: Any) -> None:
     ch, stub = hooks(stack)
     async with receiver() as recv:
         try:
@@ -361,7 +348,7 @@ async def _old_deliveries_pruned(stack: Any) -> None:
                     (old.delivery_id,),
                 )
                 await db.commit()
-                async with asyncio.timeout(30):  # pruned every second
+                async with asyncio.timeout(30):  # the session stack prunes every second
                     while True:
                         if old.delivery_id not in {d.delivery_id for d in await deliveries(stub, endpoint_id)}:
                             break
