@@ -37,6 +37,7 @@ from typing import Any
 import grpc
 import nats
 import psutil
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from social_video.v1 import common_pb2 as c
 from social_video.v1 import jobs_pb2
@@ -188,11 +189,22 @@ async def burst(home: Path, jobs: int, label: str) -> dict[str, Any]:
 
 
 async def video_leader(stack: dict[str, Any]) -> str:
+    """The node leading the VIDEO stream, asked again for up to a minute: on a busy machine the cluster's API can
+    miss a request ("no response from stream"), or the stream have no leader for a moment."""
     nc = await nats.connect(stack["nats_urls"])
     try:
-        info = await nc.jetstream().stream_info(VIDEO)
-        assert info.cluster is not None and info.cluster.leader
-        return info.cluster.leader
+        async for attempt in AsyncRetrying(
+            stop=stop_after_delay(60),
+            wait=wait_fixed(2),
+            retry=retry_if_exception_type((nats.errors.Error, LookupError)),
+            reraise=True,
+        ):
+            with attempt:
+                info = await nc.jetstream().stream_info(VIDEO)
+                if info.cluster is None or not info.cluster.leader:
+                    raise LookupError("the VIDEO stream has no leader")
+                return info.cluster.leader
+        raise AssertionError("unreachable")
     finally:
         await nc.close()
 
