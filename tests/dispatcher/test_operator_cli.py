@@ -76,8 +76,17 @@ async def test_svd_dlq_lists_shows_replays_and_purges_dead_letters(stack: Runnin
         request = operations_pb2.ListDeadLettersRequest(subject="social.post.copy_approved", limit=200)
 
         async def letters_of_tenant(count: int) -> list[operations_pb2.DeadLetterSummary] | None:
-            found = [x for x in (await client.operations.ListDeadLetters(request)).letters if x.tenant_id == tenant]
-            return found if len(found) >= count else None
+            # Every page: the session stack collects letters of this subject from other tests, oldest first.
+            found: list[operations_pb2.DeadLetterSummary] = []
+            page = request
+            while True:
+                answer = await client.operations.ListDeadLetters(page)
+                found += [x for x in answer.letters if x.tenant_id == tenant]
+                if not answer.next_page_token:
+                    return found if len(found) >= count else None
+                page = operations_pb2.ListDeadLettersRequest(
+                    subject=request.subject, limit=request.limit, page_token=answer.next_page_token
+                )
 
         await eventually(lambda: letters_of_tenant(1), 120, "the dead letter")
         out = await svd(stack, "dlq", "list", "--subject", "social.post.copy_approved", "--since", "10m")
